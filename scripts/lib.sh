@@ -1,0 +1,60 @@
+# Helpers shared by scripts/test-all.sh and its setup.d / check.d pieces. Sourced, not run.
+
+_spyglass_exit_cmds=()
+# on_exit CMD: run CMD (in reverse order of registration) when the test run ends, however it ends.
+on_exit() {
+  _spyglass_exit_cmds=("$1" "${_spyglass_exit_cmds[@]}")
+  trap '_spyglass_run_exit' EXIT
+}
+_spyglass_run_exit() {
+  local c
+  for c in "${_spyglass_exit_cmds[@]}"; do eval "$c" || true; done
+}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# ci_fail MSG: a missing dependency. Fatal everywhere (the suite cannot pass without it).
+ci_fail() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+need_cmd() { # need_cmd CMD "what to install"
+  command -v "$1" >/dev/null 2>&1 || ci_fail "$1 not found: $2"
+}
+
+_spyglass_apt_updated=0
+# apt_install PKG...: installs the Debian packages that are not installed yet.
+apt_install() {
+  local missing=()
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || ci_fail "missing packages ${missing[*]} and no apt-get to install them"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [ "$_spyglass_apt_updated" -eq 0 ]; then
+    $sudo apt-get update -qq || ci_fail "apt-get update failed"
+    _spyglass_apt_updated=1
+  fi
+  echo "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || ci_fail "apt-get install ${missing[*]} failed"
+}
+
+# free_port: prints a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for CMD TIMEOUT_SECS WHAT: polls CMD until it succeeds.
+wait_for() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    if eval "$1" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  ci_fail "timed out after $2 s waiting for $3"
+}

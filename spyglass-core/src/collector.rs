@@ -1,0 +1,362 @@
+//! The collector: a bounded drop-oldest queue drained in batches by a background thread.
+//!
+//! Producers push with [`crossbeam_queue::ArrayQueue::force_push`], which replaces the oldest event
+//! when the queue is full: a producer never blocks and never waits for the exporters, and every
+//! displaced event is counted in `dropped`. A dedicated OS thread (not a task on the application's
+//! runtime) pops batches of at most `batch_max` events, feeds the [flight recorder](crate::recent) and
+//! hands each batch to every exporter. It wakes when `batch_max` events are waiting and at least every
+//! `flush_interval`.
+//!
+//! `benches/benches/queue.rs` compares this queue with `flume`'s bounded channel made drop-oldest by
+//! popping from the producer side; the lock-free `force_push` is the faster of the two.
+//!
+//! Accounting: `emitted` counts events offered to the queue, `exported` events handed to the
+//! exporters, `dropped` events displaced or offered after shutdown. After [`shutdown`](crate::shutdown)
+//! `emitted == exported + dropped` exactly.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
+use parking_lot::{Condvar, Mutex};
+
+use crate::event::Event;
+use crate::export::{Batch, Exporter, Resource};
+use crate::recent::Recent;
+use crate::stats::CollectorSnapshot;
+
+const STRIPES: usize = 8;
+
+/// A counter striped over cache lines so producers on different cores do not contend.
+#[derive(Debug, Default)]
+struct Striped([CachePadded<AtomicU64>; STRIPES]);
+
+thread_local! {
+    static STRIPE: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+    };
+}
+
+impl Striped {
+    #[inline]
+    fn inc(&self) {
+        let i = STRIPE.try_with(|s| *s).unwrap_or(0);
+        self.0[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// The queue and the collector's counters, shared by producers, the worker and the stats store.
+#[derive(Debug)]
+pub struct CollectorStats {
+    queue: ArrayQueue<Event>,
+    emitted: Striped,
+    exported: AtomicU64,
+    dropped: AtomicU64,
+    export_errors: AtomicU64,
+    sleeping: AtomicBool,
+    closed: AtomicBool,
+    wake_at: usize,
+    worker: OnceLock<Thread>,
+    added: Mutex<Vec<Box<dyn Exporter>>>,
+    has_added: AtomicBool,
+    flush: Mutex<FlushState>,
+    flushed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct FlushState {
+    requested: u64,
+    done: u64,
+}
+
+impl CollectorStats {
+    pub(crate) fn new(capacity: usize, batch_max: usize) -> Self {
+        CollectorStats {
+            queue: ArrayQueue::new(capacity.max(1)),
+            emitted: Striped::default(),
+            exported: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            export_errors: AtomicU64::new(0),
+            sleeping: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            wake_at: batch_max.clamp(1, capacity.max(1)),
+            worker: OnceLock::new(),
+            added: Mutex::new(Vec::new()),
+            has_added: AtomicBool::new(false),
+            flush: Mutex::new(FlushState::default()),
+            flushed: Condvar::new(),
+        }
+    }
+
+    /// Offers an event; never blocks. When the queue is full the oldest event is dropped.
+    #[inline]
+    pub(crate) fn push(&self, ev: Event) {
+        self.emitted.inc();
+        if self.closed.load(Ordering::Acquire) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.queue.force_push(ev).is_some() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.sleeping.load(Ordering::Relaxed) && self.queue.len() >= self.wake_at {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(t) = self.worker.get() {
+            t.unpark();
+        }
+    }
+
+    /// Hands exporters to the running worker, which starts them before its next batch.
+    pub(crate) fn add_exporters(&self, exporters: Vec<Box<dyn Exporter>>) {
+        self.added.lock().extend(exporters);
+        self.has_added.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// Current counters.
+    pub fn snapshot(&self) -> CollectorSnapshot {
+        // Read `exported` and `dropped` before `emitted` so a concurrent snapshot never shows more
+        // handled than emitted.
+        let exported = self.exported.load(Ordering::Acquire);
+        let dropped = self.dropped.load(Ordering::Acquire);
+        CollectorSnapshot {
+            emitted: self.emitted.sum().max(exported + dropped),
+            exported,
+            dropped,
+            queue_depth: self.queue.len() as u64,
+            queue_capacity: self.queue.capacity() as u64,
+            export_errors: self.export_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Collector settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CollectorConfig {
+    pub(crate) batch_max: usize,
+    pub(crate) flush_interval: Duration,
+}
+
+/// The running collector: its shared state and worker thread.
+#[derive(Debug)]
+pub(crate) struct Collector {
+    shared: Arc<CollectorStats>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Collector {
+    pub(crate) fn start(
+        shared: Arc<CollectorStats>,
+        cfg: CollectorConfig,
+        exporters: Vec<Box<dyn Exporter>>,
+        resource: Resource,
+        recent: Arc<Recent>,
+    ) -> std::io::Result<Self> {
+        let worker_shared = shared.clone();
+        let handle = thread::Builder::new()
+            .name("spyglass-collector".into())
+            .spawn(move || Worker::new(worker_shared, cfg, exporters, resource, recent).run())?;
+        let _ = shared.worker.set(handle.thread().clone());
+        Ok(Collector {
+            shared,
+            handle: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Blocks until every event queued before the call has been exported and the exporters flushed,
+    /// or `timeout` passes. Returns whether it completed.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let s = &self.shared;
+        let mut st = s.flush.lock();
+        st.requested += 1;
+        let target = st.requested;
+        s.wake();
+        let deadline = Instant::now() + timeout;
+        while st.done < target {
+            if self.handle.lock().is_none() {
+                return false;
+            }
+            if s.flushed.wait_until(&mut st, deadline).timed_out() {
+                return st.done >= target;
+            }
+        }
+        true
+    }
+
+    /// Stops accepting events, exports everything queued, shuts the exporters down and joins the
+    /// worker. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        let s = &self.shared;
+        s.closed.store(true, Ordering::Release);
+        s.wake();
+        let handle = self.handle.lock().take();
+        if let Some(h) = handle {
+            let _ = h.join();
+            // A producer that saw the queue open just before it closed may have pushed after the
+            // worker's last drain: those events are dropped and counted.
+            while s.queue.pop().is_some() {
+                s.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+struct Worker {
+    shared: Arc<CollectorStats>,
+    cfg: CollectorConfig,
+    exporters: Vec<Box<dyn Exporter>>,
+    resource: Resource,
+    recent: Arc<Recent>,
+    batch: Vec<Event>,
+    last_error_log: Vec<Option<Instant>>,
+}
+
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+impl Worker {
+    fn new(
+        shared: Arc<CollectorStats>,
+        cfg: CollectorConfig,
+        exporters: Vec<Box<dyn Exporter>>,
+        resource: Resource,
+        recent: Arc<Recent>,
+    ) -> Self {
+        let n = exporters.len();
+        Worker {
+            shared,
+            cfg,
+            exporters,
+            resource,
+            recent,
+            batch: Vec::with_capacity(cfg.batch_max),
+            last_error_log: vec![None; n],
+        }
+    }
+
+    fn run(mut self) {
+        for i in 0..self.exporters.len() {
+            let r = self.exporters[i].start(&self.resource);
+            self.check(i, r);
+        }
+        let mut deadline = Instant::now() + self.cfg.flush_interval;
+        loop {
+            if self.shared.has_added.swap(false, Ordering::AcqRel) {
+                let added = std::mem::take(&mut *self.shared.added.lock());
+                for mut e in added {
+                    let r = e.start(&self.resource);
+                    self.exporters.push(e);
+                    self.last_error_log.push(None);
+                    self.check(self.exporters.len() - 1, r);
+                }
+            }
+            let closing = self.shared.closed.load(Ordering::Acquire);
+            let flush_target = {
+                let st = self.shared.flush.lock();
+                (st.requested > st.done).then_some(st.requested)
+            };
+            let now = Instant::now();
+            if closing
+                || flush_target.is_some()
+                || now >= deadline
+                || self.shared.queue.len() >= self.shared.wake_at
+            {
+                self.drain();
+                deadline = now + self.cfg.flush_interval;
+            }
+            if closing {
+                for i in 0..self.exporters.len() {
+                    let r = self.exporters[i].shutdown();
+                    self.check(i, r);
+                }
+                let mut st = self.shared.flush.lock();
+                st.done = st.requested;
+                self.shared.flushed.notify_all();
+                return;
+            }
+            if let Some(target) = flush_target {
+                for i in 0..self.exporters.len() {
+                    let r = self.exporters[i].flush();
+                    self.check(i, r);
+                }
+                let mut st = self.shared.flush.lock();
+                st.done = st.done.max(target);
+                self.shared.flushed.notify_all();
+                continue;
+            }
+            self.shared.sleeping.store(true, Ordering::SeqCst);
+            if self.shared.queue.len() < self.shared.wake_at
+                && !self.shared.closed.load(Ordering::SeqCst)
+            {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    thread::park_timeout(wait);
+                }
+            }
+            self.shared.sleeping.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Exports everything in the queue in batches of at most `batch_max`.
+    fn drain(&mut self) {
+        loop {
+            while self.batch.len() < self.cfg.batch_max {
+                match self.shared.queue.pop() {
+                    Some(ev) => self.batch.push(ev),
+                    None => break,
+                }
+            }
+            if self.batch.is_empty() {
+                return;
+            }
+            self.export_batch();
+        }
+    }
+
+    fn export_batch(&mut self) {
+        self.recent.ingest(&self.batch);
+        for i in 0..self.exporters.len() {
+            let batch = Batch {
+                events: &self.batch,
+                resource: &self.resource,
+            };
+            let exporter = &mut self.exporters[i];
+            // A panicking exporter must not take the collector down with it.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exporter.export(&batch)))
+                .unwrap_or_else(|_| Err(crate::export::ExportError::Other("exporter panicked".into())));
+            self.check(i, r);
+        }
+        self.shared
+            .exported
+            .fetch_add(self.batch.len() as u64, Ordering::Release);
+        self.batch.clear();
+    }
+
+    fn check(&mut self, i: usize, r: Result<(), crate::export::ExportError>) {
+        if let Err(e) = r {
+            self.shared.export_errors.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
+            let due = self.last_error_log[i].is_none_or(|t| now - t >= ERROR_LOG_INTERVAL);
+            if due {
+                self.last_error_log[i] = Some(now);
+                eprintln!(
+                    "spyglass: exporter '{}' failed: {e} (further errors of this exporter are counted in \
+                     collector.export_errors and logged at most every {}s)",
+                    self.exporters[i].name(),
+                    ERROR_LOG_INTERVAL.as_secs()
+                );
+            }
+        }
+    }
+}

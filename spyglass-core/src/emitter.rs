@@ -1,0 +1,160 @@
+//! The emitter: how events enter Spyglass.
+//!
+//! Each emit stamps the current [trace context](crate::context), counts the event in the
+//! [stats store](crate::stats) and offers it to the [collector](crate::collector)'s queue. It never
+//! blocks, never returns an error and, in steady state, never allocates.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let em = spyglass_core::emitter();
+//! em.emit_req("GET", "/api/users", 200, Duration::from_millis(15));
+//! em.emit_fn("expensive_calculation", Duration::from_millis(5), false);
+//! em.emit_db("SELECT * FROM users WHERE id = 42", Duration::from_millis(8), Some(100));
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::context::{self, SpanId, TraceContext};
+use crate::event::{DbEvent, Event, EventKind, FnEvent, ReqEvent};
+use crate::name::{method_name, Name};
+use crate::Inner;
+
+/// Emits events into one Spyglass instance. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Emitter<'a> {
+    pub(crate) inner: &'a Inner,
+}
+
+impl std::fmt::Debug for Emitter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter")
+            .field("service", &self.inner.resource.service_name)
+            .finish()
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+impl<'a> Emitter<'a> {
+    /// Whether events are recorded at all. When not, every emit returns at once.
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        !cfg!(feature = "off") && self.inner.enabled
+    }
+
+    /// A new span for work starting now: a child of the current context, or a new root trace
+    /// (with the instance's sampling decision) when there is none.
+    #[inline]
+    pub fn new_span(&self) -> TraceContext {
+        match context::current() {
+            Some(c) => c.child(),
+            None => self.inner.new_root(),
+        }
+    }
+
+    /// Records a served request under the current context.
+    #[inline]
+    pub fn emit_req(&self, method: &str, route: impl Into<Name>, status: u16, dur: Duration) {
+        if !self.is_enabled() {
+            return;
+        }
+        let span = self.new_span();
+        let kind = EventKind::Req(ReqEvent {
+            method: method_name(method),
+            route: route.into(),
+            status,
+            bytes_in: 0,
+            bytes_out: 0,
+            error: None,
+        });
+        self.emit_span(span, nanos(dur), kind);
+    }
+
+    /// Records a function call under the current context.
+    #[inline]
+    pub fn emit_fn(&self, name: impl Into<Name>, dur: Duration, error: bool) {
+        if !self.is_enabled() {
+            return;
+        }
+        let span = self.new_span();
+        let kind = EventKind::Fn(FnEvent {
+            name: name.into(),
+            module: Name::from_static(""),
+            error,
+            error_text: None,
+        });
+        self.emit_span(span, nanos(dur), kind);
+    }
+
+    /// Records a query under the current context. The statement is redacted to its fingerprint
+    /// before it leaves the emitter (`… WHERE id = ?`); the system is recorded as `other_sql`.
+    #[inline]
+    pub fn emit_db(&self, statement: &str, dur: Duration, rows: Option<u64>) {
+        self.emit_db_with("other_sql", statement, dur, rows, None);
+    }
+
+    /// Records a query of database `system` (`postgresql`, `sqlite`, …), with its error text if it
+    /// failed. The statement is redacted; the error text must not carry bind values.
+    pub fn emit_db_with(
+        &self,
+        system: &'static str,
+        statement: &str,
+        dur: Duration,
+        rows: Option<u64>,
+        error: Option<&str>,
+    ) {
+        if !self.is_enabled() {
+            return;
+        }
+        let span = self.new_span();
+        let kind = EventKind::Db(DbEvent {
+            statement: self.inner.fingerprints.get(statement),
+            system,
+            rows,
+            error: error.is_some(),
+            error_text: error.map(Arc::from),
+        });
+        self.emit_span(span, nanos(dur), kind);
+    }
+
+    /// Records the event of a finished span, stamped with `span`'s ids. The event started `dur_ns`
+    /// nanoseconds ago.
+    #[inline]
+    pub fn emit_span(&self, span: TraceContext, dur_ns: u64, kind: EventKind) {
+        if !self.is_enabled() {
+            return;
+        }
+        let ev = Event {
+            ts_ns: crate::clock::unix_nanos().saturating_sub(dur_ns),
+            dur_ns,
+            trace_id: span.trace_id(),
+            span_id: span.span_id(),
+            parent_span_id: span.parent_span_id(),
+            sampled: span.is_sampled(),
+            kind,
+        };
+        self.emit(ev);
+    }
+
+    /// Records a complete event: counts it in the stats store and offers it to the collector.
+    #[inline]
+    pub fn emit(&self, mut ev: Event) {
+        if !self.is_enabled() {
+            return;
+        }
+        self.inner.stats.record(&ev);
+        ev.sampled |= ev.is_error();
+        self.inner.collector_stats.push(ev);
+    }
+
+    /// A fresh span id (for integrations that build events by hand).
+    pub fn span_id(&self) -> SpanId {
+        SpanId::random()
+    }
+}

@@ -1,0 +1,380 @@
+//! Spyglass core: trace context, events, emitter, drop-oldest collector, rolling stats, sampling and
+//! SQL redaction.
+//!
+//! Applications depend on the `spyglass` facade, which re-exports this crate. Integrations (the
+//! middlewares, database hooks, exporters) depend on this crate directly.
+//!
+//! Data flows one way: middleware / macro / DB hook → [`emitter`] → ([`stats`] store, queue) →
+//! [`collector`] thread → [`export`]ers (and the [`recent`] flight recorder behind the dashboard).
+//!
+//! # In an application
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let guard = spyglass_core::Spyglass::builder()
+//!     .service_name("shop")
+//!     .install()
+//!     .expect("spyglass installed once");
+//! spyglass_core::emitter().emit_fn("checkout", Duration::from_micros(250), false);
+//! drop(guard); // flushes every queued event to the exporters
+//! ```
+//!
+//! Without `install()`, the first use creates a default instance (stats on, exporters from the
+//! environment, see [`config`]).
+//!
+//! # In a library
+//!
+//! Emit through [`emitter()`] (or `#[spyglass::instrument]`) and leave installing to the
+//! application: a library must never call `install()`.
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod clock;
+pub mod collector;
+pub mod config;
+pub mod context;
+pub mod emitter;
+pub mod event;
+pub mod export;
+mod histogram;
+#[doc(hidden)]
+pub mod instrument;
+pub mod name;
+pub mod recent;
+pub mod redact;
+pub mod sample;
+pub mod stats;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+pub use config::{Builder, ConfigError};
+pub use context::{TraceContext, TraceId};
+pub use emitter::Emitter;
+pub use event::{Event, EventKind};
+pub use export::{Batch, ExportError, Exporter, Resource};
+pub use name::Name;
+pub use stats::{StatsSnapshot, StatsStore};
+
+use collector::{Collector, CollectorConfig, CollectorStats};
+use config::DashboardSettings;
+use recent::Recent;
+use redact::Fingerprints;
+use sample::Sampler;
+
+/// Renders the Prometheus text exposition (registered by the Prometheus exporter).
+pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
+pub(crate) struct Inner {
+    enabled: bool,
+    resource: Resource,
+    sampler: Sampler,
+    stats: StatsStore,
+    collector_stats: Arc<CollectorStats>,
+    collector: Collector,
+    recent: Arc<Recent>,
+    fingerprints: Fingerprints,
+    exclude_routes: Vec<String>,
+    dashboard: DashboardSettings,
+    metrics: RwLock<Option<MetricsRenderer>>,
+    pending_env: parking_lot::Mutex<Option<config::EnvExporters>>,
+}
+
+impl Inner {
+    #[inline]
+    fn new_root(&self) -> TraceContext {
+        let ctx = TraceContext::new_root(true);
+        ctx.with_sampled(self.sampler.sample(ctx.trace_id()))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.collector.shutdown();
+    }
+}
+
+/// One Spyglass instance: its stats store, collector and exporters. Cheap to clone (a shared handle).
+///
+/// Most applications use the global instance through the free functions ([`emitter()`], [`stats()`],
+/// [`shutdown()`]) and [`Builder::install`]; tests may build private instances with
+/// [`Builder::build`]. A private instance's collector stops when its last handle drops.
+#[derive(Clone)]
+pub struct Spyglass {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Spyglass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spyglass")
+            .field("service", &self.inner.resource.service_name)
+            .field("enabled", &self.inner.enabled)
+            .finish()
+    }
+}
+
+impl Spyglass {
+    /// A builder with default settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The emitter of this instance.
+    #[inline]
+    pub fn emitter(&self) -> Emitter<'_> {
+        Emitter { inner: &self.inner }
+    }
+
+    /// The stats store.
+    pub fn stats(&self) -> &StatsStore {
+        &self.inner.stats
+    }
+
+    /// The flight recorder of recent events, errors and traces.
+    pub fn recent(&self) -> &Recent {
+        &self.inner.recent
+    }
+
+    /// Collector counters.
+    pub fn collector(&self) -> stats::CollectorSnapshot {
+        self.inner.collector_stats.snapshot()
+    }
+
+    /// Service name.
+    pub fn service_name(&self) -> &str {
+        &self.inner.resource.service_name
+    }
+
+    /// Service identity handed to exporters.
+    pub fn resource(&self) -> &Resource {
+        &self.inner.resource
+    }
+
+    /// Whether recording is on.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
+    /// The instance's sampler.
+    pub fn sampler(&self) -> Sampler {
+        self.inner.sampler
+    }
+
+    /// Route templates the middlewares skip.
+    pub fn exclude_routes(&self) -> &[String] {
+        &self.inner.exclude_routes
+    }
+
+    /// Whether the middlewares skip `route` (exact template, or a prefix given as `prefix*`).
+    pub fn is_excluded(&self, route: &str) -> bool {
+        self.inner.exclude_routes.iter().any(|r| match r.strip_suffix('*') {
+            Some(prefix) => route.starts_with(prefix),
+            None => r == route,
+        })
+    }
+
+    /// Dashboard settings.
+    pub fn dashboard(&self) -> &DashboardSettings {
+        &self.inner.dashboard
+    }
+
+    /// A new root context for an incoming request: continues `remote_parent`'s trace when given (a
+    /// parsed `traceparent`), else starts a new one. The sampling decision comes from `sampler`
+    /// (the instance's when `None`).
+    pub fn new_request_context(
+        &self,
+        remote_parent: Option<TraceContext>,
+        sampler: Option<Sampler>,
+    ) -> TraceContext {
+        let sampler = sampler.unwrap_or(self.inner.sampler);
+        let ctx = match remote_parent {
+            Some(p) => p.child(),
+            None => TraceContext::new_root(true),
+        };
+        ctx.with_sampled(sampler.sample(ctx.trace_id()))
+    }
+
+    /// Registers the renderer of the Prometheus exposition served at `/_spyglass/metrics`.
+    pub fn set_metrics_renderer(&self, r: MetricsRenderer) {
+        *self.inner.metrics.write() = Some(r);
+    }
+
+    /// The Prometheus text exposition, when a Prometheus exporter is installed.
+    pub fn render_metrics(&self) -> Option<String> {
+        let r = self.inner.metrics.read().clone();
+        r.map(|f| f())
+    }
+
+    pub(crate) fn attach_pending_env_exporters(&self, f: config::EnvExporterFactory) {
+        let Some(env) = self.inner.pending_env.lock().take() else {
+            return;
+        };
+        match f(&env) {
+            Ok(mut made) => {
+                for e in made.iter_mut() {
+                    if let Some(r) = e.metrics_renderer() {
+                        self.set_metrics_renderer(r);
+                    }
+                }
+                self.inner.collector_stats.add_exporters(made);
+            }
+            Err(e) => eprintln!("spyglass: {e}; continuing without it"),
+        }
+    }
+
+    /// Waits until every event emitted before the call has been handed to the exporters and they have
+    /// flushed, or `timeout` passes. Returns whether it completed.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.inner.collector.flush(timeout)
+    }
+
+    /// Exports everything queued, shuts the exporters down and stops the collector. Events emitted
+    /// afterwards still count in the stats store and are counted as dropped.
+    pub fn shutdown(&self) {
+        self.inner.collector.shutdown();
+    }
+}
+
+impl Builder {
+    /// Creates a private instance (not the global one).
+    pub fn build(mut self) -> Result<Spyglass, ConfigError> {
+        self.validate()?;
+        let service_name: Arc<str> = self
+            .service_name
+            .take()
+            .unwrap_or_else(config::default_service_name)
+            .into();
+        let resource = Resource {
+            service_name: service_name.clone(),
+            service_version: self.service_version.take().map(Into::into),
+        };
+        let collector_stats = Arc::new(CollectorStats::new(self.queue_size, self.batch_max));
+        let recent = Arc::new(Recent::default());
+        let stats = StatsStore::new(&self.stats, service_name, collector_stats.clone());
+        let mut exporters = std::mem::take(&mut self.exporters);
+        let metrics: RwLock<Option<MetricsRenderer>> = RwLock::new(None);
+        for e in exporters.iter_mut() {
+            if let Some(r) = e.metrics_renderer() {
+                *metrics.write() = Some(r);
+            }
+        }
+        let collector = Collector::start(
+            collector_stats.clone(),
+            CollectorConfig {
+                batch_max: self.batch_max,
+                flush_interval: self.flush_interval,
+            },
+            exporters,
+            resource.clone(),
+            recent.clone(),
+        )?;
+        Ok(Spyglass {
+            inner: Arc::new(Inner {
+                enabled: self.enabled,
+                resource,
+                sampler: Sampler::new(self.sample),
+                stats,
+                collector_stats,
+                collector,
+                recent,
+                fingerprints: Fingerprints::new(4096),
+                exclude_routes: self.exclude_routes,
+                dashboard: self.dashboard,
+                metrics,
+                pending_env: parking_lot::Mutex::new(
+                    self.env_exporters.any().then_some(self.env_exporters),
+                ),
+            }),
+        })
+    }
+
+    /// Creates the instance and makes it the global one.
+    ///
+    /// Errors if a global instance exists already (installed before, or created by default on first
+    /// use): call it once, at the start of `main`. The guard's drop flushes every queued event and
+    /// stops the collector, as [`shutdown()`] does.
+    pub fn install(self) -> Result<SpyglassGuard, ConfigError> {
+        if GLOBAL.get().is_some() {
+            return Err(ConfigError::AlreadyInstalled);
+        }
+        let sg = self.build()?;
+        let mut fresh = Some(sg);
+        let installed = GLOBAL.get_or_init(|| fresh.take().expect("set once"));
+        match fresh {
+            None => Ok(SpyglassGuard {
+                _sg: installed.clone(),
+            }),
+            Some(unused) => {
+                unused.shutdown();
+                Err(ConfigError::AlreadyInstalled)
+            }
+        }
+    }
+}
+
+/// Flushes and stops the global instance when dropped. Returned by [`Builder::install`].
+#[must_use = "dropping the guard shuts Spyglass down: keep it alive for the life of the application"]
+#[derive(Debug)]
+pub struct SpyglassGuard {
+    _sg: Spyglass,
+}
+
+impl Drop for SpyglassGuard {
+    fn drop(&mut self) {
+        shutdown();
+    }
+}
+
+static GLOBAL: OnceLock<Spyglass> = OnceLock::new();
+
+/// The global instance, created with defaults and the environment on first use if none was
+/// installed.
+///
+/// A malformed environment variable is reported on stderr naming the variable, and the default
+/// instance starts without the environment's settings (use [`Builder::from_env`] with
+/// [`Builder::install`] to make it an error instead).
+#[inline]
+pub fn global() -> &'static Spyglass {
+    GLOBAL.get_or_init(default_instance)
+}
+
+/// The global instance, if one exists already.
+pub fn try_global() -> Option<&'static Spyglass> {
+    GLOBAL.get()
+}
+
+#[cold]
+fn default_instance() -> Spyglass {
+    match Builder::default().from_env().build() {
+        Ok(sg) => sg,
+        Err(e) => {
+            eprintln!("spyglass: {e}; starting with default settings instead");
+            Builder::default()
+                .build()
+                .unwrap_or_else(|e| panic!("spyglass: cannot start the collector: {e}"))
+        }
+    }
+}
+
+/// The global instance's emitter.
+#[inline]
+pub fn emitter() -> Emitter<'static> {
+    global().emitter()
+}
+
+/// The global instance's stats store.
+pub fn stats() -> &'static StatsStore {
+    global().stats()
+}
+
+/// Flushes and stops the global instance: after it returns, every event emitted before it has been
+/// handed to the exporters. Does nothing if no global instance exists.
+pub fn shutdown() {
+    if let Some(sg) = GLOBAL.get() {
+        sg.shutdown();
+    }
+}

@@ -1,0 +1,391 @@
+//! SQL redaction: statement fingerprints with every literal replaced by `?`.
+//!
+//! Single-pass, byte-oriented and total: any input, valid SQL or not, gives a fingerprint, and no
+//! literal survives it. Handled: quoted strings with `''` and backslash escapes (and their `E`, `N`, `B`,
+//! `X` prefixes), dollar-quoted strings (`$tag$…$tag$`), numbers (integers, decimals, exponents, hex),
+//! comments (`--`, `#` is left alone as it is an operator in PostgreSQL, nested `/* */`), casts (`?::int`
+//! keeps its type). Parenthesized lists of placeholders collapse to `(?)`, and repeated tuples
+//! (`VALUES (?), (?)`) to one, so `IN (1, 2, 3)` and `IN (4)` share a fingerprint. Whitespace is
+//! normalized. Bind placeholders (`?`, `$1`, `:name`, `@p1`) are kept.
+//!
+//! # Example
+//!
+//! ```
+//! use spyglass_core::redact::redact;
+//!
+//! assert_eq!(
+//!     redact("SELECT * FROM users WHERE id = 42 AND name = 'O''Brien' -- look up"),
+//!     "SELECT * FROM users WHERE id = ? AND name = ?"
+//! );
+//! assert_eq!(redact("select 1 where x in (1,2, 3)"), "select ? where x in (?)");
+//! ```
+
+/// Returns the fingerprint of `sql`: literals replaced by `?`, comments removed, lists collapsed,
+/// whitespace normalized.
+pub fn redact(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let b = sql.as_bytes();
+    let mut i = 0;
+    let mut pending_space = false;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => {
+                pending_space = true;
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                pending_space = true;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = skip_block_comment(b, i);
+                pending_space = true;
+            }
+            b'\'' => {
+                // A string prefix letter (E'..', N'..', X'..', B'..') glued to the quote is part of the
+                // literal: drop it.
+                if let Some(&last) = out.as_bytes().last() {
+                    if !pending_space
+                        && matches!(last, b'e' | b'E' | b'n' | b'N' | b'x' | b'X' | b'b' | b'B')
+                        && !out
+                            .as_bytes()
+                            .get(out.len().wrapping_sub(2))
+                            .is_some_and(|p| is_ident(*p))
+                    {
+                        out.pop();
+                    }
+                }
+                i = skip_quoted(b, i, b'\'');
+                push_token(&mut out, "?", &mut pending_space);
+            }
+            b'"' | b'`' => {
+                // Quoted identifiers are kept verbatim (they name tables and columns, not data).
+                let end = skip_quoted(b, i, c);
+                push_token(&mut out, &sql[i..end], &mut pending_space);
+                i = end;
+            }
+            b'[' => {
+                // SQL Server style identifier [name]; an unclosed one is kept as a bracket.
+                let end = b[i..]
+                    .iter()
+                    .position(|&x| x == b']')
+                    .map_or(i + 1, |p| i + p + 1);
+                push_token(&mut out, &sql[i..end], &mut pending_space);
+                i = end;
+            }
+            b'$' => {
+                if let Some(end) = dollar_quote_end(b, i) {
+                    push_token(&mut out, "?", &mut pending_space);
+                    i = end;
+                } else {
+                    // Positional parameter `$1` or a lone dollar: keep.
+                    let mut j = i + 1;
+                    while j < b.len() && b[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                    push_token(&mut out, &sql[i..j], &mut pending_space);
+                    i = j;
+                }
+            }
+            b'0'..=b'9' => {
+                i = skip_number(b, i);
+                push_token(&mut out, "?", &mut pending_space);
+            }
+            b'.' if b.get(i + 1).is_some_and(u8::is_ascii_digit)
+                && !out.as_bytes().last().is_some_and(|p| is_ident(*p)) =>
+            {
+                i = skip_number(b, i);
+                push_token(&mut out, "?", &mut pending_space);
+            }
+            _ if is_ident(c) => {
+                // Identifiers and keywords, including ones with digits (`t1`, `col_2`) and non-ASCII
+                // letters, copied whole so their digits are not taken for numbers.
+                let start = i;
+                while i < b.len() && (is_ident(b[i]) || b[i] >= 0x80) {
+                    i += 1;
+                }
+                push_token(&mut out, &sql[start..i], &mut pending_space);
+            }
+            _ if c >= 0x80 => {
+                // A non-ASCII character outside quotes: copy the whole UTF-8 sequence.
+                let start = i;
+                i += 1;
+                while i < b.len() && (b[i] & 0xC0) == 0x80 {
+                    i += 1;
+                }
+                push_token(&mut out, &sql[start..i], &mut pending_space);
+            }
+            _ => {
+                push_punct(&mut out, c, &mut pending_space);
+                i += 1;
+            }
+        }
+    }
+    collapse_lists(&out)
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+}
+
+fn push_token(out: &mut String, tok: &str, pending_space: &mut bool) {
+    if *pending_space && !out.is_empty() && !out.ends_with('(') {
+        out.push(' ');
+    }
+    *pending_space = false;
+    out.push_str(tok);
+}
+
+fn push_punct(out: &mut String, c: u8, pending_space: &mut bool) {
+    match c {
+        b',' => {
+            out.push(',');
+            *pending_space = true;
+        }
+        b')' => {
+            out.push(')');
+            *pending_space = false;
+        }
+        b'(' => {
+            if *pending_space && !out.is_empty() && !out.ends_with('(') {
+                out.push(' ');
+            }
+            out.push('(');
+            *pending_space = false;
+        }
+        _ => {
+            if *pending_space && !out.is_empty() && !out.ends_with('(') {
+                out.push(' ');
+            }
+            *pending_space = false;
+            out.push(c as char);
+        }
+    }
+}
+
+fn skip_block_comment(b: &[u8], start: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                return i;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    b.len()
+}
+
+/// End (exclusive) of a quoted run starting at `start` with quote `q`; doubled quotes and backslash
+/// escapes stay inside. An unterminated quote runs to the end of the input.
+fn skip_quoted(b: &[u8], start: usize, q: u8) -> usize {
+    let mut i = start + 1;
+    while i < b.len() {
+        if b[i] == b'\\' && q == b'\'' {
+            i += 2;
+        } else if b[i] == q {
+            if b.get(i + 1) == Some(&q) {
+                i += 2;
+            } else {
+                return i + 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    b.len()
+}
+
+/// If a dollar-quoted string starts at `start` (`$$` or `$tag$`), its end (exclusive).
+fn dollar_quote_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut j = start + 1;
+    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
+        j += 1;
+    }
+    if b.get(j) != Some(&b'$') {
+        return None;
+    }
+    let tag = &b[start..=j];
+    // A tag cannot start with a digit ($1$ is not a dollar quote).
+    if tag.len() > 2 && tag[1].is_ascii_digit() {
+        return None;
+    }
+    let body = j + 1;
+    let end = b[body..]
+        .windows(tag.len())
+        .position(|w| w == tag)
+        .map_or(b.len(), |p| body + p + tag.len());
+    Some(end)
+}
+
+fn skip_number(b: &[u8], start: usize) -> usize {
+    let mut i = start;
+    if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
+        i += 2;
+        while i < b.len() && b[i].is_ascii_hexdigit() {
+            i += 1;
+        }
+        return i;
+    }
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.' || b[i] == b'_') {
+        i += 1;
+    }
+    if i < b.len() && matches!(b[i], b'e' | b'E') {
+        let mut j = i + 1;
+        if j < b.len() && matches!(b[j], b'+' | b'-') {
+            j += 1;
+        }
+        if j < b.len() && b[j].is_ascii_digit() {
+            i = j;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    // Trailing identifier characters glued to a number (`1abc`) are swallowed with it.
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+        i += 1;
+    }
+    i
+}
+
+fn is_placeholder(item: &str) -> bool {
+    item == "?"
+        || (item.len() > 1 && item.starts_with('$') && item[1..].bytes().all(|c| c.is_ascii_digit()))
+}
+
+/// `(?, ?, $3)` → `(?)`, then `(?), (?)` → `(?)`.
+fn collapse_lists(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('(') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find(')');
+        let is_list = close.is_some_and(|c| {
+            let inner = &after[..c];
+            !inner.contains('(') && inner.split(',').all(|it| is_placeholder(it.trim()))
+        });
+        if let (true, Some(c)) = (is_list, close) {
+            if !(out.ends_with("(?), ") || out.ends_with("(?),")) {
+                out.push_str("(?)");
+            } else {
+                // A repeated tuple: drop it together with the separating comma.
+                let trimmed = out.trim_end_matches(' ').trim_end_matches(',').len();
+                out.truncate(trimmed);
+            }
+            rest = &after[c + 1..];
+        } else {
+            out.push('(');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out.truncate(out.trim_end().len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn cases() {
+        let cases = [
+            ("SELECT * FROM users WHERE id = 42", "SELECT * FROM users WHERE id = ?"),
+            ("select a from t where x in (1, 2, 3)", "select a from t where x in (?)"),
+            ("select a from t where x IN ('a','b')", "select a from t where x IN (?)"),
+            ("select * from t where id in ($1, $2, $3)", "select * from t where id in (?)"),
+            (
+                "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (3, 'z')",
+                "INSERT INTO t (a, b) VALUES (?)",
+            ),
+            ("select 'it''s' , 'a\\'b'", "select ?, ?"),
+            ("select $$secret$$, $tag$ a $ b $tag$", "select ?, ?"),
+            ("select 1 -- comment 123\n from t", "select ? from t"),
+            ("select /* a /* nested */ 99 */ 2", "select ?"),
+            ("select '5'::int, 3.14e-2::float8", "select ?::int, ?::float8"),
+            ("select * from t1 join t2 on t1.c3 = t2.c3", "select * from t1 join t2 on t1.c3 = t2.c3"),
+            ("select E'\\x41', x'DEAD', N'ünï'", "select ?, ?, ?"),
+            ("select 0xFF, -7, .5", "select ?, -?, ?"),
+            ("  select\n\t  1  ", "select ?"),
+            ("select \"Weird Col\" from \"T\" where a = 'x'", "select \"Weird Col\" from \"T\" where a = ?"),
+            ("select 'unterminated", "select ?"),
+            ("select 'héllo wörld' as ünïcode", "select ? as ünïcode"),
+            ("update t set a = :a where b = @p1", "update t set a = :a where b = @p1"),
+            ("select $1, $2", "select $1, $2"),
+            ("select count(*) from t", "select count(*) from t"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact(input), want, "input: {input:?}");
+        }
+    }
+
+    #[test]
+    fn distinct_literals_share_a_fingerprint() {
+        assert_eq!(
+            redact("SELECT * FROM users WHERE id = 1"),
+            redact("SELECT * FROM users WHERE id = 99999")
+        );
+        assert_eq!(redact("x IN (1)"), redact("x IN (1,2,3,4,5)"));
+    }
+}
+
+/// A bounded cache from raw statements to their fingerprints, so a statement seen before is
+/// fingerprinted with a hash lookup and no allocation.
+#[derive(Debug)]
+pub struct Fingerprints {
+    map: parking_lot::RwLock<hashbrown::HashMap<Box<str>, crate::Name>>,
+    interned: parking_lot::RwLock<hashbrown::HashMap<Box<str>, crate::Name>>,
+    cap: usize,
+}
+
+impl Fingerprints {
+    /// A cache holding at most `cap` raw statements.
+    pub fn new(cap: usize) -> Self {
+        Fingerprints {
+            map: Default::default(),
+            interned: Default::default(),
+            cap,
+        }
+    }
+
+    /// The fingerprint of `sql`, shared with every other statement of the same shape.
+    pub fn get(&self, sql: &str) -> crate::Name {
+        if let Some(n) = self.map.read().get(sql) {
+            return n.clone();
+        }
+        let fp = redact(sql);
+        let name = self.intern(fp);
+        let mut map = self.map.write();
+        if map.len() < self.cap {
+            map.insert(sql.into(), name.clone());
+        }
+        name
+    }
+
+    fn intern(&self, fp: String) -> crate::Name {
+        if let Some(n) = self.interned.read().get(fp.as_str()) {
+            return n.clone();
+        }
+        let mut m = self.interned.write();
+        if let Some(n) = m.get(fp.as_str()) {
+            return n.clone();
+        }
+        let name = crate::Name::from(std::sync::Arc::<str>::from(fp.as_str()));
+        if m.len() < self.cap {
+            m.insert(fp.into_boxed_str(), name.clone());
+        }
+        name
+    }
+}

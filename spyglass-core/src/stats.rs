@@ -1,0 +1,833 @@
+//! The rolling stats store: per route, function and query fingerprint, over a sliding window.
+//!
+//! Every event is counted here on the emitting thread, before sampling and before the queue, so the
+//! figures are exact whatever is exported or dropped. Each key owns a ring of time buckets (10 s by
+//! default, 90 of them for the default 15-minute window) holding counts, bytes, rows, the maximum and a
+//! [log-linear histogram](crate::histogram), plus a running total over the whole window kept up to date
+//! as buckets expire, so a full-window snapshot reads one histogram per key.
+//!
+//! Distinct keys are capped per kind (default 1000); past the cap new keys fold into `<other>`, so
+//! memory is bounded whatever the traffic: at most `cap × (90 × ~1.2 KiB + ~2.4 KiB)` per kind.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use spyglass_core::Spyglass;
+//!
+//! let sg = Spyglass::builder().service_name("shop").build().unwrap();
+//! sg.emitter().emit_req("GET", "/users/{id}", 200, Duration::from_millis(12));
+//! let snap = sg.stats().snapshot(Duration::from_secs(60));
+//! assert_eq!(snap.requests[0].route, "/users/{id}");
+//! assert_eq!(snap.requests[0].count, 1);
+//! ```
+
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hashbrown::{Equivalent, HashMap};
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+
+use crate::collector::CollectorStats;
+use crate::event::{Event, EventKind};
+use crate::histogram::{Histogram, Merged};
+use crate::name::Name;
+
+/// Route, function name and statement under which keys past the cap are counted.
+pub const OTHER: &str = "<other>";
+
+/// Settings of the stats store.
+#[derive(Debug, Clone)]
+pub struct StatsConfig {
+    /// The longest window a snapshot can cover (default 15 minutes).
+    pub window: Duration,
+    /// Width of one time bucket (default 10 s).
+    pub bucket: Duration,
+    /// Distinct keys per kind before new ones fold into `<other>` (default 1000).
+    pub max_keys: usize,
+    /// A query at least this slow is counted as slow (default 100 ms).
+    pub slow_query: Duration,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            window: Duration::from_secs(900),
+            bucket: Duration::from_secs(10),
+            max_keys: 1000,
+            slow_query: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    count: u64,
+    errors: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    rows: u64,
+    slow: u64,
+    max_ns: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.count += o.count;
+        self.errors += o.errors;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.rows += o.rows;
+        self.slow += o.slow;
+        self.max_ns = self.max_ns.max(o.max_ns);
+    }
+
+    fn sub(&mut self, o: &Counts) {
+        self.count -= o.count;
+        self.errors -= o.errors;
+        self.bytes_in -= o.bytes_in;
+        self.bytes_out -= o.bytes_out;
+        self.rows -= o.rows;
+        self.slow -= o.slow;
+    }
+}
+
+/// What one event adds to a series.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    dur_ns: u64,
+    error: bool,
+    bytes_in: u64,
+    bytes_out: u64,
+    rows: u64,
+    slow: bool,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    epoch: u64,
+    counts: Counts,
+    hist: Option<Histogram>,
+}
+
+/// One key's ring of buckets and its running window total.
+#[derive(Debug)]
+pub(crate) struct Series {
+    buckets: Box<[Bucket]>,
+    /// The newest epoch the ring has been advanced to.
+    head: u64,
+    total: Counts,
+    total_hist: Merged,
+}
+
+impl Series {
+    fn new(n: usize, now_epoch: u64) -> Self {
+        Series {
+            buckets: (0..n)
+                .map(|_| Bucket {
+                    epoch: u64::MAX,
+                    counts: Counts::default(),
+                    hist: None,
+                })
+                .collect(),
+            head: now_epoch,
+            total: Counts::default(),
+            total_hist: Merged::new(),
+        }
+    }
+
+    /// Expires buckets older than the window as time moves to `epoch`.
+    fn advance(&mut self, epoch: u64) {
+        if epoch <= self.head {
+            return;
+        }
+        let n = self.buckets.len() as u64;
+        if epoch - self.head >= n {
+            for b in self.buckets.iter_mut() {
+                b.epoch = u64::MAX;
+                b.counts = Counts::default();
+                if let Some(h) = &mut b.hist {
+                    h.clear();
+                }
+            }
+            self.total = Counts::default();
+            self.total_hist.clear();
+        } else {
+            for e in self.head + 1..=epoch {
+                let b = &mut self.buckets[(e % n) as usize];
+                if b.epoch != u64::MAX {
+                    self.total.sub(&b.counts);
+                    if let Some(h) = &mut b.hist {
+                        self.total_hist.sub(h);
+                        h.clear();
+                    }
+                    b.counts = Counts::default();
+                    b.epoch = u64::MAX;
+                }
+            }
+        }
+        self.head = epoch;
+    }
+
+    fn record(&mut self, epoch: u64, s: &Sample) {
+        self.advance(epoch);
+        // An event stamped in an already-expired bucket (clock step, long-running call) counts in the
+        // current one.
+        let epoch = if epoch + (self.buckets.len() as u64) <= self.head {
+            self.head
+        } else {
+            epoch.min(self.head)
+        };
+        let n = self.buckets.len() as u64;
+        let b = &mut self.buckets[(epoch % n) as usize];
+        b.epoch = epoch;
+        let c = Counts {
+            count: 1,
+            errors: s.error as u64,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            rows: s.rows,
+            slow: s.slow as u64,
+            max_ns: s.dur_ns,
+        };
+        b.counts.add(&c);
+        b.hist.get_or_insert_with(Histogram::new).record(s.dur_ns);
+        self.total.add(&c);
+        self.total_hist.record_one(s.dur_ns);
+    }
+
+    /// Aggregates the newest `nb` buckets into `into` (cleared first), returning the counts.
+    fn window(&mut self, now_epoch: u64, nb: u64, into: &mut Merged) -> Counts {
+        self.advance(now_epoch);
+        into.clear();
+        let n = self.buckets.len() as u64;
+        let mut counts = Counts::default();
+        if nb >= n {
+            // The running total covers the whole ring; only the max needs a pass.
+            counts = self.total;
+            counts.max_ns = self.buckets.iter().map(|b| b.counts.max_ns).max().unwrap_or(0);
+            into.add_merged(&self.total_hist);
+            return counts;
+        }
+        let lo = self.head.saturating_sub(nb - 1);
+        for b in self.buckets.iter() {
+            if b.epoch != u64::MAX && b.epoch >= lo && b.epoch <= self.head {
+                counts.add(&b.counts);
+                if let Some(h) = &b.hist {
+                    into.add(h);
+                }
+            }
+        }
+        counts
+    }
+}
+
+/// A request key: method and route template.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ReqKey {
+    method: &'static str,
+    route: Name,
+}
+
+#[derive(Hash)]
+struct ReqKeyRef<'a> {
+    method: &'a str,
+    route: &'a str,
+}
+
+impl Equivalent<ReqKey> for ReqKeyRef<'_> {
+    fn equivalent(&self, k: &ReqKey) -> bool {
+        self.method == k.method && self.route == k.route.as_str()
+    }
+}
+
+/// A function key: name and module.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FnKey {
+    name: Name,
+    module: Name,
+}
+
+#[derive(Hash)]
+struct FnKeyRef<'a> {
+    name: &'a str,
+    module: &'a str,
+}
+
+impl Equivalent<FnKey> for FnKeyRef<'_> {
+    fn equivalent(&self, k: &FnKey) -> bool {
+        self.name == k.name.as_str() && self.module == k.module.as_str()
+    }
+}
+
+/// A query key: fingerprint and database system.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DbKey {
+    statement: Name,
+    system: &'static str,
+}
+
+#[derive(Hash)]
+struct DbKeyRef<'a> {
+    statement: &'a str,
+    system: &'a str,
+}
+
+impl Equivalent<DbKey> for DbKeyRef<'_> {
+    fn equivalent(&self, k: &DbKey) -> bool {
+        self.statement == k.statement.as_str() && self.system == k.system
+    }
+}
+
+type Shared = Arc<Mutex<Series>>;
+
+#[derive(Debug)]
+struct Keyed<K> {
+    map: RwLock<HashMap<K, Shared>>,
+    other: Shared,
+}
+
+impl<K: Hash + Eq> Keyed<K> {
+    fn new(n: usize, epoch: u64) -> Self {
+        Keyed {
+            map: RwLock::new(HashMap::new()),
+            other: Arc::new(Mutex::new(Series::new(n, epoch))),
+        }
+    }
+
+    #[inline]
+    fn record<Q>(&self, q: &Q, make: impl FnOnce() -> K, cfg: &Geometry, epoch: u64, s: &Sample)
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        {
+            let map = self.map.read();
+            if let Some(series) = map.get(q) {
+                series.lock().record(epoch, s);
+                return;
+            }
+            if map.len() >= cfg.max_keys {
+                drop(map);
+                self.other.lock().record(epoch, s);
+                return;
+            }
+        }
+        let series = {
+            let mut map = self.map.write();
+            if map.len() >= cfg.max_keys && map.get(q).is_none() {
+                self.other.clone()
+            } else {
+                map.entry(make())
+                    .or_insert_with(|| Arc::new(Mutex::new(Series::new(cfg.n, epoch))))
+                    .clone()
+            }
+        };
+        series.lock().record(epoch, s);
+    }
+
+    fn entries(&self) -> Vec<(K, Shared)>
+    where
+        K: Clone,
+    {
+        self.map
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    n: usize,
+    bucket_ns: u64,
+    max_keys: usize,
+    slow_ns: u64,
+}
+
+/// Rolling per-key statistics (see the module docs). Reached through [`Spyglass::stats`](crate::Spyglass::stats)
+/// or [`spyglass_core::stats()`](crate::stats()).
+#[derive(Debug)]
+pub struct StatsStore {
+    geo: Geometry,
+    service: Arc<str>,
+    started_ns: u64,
+    requests: Keyed<ReqKey>,
+    functions: Keyed<FnKey>,
+    queries: Keyed<DbKey>,
+    overall: Mutex<Series>,
+    collector: Arc<CollectorStats>,
+}
+
+impl StatsStore {
+    pub(crate) fn new(cfg: &StatsConfig, service: Arc<str>, collector: Arc<CollectorStats>) -> Self {
+        let bucket_ns = (cfg.bucket.as_nanos() as u64).max(1_000_000);
+        let n = (cfg.window.as_nanos() as u64).div_ceil(bucket_ns).max(1) as usize;
+        let now = crate::clock::unix_nanos();
+        let epoch = now / bucket_ns;
+        StatsStore {
+            geo: Geometry {
+                n,
+                bucket_ns,
+                max_keys: cfg.max_keys.max(1),
+                slow_ns: cfg.slow_query.as_nanos() as u64,
+            },
+            service,
+            started_ns: now,
+            requests: Keyed::new(n, epoch),
+            functions: Keyed::new(n, epoch),
+            queries: Keyed::new(n, epoch),
+            overall: Mutex::new(Series::new(n, epoch)),
+            collector,
+        }
+    }
+
+    /// Counts one event.
+    #[inline]
+    pub fn record(&self, ev: &Event) {
+        let epoch = (ev.ts_ns + ev.dur_ns) / self.geo.bucket_ns;
+        let mut s = Sample {
+            dur_ns: ev.dur_ns,
+            error: ev.is_error(),
+            bytes_in: 0,
+            bytes_out: 0,
+            rows: 0,
+            slow: false,
+        };
+        match &ev.kind {
+            EventKind::Req(r) => {
+                s.bytes_in = r.bytes_in;
+                s.bytes_out = r.bytes_out;
+                let q = ReqKeyRef {
+                    method: r.method,
+                    route: &r.route,
+                };
+                let make = || ReqKey {
+                    method: r.method,
+                    route: r.route.clone(),
+                };
+                self.requests.record(&q, make, &self.geo, epoch, &s);
+                self.overall.lock().record(epoch, &s);
+            }
+            EventKind::Fn(f) => {
+                let q = FnKeyRef {
+                    name: &f.name,
+                    module: &f.module,
+                };
+                let make = || FnKey {
+                    name: f.name.clone(),
+                    module: f.module.clone(),
+                };
+                self.functions.record(&q, make, &self.geo, epoch, &s);
+            }
+            EventKind::Db(d) => {
+                s.rows = d.rows.unwrap_or(0);
+                s.slow = ev.dur_ns >= self.geo.slow_ns;
+                let q = DbKeyRef {
+                    statement: &d.statement,
+                    system: d.system,
+                };
+                let make = || DbKey {
+                    statement: d.statement.clone(),
+                    system: d.system,
+                };
+                self.queries.record(&q, make, &self.geo, epoch, &s);
+            }
+        }
+    }
+
+    /// The longest window the store keeps.
+    pub fn max_window(&self) -> Duration {
+        Duration::from_nanos(self.geo.bucket_ns * self.geo.n as u64)
+    }
+
+    /// Width of one time bucket.
+    pub fn bucket(&self) -> Duration {
+        Duration::from_nanos(self.geo.bucket_ns)
+    }
+
+    fn window_geometry(&self, window: Duration) -> (u64, u64, f64, u64) {
+        let now = crate::clock::unix_nanos();
+        let epoch = now / self.geo.bucket_ns;
+        let nb = (window.as_nanos() as u64)
+            .div_ceil(self.geo.bucket_ns)
+            .clamp(1, self.geo.n as u64);
+        let window_secs = (nb * self.geo.bucket_ns) as f64 / 1e9;
+        // Early in the process the window is only as long as the process has been up.
+        let up = (now.saturating_sub(self.started_ns)) as f64 / 1e9;
+        let rate_secs = window_secs.min(up.max(1.0));
+        (epoch, nb, rate_secs, now)
+    }
+
+    /// A snapshot of every key over the newest `window` (rounded up to whole buckets, capped at
+    /// [`max_window`](Self::max_window)); rows sorted by count, largest first.
+    pub fn snapshot(&self, window: Duration) -> StatsSnapshot {
+        let (epoch, nb, rate_secs, now) = self.window_geometry(window);
+        let mut merged = Merged::new();
+        let mut requests = Vec::new();
+        let mut each = |series: &Shared, f: &mut dyn FnMut(Counts, &Merged)| {
+            let c = series.lock().window(epoch, nb, &mut merged);
+            if c.count > 0 {
+                f(c, &merged);
+            }
+        };
+        let req_keys = self.requests.entries();
+        let other_req = ReqKey {
+            method: "_OTHER",
+            route: Name::from_static(OTHER),
+        };
+        for (k, s) in req_keys
+            .iter()
+            .map(|(k, s)| (k, s))
+            .chain(std::iter::once((&other_req, &self.requests.other)))
+        {
+            each(s, &mut |c, m| {
+                requests.push(RequestStats {
+                    method: k.method,
+                    route: k.route.clone(),
+                    count: c.count,
+                    errors: c.errors,
+                    error_rate: c.errors as f64 / c.count as f64,
+                    rps: c.count as f64 / rate_secs,
+                    p50_ms: ms(m.quantile(0.50, c.max_ns)),
+                    p90_ms: ms(m.quantile(0.90, c.max_ns)),
+                    p95_ms: ms(m.quantile(0.95, c.max_ns)),
+                    p99_ms: ms(m.quantile(0.99, c.max_ns)),
+                    max_ms: ms(c.max_ns),
+                    bytes_in: c.bytes_in,
+                    bytes_out: c.bytes_out,
+                })
+            });
+        }
+        let mut functions = Vec::new();
+        let other_fn = FnKey {
+            name: Name::from_static(OTHER),
+            module: Name::from_static(""),
+        };
+        for (k, s) in self
+            .functions
+            .entries()
+            .iter()
+            .map(|(k, s)| (k, s))
+            .chain(std::iter::once((&other_fn, &self.functions.other)))
+        {
+            each(s, &mut |c, m| {
+                functions.push(FunctionStats {
+                    name: k.name.clone(),
+                    module: k.module.clone(),
+                    count: c.count,
+                    errors: c.errors,
+                    error_rate: c.errors as f64 / c.count as f64,
+                    p50_ms: ms(m.quantile(0.50, c.max_ns)),
+                    p90_ms: ms(m.quantile(0.90, c.max_ns)),
+                    p95_ms: ms(m.quantile(0.95, c.max_ns)),
+                    p99_ms: ms(m.quantile(0.99, c.max_ns)),
+                    max_ms: ms(c.max_ns),
+                })
+            });
+        }
+        let mut queries = Vec::new();
+        let other_db = DbKey {
+            statement: Name::from_static(OTHER),
+            system: "other_sql",
+        };
+        for (k, s) in self
+            .queries
+            .entries()
+            .iter()
+            .map(|(k, s)| (k, s))
+            .chain(std::iter::once((&other_db, &self.queries.other)))
+        {
+            each(s, &mut |c, m| {
+                queries.push(QueryStats {
+                    statement: k.statement.clone(),
+                    system: k.system,
+                    count: c.count,
+                    errors: c.errors,
+                    rows: c.rows,
+                    slow: c.slow,
+                    p50_ms: ms(m.quantile(0.50, c.max_ns)),
+                    p90_ms: ms(m.quantile(0.90, c.max_ns)),
+                    p95_ms: ms(m.quantile(0.95, c.max_ns)),
+                    p99_ms: ms(m.quantile(0.99, c.max_ns)),
+                    max_ms: ms(c.max_ns),
+                })
+            });
+        }
+        requests.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.route.cmp(&b.route)));
+        functions.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        queries.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.statement.cmp(&b.statement))
+        });
+        StatsSnapshot {
+            service: self.service.clone(),
+            window_secs: (nb * self.geo.bucket_ns) / 1_000_000_000,
+            generated_at_ms: now / 1_000_000,
+            requests,
+            functions,
+            queries,
+            collector: self.collector.snapshot(),
+        }
+    }
+
+    /// Per-bucket throughput, errors and latency percentiles over `window`: overall, and for the
+    /// `top_routes` busiest routes.
+    pub fn timeseries(&self, window: Duration, top_routes: usize) -> Timeseries {
+        let (epoch, nb, _, now) = self.window_geometry(window);
+        let bucket_secs = self.geo.bucket_ns as f64 / 1e9;
+        let overall = points(&mut self.overall.lock(), epoch, nb, self.geo.bucket_ns);
+        let mut routes: Vec<(u64, RouteSeries)> = self
+            .requests
+            .entries()
+            .into_iter()
+            .map(|(k, s)| {
+                let mut s = s.lock();
+                let pts = points(&mut s, epoch, nb, self.geo.bucket_ns);
+                let total: u64 = pts.iter().map(|p| p.count).sum();
+                (
+                    total,
+                    RouteSeries {
+                        method: k.method,
+                        route: k.route,
+                        points: pts,
+                    },
+                )
+            })
+            .filter(|(t, _)| *t > 0)
+            .collect();
+        routes.sort_by(|a, b| b.0.cmp(&a.0));
+        routes.truncate(top_routes);
+        Timeseries {
+            window_secs: (nb * self.geo.bucket_ns) / 1_000_000_000,
+            bucket_secs,
+            generated_at_ms: now / 1_000_000,
+            overall,
+            routes: routes.into_iter().map(|(_, r)| r).collect(),
+        }
+    }
+
+    /// Number of distinct keys per kind (requests, functions, queries), not counting `<other>`.
+    pub fn key_counts(&self) -> (usize, usize, usize) {
+        (
+            self.requests.map.read().len(),
+            self.functions.map.read().len(),
+            self.queries.map.read().len(),
+        )
+    }
+}
+
+fn points(s: &mut Series, epoch: u64, nb: u64, bucket_ns: u64) -> Vec<Point> {
+    s.advance(epoch);
+    let n = s.buckets.len() as u64;
+    let mut m = Merged::new();
+    let bucket_secs = bucket_ns as f64 / 1e9;
+    (0..nb)
+        .rev()
+        .map(|back| {
+            let e = epoch.saturating_sub(back);
+            let b = &s.buckets[(e % n) as usize];
+            let mut p = Point {
+                ts_ms: e * bucket_ns / 1_000_000,
+                ..Point::default()
+            };
+            if b.epoch == e {
+                m.clear();
+                if let Some(h) = &b.hist {
+                    m.add(h);
+                }
+                let c = b.counts;
+                p.count = c.count;
+                p.errors = c.errors;
+                p.rps = c.count as f64 / bucket_secs;
+                p.p50_ms = ms(m.quantile(0.50, c.max_ns));
+                p.p95_ms = ms(m.quantile(0.95, c.max_ns));
+                p.p99_ms = ms(m.quantile(0.99, c.max_ns));
+                p.max_ms = ms(c.max_ns);
+            }
+            p
+        })
+        .collect()
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+
+/// A snapshot of all stats over a window; its JSON form is `/_spyglass/api/stats` (SPEC §6).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
+    /// Service name.
+    pub service: Arc<str>,
+    /// Window covered, seconds.
+    pub window_secs: u64,
+    /// When the snapshot was taken, ms since the Unix epoch.
+    pub generated_at_ms: u64,
+    /// Per method and route template.
+    pub requests: Vec<RequestStats>,
+    /// Per instrumented function.
+    pub functions: Vec<FunctionStats>,
+    /// Per query fingerprint.
+    pub queries: Vec<QueryStats>,
+    /// Collector health.
+    pub collector: CollectorSnapshot,
+}
+
+/// One route's figures. Durations in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct RequestStats {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Route template.
+    pub route: Name,
+    /// Requests in the window.
+    pub count: u64,
+    /// Requests that were errors (5xx or panic).
+    pub errors: u64,
+    /// `errors / count`.
+    pub error_rate: f64,
+    /// Requests per second over the window.
+    pub rps: f64,
+    /// Median latency.
+    pub p50_ms: f64,
+    /// 90th percentile latency.
+    pub p90_ms: f64,
+    /// 95th percentile latency.
+    pub p95_ms: f64,
+    /// 99th percentile latency.
+    pub p99_ms: f64,
+    /// Slowest request.
+    pub max_ms: f64,
+    /// Request body bytes.
+    pub bytes_in: u64,
+    /// Response body bytes.
+    pub bytes_out: u64,
+}
+
+/// One function's figures. Durations in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct FunctionStats {
+    /// Function name.
+    pub name: Name,
+    /// Module path.
+    pub module: Name,
+    /// Calls in the window.
+    pub count: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// `errors / count`.
+    pub error_rate: f64,
+    /// Median duration.
+    pub p50_ms: f64,
+    /// 90th percentile duration.
+    pub p90_ms: f64,
+    /// 95th percentile duration.
+    pub p95_ms: f64,
+    /// 99th percentile duration.
+    pub p99_ms: f64,
+    /// Slowest call.
+    pub max_ms: f64,
+}
+
+/// One query fingerprint's figures. Durations in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct QueryStats {
+    /// Redacted statement.
+    pub statement: Name,
+    /// Database system (`db.system.name`).
+    pub system: &'static str,
+    /// Executions in the window.
+    pub count: u64,
+    /// Executions that failed.
+    pub errors: u64,
+    /// Rows returned or affected, summed.
+    pub rows: u64,
+    /// Executions at least as slow as the slow-query threshold.
+    pub slow: u64,
+    /// Median duration.
+    pub p50_ms: f64,
+    /// 90th percentile duration.
+    pub p90_ms: f64,
+    /// 95th percentile duration.
+    pub p95_ms: f64,
+    /// 99th percentile duration.
+    pub p99_ms: f64,
+    /// Slowest execution.
+    pub max_ms: f64,
+}
+
+/// Collector health counters.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CollectorSnapshot {
+    /// Events offered to the queue.
+    pub emitted: u64,
+    /// Events handed to the exporters.
+    pub exported: u64,
+    /// Events dropped (oldest first when the queue was full, or emitted after shutdown).
+    pub dropped: u64,
+    /// Events waiting in the queue now.
+    pub queue_depth: u64,
+    /// Queue capacity.
+    pub queue_capacity: u64,
+    /// Failed exporter calls.
+    pub export_errors: u64,
+}
+
+/// Per-bucket series for charts (`/_spyglass/api/timeseries`).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Timeseries {
+    /// Window covered, seconds.
+    pub window_secs: u64,
+    /// Width of one point, seconds.
+    pub bucket_secs: f64,
+    /// When it was taken, ms since the Unix epoch.
+    pub generated_at_ms: u64,
+    /// All requests together.
+    pub overall: Vec<Point>,
+    /// The busiest routes.
+    pub routes: Vec<RouteSeries>,
+}
+
+/// One route's points.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct RouteSeries {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Route template.
+    pub route: Name,
+    /// One point per bucket, oldest first.
+    pub points: Vec<Point>,
+}
+
+/// One bucket's figures. Durations in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct Point {
+    /// Bucket start, ms since the Unix epoch.
+    pub ts_ms: u64,
+    /// Requests.
+    pub count: u64,
+    /// Errors.
+    pub errors: u64,
+    /// Requests per second.
+    pub rps: f64,
+    /// Median latency.
+    pub p50_ms: f64,
+    /// 95th percentile latency.
+    pub p95_ms: f64,
+    /// 99th percentile latency.
+    pub p99_ms: f64,
+    /// Slowest.
+    pub max_ms: f64,
+}

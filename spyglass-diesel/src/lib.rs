@@ -1,0 +1,3 @@
+//! Spyglass diesel query instrumentation
+//!
+//! Not yet built: see the open issue for this crate.
