@@ -24,7 +24,6 @@ use crate::name::Name;
 
 /// One recorded unit of work.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct Event {
     /// Start time, nanoseconds since the Unix epoch.
     pub ts_ns: u64,
@@ -45,7 +44,6 @@ pub struct Event {
 
 /// The kind-specific part of an [`Event`].
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum EventKind {
     /// An HTTP request served.
     Req(ReqEvent),
@@ -57,7 +55,6 @@ pub enum EventKind {
 
 /// An HTTP request served.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct ReqEvent {
     /// HTTP method (`_OTHER` for non-standard ones).
     pub method: &'static str,
@@ -75,7 +72,6 @@ pub struct ReqEvent {
 
 /// An instrumented function call.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct FnEvent {
     /// Function name.
     pub name: Name,
@@ -89,7 +85,6 @@ pub struct FnEvent {
 
 /// A database query.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct DbEvent {
     /// Redacted statement fingerprint (literals replaced by `?`).
     pub statement: Name,

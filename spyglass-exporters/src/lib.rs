@@ -36,3 +36,8 @@ fn not_built(name: &'static str, var: &str) -> ConfigError {
         message: format!("{var} is set but the `{name}` feature of spyglass is not enabled"),
     }
 }
+
+#[cfg(feature = "otlp")]
+pub mod otlp;
+#[cfg(feature = "otlp")]
+pub use otlp::OtlpExporter;
