@@ -179,6 +179,7 @@ pub struct Builder {
     pub(crate) dashboard: DashboardSettings,
     pub(crate) env_exporters: EnvExporters,
     pub(crate) enabled: bool,
+    pub(crate) n_plus_one: usize,
     pub(crate) errors: Vec<ConfigError>,
 }
 
@@ -197,6 +198,7 @@ impl Default for Builder {
             dashboard: DashboardSettings::default(),
             env_exporters: EnvExporters::default(),
             enabled: true,
+            n_plus_one: 5,
             errors: Vec::new(),
         }
     }
@@ -277,6 +279,13 @@ impl Builder {
     /// Queries at least this slow are marked slow (default 100 ms).
     pub fn slow_query(mut self, d: Duration) -> Self {
         self.stats.slow_query = d;
+        self
+    }
+
+    /// How many runs of the same statement within one request make an N+1 finding (default 5, at
+    /// least 2).
+    pub fn n_plus_one_threshold(mut self, n: usize) -> Self {
+        self.n_plus_one = n;
         self
     }
 
@@ -427,6 +436,12 @@ impl Builder {
             return Err(ConfigError::Invalid {
                 setting: "sample",
                 problem: format!("must be in 0..=1, got {}", self.sample),
+            });
+        }
+        if self.n_plus_one < 2 {
+            return Err(ConfigError::Invalid {
+                setting: "n_plus_one_threshold",
+                problem: format!("must be at least 2, got {}", self.n_plus_one),
             });
         }
         if self.flush_interval.is_zero() {

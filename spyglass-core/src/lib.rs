@@ -253,8 +253,13 @@ impl Builder {
             service_version: self.service_version.take().map(Into::into),
         };
         let collector_stats = Arc::new(CollectorStats::new(self.queue_size, self.batch_max));
-        let recent = Arc::new(Recent::default());
-        let stats = StatsStore::new(&self.stats, service_name, collector_stats.clone());
+        let recent = Arc::new(Recent::new(self.n_plus_one as u64));
+        let stats = StatsStore::new(
+            &self.stats,
+            service_name,
+            collector_stats.clone(),
+            recent.clone(),
+        );
         let mut exporters = std::mem::take(&mut self.exporters);
         let metrics: RwLock<Option<MetricsRenderer>> = RwLock::new(None);
         for e in exporters.iter_mut() {

@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 
 use crate::context::TraceId;
 use crate::event::{Event, EventKind};
+use crate::name::Name;
 
 const EVENTS_PER_KIND: usize = 512;
 const ERRORS: usize = 256;
@@ -67,13 +68,48 @@ pub struct TraceRecord {
     pub spans: Vec<Event>,
 }
 
+/// A repeated query inside one request: an N+1 pattern.
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct NPlusOne {
+    /// HTTP method of the request.
+    pub method: &'static str,
+    /// Route template of the request.
+    pub route: Name,
+    /// The repeated statement's fingerprint.
+    pub statement: Name,
+    /// Database system.
+    pub system: &'static str,
+    /// Times the statement ran in the latest request where this was found.
+    pub count: u64,
+    /// Their total duration in that request, milliseconds.
+    pub total_ms: f64,
+    /// Requests in which it was found.
+    pub occurrences: u64,
+    /// Trace id of the latest such request.
+    pub trace_id: TraceId,
+    /// When it was last seen, ms since the Unix epoch.
+    pub last_seen_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    spans: Vec<Event>,
+    /// Per statement: executions, total ns, system. Counted for every query, also past the span cap.
+    queries: HashMap<Name, (u64, u64, &'static str)>,
+}
+
+const FINDINGS: usize = 256;
+
 #[derive(Debug, Default)]
 struct State {
     req: VecDeque<Event>,
     func: VecDeque<Event>,
     db: VecDeque<Event>,
     errors: VecDeque<Event>,
-    pending: HashMap<TraceId, Vec<Event>>,
+    pending: HashMap<TraceId, Pending>,
+    findings: HashMap<(Name, Name), NPlusOne>,
+    n_plus_one_threshold: u64,
     pending_order: VecDeque<TraceId>,
     recent_traces: VecDeque<TraceRecord>,
     slow_traces: Vec<TraceRecord>,
@@ -86,6 +122,9 @@ pub struct Recent {
     state: Mutex<State>,
 }
 
+/// N+1 threshold used when none is configured.
+pub const DEFAULT_N_PLUS_ONE: u64 = 5;
+
 fn push_ring<T>(ring: &mut VecDeque<T>, v: T, cap: usize) {
     if ring.len() == cap {
         ring.pop_front();
@@ -94,6 +133,29 @@ fn push_ring<T>(ring: &mut VecDeque<T>, v: T, cap: usize) {
 }
 
 impl Recent {
+    pub(crate) fn new(n_plus_one_threshold: u64) -> Self {
+        let r = Recent::default();
+        r.state.lock().n_plus_one_threshold = n_plus_one_threshold.max(2);
+        r
+    }
+
+    /// N+1 findings seen since `since_ms` (ms since the Unix epoch), most occurrences first.
+    pub fn n_plus_one(&self, since_ms: u64) -> Vec<NPlusOne> {
+        let st = self.state.lock();
+        let mut v: Vec<NPlusOne> = st
+            .findings
+            .values()
+            .filter(|f| f.last_seen_ms >= since_ms)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            b.occurrences
+                .cmp(&a.occurrences)
+                .then_with(|| b.count.cmp(&a.count))
+        });
+        v
+    }
+
     /// Records a batch of events (called by the collector thread).
     pub(crate) fn ingest(&self, batch: &[Event]) {
         let mut st = self.state.lock();
@@ -110,11 +172,14 @@ impl Recent {
             }
             let is_root = matches!(ev.kind, EventKind::Req(_)) || ev.parent_span_id.is_none();
             if is_root {
-                let spans = st.pending.remove(&ev.trace_id).unwrap_or_default();
+                let pending = st.pending.remove(&ev.trace_id).unwrap_or_default();
+                if let EventKind::Req(r) = &ev.kind {
+                    st.detect_n_plus_one(ev, r.method, &r.route, &pending.queries);
+                }
                 let rec = TraceRecord {
                     trace_id: ev.trace_id,
                     root: ev.clone(),
-                    spans,
+                    spans: pending.spans,
                 };
                 st.finish(rec);
             } else {
@@ -133,9 +198,17 @@ impl Recent {
                         st.pending_order.retain(|id| pending.contains_key(id));
                     }
                 }
-                let spans = st.pending.entry(ev.trace_id).or_default();
-                if spans.len() < SPANS_PER_TRACE {
-                    spans.push(ev.clone());
+                let p = st.pending.entry(ev.trace_id).or_default();
+                if let EventKind::Db(d) = &ev.kind {
+                    let q = p
+                        .queries
+                        .entry(d.statement.clone())
+                        .or_insert((0, 0, d.system));
+                    q.0 += 1;
+                    q.1 += ev.dur_ns;
+                }
+                if p.spans.len() < SPANS_PER_TRACE {
+                    p.spans.push(ev.clone());
                 }
             }
         }
@@ -202,6 +275,55 @@ impl Recent {
 }
 
 impl State {
+    fn detect_n_plus_one(
+        &mut self,
+        root: &Event,
+        method: &'static str,
+        route: &Name,
+        queries: &HashMap<Name, (u64, u64, &'static str)>,
+    ) {
+        let threshold = if self.n_plus_one_threshold == 0 {
+            DEFAULT_N_PLUS_ONE
+        } else {
+            self.n_plus_one_threshold
+        };
+        let now_ms = (root.ts_ns + root.dur_ns) / 1_000_000;
+        for (stmt, &(count, total_ns, system)) in queries {
+            if count < threshold {
+                continue;
+            }
+            let key = (route.clone(), stmt.clone());
+            if !self.findings.contains_key(&key) && self.findings.len() >= FINDINGS {
+                continue;
+            }
+            let f = self.findings.entry(key).or_insert_with(|| {
+                eprintln!(
+                    "spyglass: N+1 queries: `{stmt}` ran {count} times in one request to {method} {route} \
+                     ({:.2} ms in all; trace {}). Further occurrences are listed under n_plus_one in \
+                     /_spyglass/api/stats.",
+                    total_ns as f64 / 1e6,
+                    root.trace_id
+                );
+                NPlusOne {
+                    method,
+                    route: route.clone(),
+                    statement: stmt.clone(),
+                    system,
+                    count: 0,
+                    total_ms: 0.0,
+                    occurrences: 0,
+                    trace_id: root.trace_id,
+                    last_seen_ms: 0,
+                }
+            });
+            f.count = count;
+            f.total_ms = total_ns as f64 / 1e6;
+            f.occurrences += 1;
+            f.trace_id = root.trace_id;
+            f.last_seen_ms = now_ms;
+        }
+    }
+
     fn finish(&mut self, rec: TraceRecord) {
         let failed = rec.root.is_error() || rec.spans.iter().any(Event::is_error);
         if failed {

@@ -359,10 +359,16 @@ pub struct StatsStore {
     queries: Keyed<DbKey>,
     overall: Mutex<Series>,
     collector: Arc<CollectorStats>,
+    recent: Arc<crate::recent::Recent>,
 }
 
 impl StatsStore {
-    pub(crate) fn new(cfg: &StatsConfig, service: Arc<str>, collector: Arc<CollectorStats>) -> Self {
+    pub(crate) fn new(
+        cfg: &StatsConfig,
+        service: Arc<str>,
+        collector: Arc<CollectorStats>,
+        recent: Arc<crate::recent::Recent>,
+    ) -> Self {
         let bucket_ns = (cfg.bucket.as_nanos() as u64).max(1_000_000);
         let n = (cfg.window.as_nanos() as u64).div_ceil(bucket_ns).max(1) as usize;
         let now = crate::clock::unix_nanos();
@@ -381,6 +387,7 @@ impl StatsStore {
             queries: Keyed::new(n, epoch),
             overall: Mutex::new(Series::new(n, epoch)),
             collector,
+            recent,
         }
     }
 
@@ -570,6 +577,9 @@ impl StatsStore {
             requests,
             functions,
             queries,
+            n_plus_one: self
+                .recent
+                .n_plus_one((now / 1_000_000).saturating_sub(nb * self.geo.bucket_ns / 1_000_000)),
             collector: self.collector.snapshot(),
         }
     }
@@ -674,6 +684,8 @@ pub struct StatsSnapshot {
     pub functions: Vec<FunctionStats>,
     /// Per query fingerprint.
     pub queries: Vec<QueryStats>,
+    /// Queries repeated within one request (N+1 patterns) seen in the window.
+    pub n_plus_one: Vec<crate::recent::NPlusOne>,
     /// Collector health.
     pub collector: CollectorSnapshot,
 }
