@@ -1,8 +1,9 @@
 //! SQL redaction: statement fingerprints with every literal replaced by `?`.
 //!
 //! Single-pass, byte-oriented and total: any input, valid SQL or not, gives a fingerprint, and no
-//! literal survives it. Handled: quoted strings with `''` and backslash escapes (and their `E`, `N`, `B`,
-//! `X` prefixes), dollar-quoted strings (`$tag$…$tag$`), numbers (integers, decimals, exponents, hex),
+//! literal survives it. Handled: quoted strings with `''` escapes (backslash escapes in `E'…'`
+//! strings; plain strings follow standard SQL, as PostgreSQL and SQLite do) and their `E`, `N`, `B`,
+//! `X` prefixes, dollar-quoted strings (`$tag$…$tag$`), numbers (integers, decimals, exponents, hex),
 //! comments (`--`, `#` is left alone as it is an operator in PostgreSQL, nested `/* */`), casts (`?::int`
 //! keeps its type). Parenthesized lists of placeholders collapse to `(?)`, and repeated tuples
 //! (`VALUES (?), (?)`) to one, so `IN (1, 2, 3)` and `IN (4)` share a fingerprint. Whitespace is
@@ -46,7 +47,9 @@ pub fn redact(sql: &str) -> String {
             }
             b'\'' => {
                 // A string prefix letter (E'..', N'..', X'..', B'..') glued to the quote is part of the
-                // literal: drop it.
+                // literal: drop it. Only E'..' strings take backslash escapes (standard SQL, as
+                // PostgreSQL and SQLite read plain strings).
+                let mut escapes = false;
                 if let Some(&last) = out.as_bytes().last() {
                     if !pending_space
                         && matches!(last, b'e' | b'E' | b'n' | b'N' | b'x' | b'X' | b'b' | b'B')
@@ -55,15 +58,16 @@ pub fn redact(sql: &str) -> String {
                             .get(out.len().wrapping_sub(2))
                             .is_some_and(|p| is_ident(*p))
                     {
+                        escapes = matches!(last, b'e' | b'E');
                         out.pop();
                     }
                 }
-                i = skip_quoted(b, i, b'\'');
+                i = skip_quoted(b, i, b'\'', escapes);
                 push_token(&mut out, "?", &mut pending_space);
             }
             b'"' | b'`' => {
                 // Quoted identifiers are kept verbatim (they name tables and columns, not data).
-                let end = skip_quoted(b, i, c);
+                let end = skip_quoted(b, i, c, false);
                 push_token(&mut out, &sql[i..end], &mut pending_space);
                 i = end;
             }
@@ -186,12 +190,12 @@ fn skip_block_comment(b: &[u8], start: usize) -> usize {
     b.len()
 }
 
-/// End (exclusive) of a quoted run starting at `start` with quote `q`; doubled quotes and backslash
-/// escapes stay inside. An unterminated quote runs to the end of the input.
-fn skip_quoted(b: &[u8], start: usize, q: u8) -> usize {
+/// End (exclusive) of a quoted run starting at `start` with quote `q`; doubled quotes (and, with
+/// `escapes`, backslash escapes) stay inside. An unterminated quote runs to the end of the input.
+fn skip_quoted(b: &[u8], start: usize, q: u8, escapes: bool) -> usize {
     let mut i = start + 1;
     while i < b.len() {
-        if b[i] == b'\\' && q == b'\'' {
+        if escapes && b[i] == b'\\' {
             i += 2;
         } else if b[i] == q {
             if b.get(i + 1) == Some(&q) {
@@ -310,7 +314,7 @@ mod tests {
                 "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (3, 'z')",
                 "INSERT INTO t (a, b) VALUES (?)",
             ),
-            ("select 'it''s' , 'a\\'b'", "select ?, ?"),
+            ("select 'it''s' , E'a\\'b', 'C:\\'", "select ?, ?, ?"),
             ("select $$secret$$, $tag$ a $ b $tag$", "select ?, ?"),
             ("select 1 -- comment 123\n from t", "select ? from t"),
             ("select /* a /* nested */ 99 */ 2", "select ?"),
