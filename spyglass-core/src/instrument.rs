@@ -170,6 +170,13 @@ where
     }
 }
 
+/// Calls `f` once. The macro runs a sync body through it so the closure is `FnOnce` and may return
+/// borrows of the function's arguments.
+#[inline(always)]
+pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
+    f()
+}
+
 /// Wraps an error for the autoref specialization the macro uses to take its text when it
 /// implements `Display`.
 #[derive(Debug)]

@@ -176,8 +176,8 @@ fn instrument_block(sig: &Signature, block: &Block, name: &str) -> syn::Result<B
             {
                 #callsite
                 let __spyglass_call = #rt::enter(&__SPYGLASS_CALLSITE);
-                #[allow(clippy::redundant_closure_call)]
-                let __spyglass_ret #annot = (move || #closure_ret { #(#stmts)* })();
+                // Called through an `FnOnce` bound so the body may return borrows of its arguments.
+                let __spyglass_ret #annot = #rt::call_once(move || #closure_ret { #(#stmts)* });
                 let (__spyglass_err, __spyglass_text) = #classify;
                 __spyglass_call.finish(__spyglass_err, __spyglass_text);
                 __spyglass_ret

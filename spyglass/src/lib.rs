@@ -80,7 +80,7 @@ pub fn shutdown() {
 #[doc(hidden)]
 pub mod __private {
     pub use spyglass_core::instrument::{
-        AsyncCall, Callsite, ErrText, SyncCall, ViaDisplay, ViaNothing,
+        call_once, AsyncCall, Callsite, ErrText, SyncCall, ViaDisplay, ViaNothing,
     };
 
     #[inline]

@@ -1,0 +1,4 @@
+#[spyglass::instrument(name = "")]
+fn handler() {}
+
+fn main() {}

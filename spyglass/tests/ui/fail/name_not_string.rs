@@ -1,0 +1,4 @@
+#[spyglass::instrument(name = checkout)]
+fn handler() {}
+
+fn main() {}

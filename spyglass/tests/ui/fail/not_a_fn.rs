@@ -1,0 +1,6 @@
+#[spyglass::instrument]
+struct Config {
+    port: u16,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[spyglass::instrument]
+trait Repo {
+    fn get(&self) -> u32;
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[spyglass::instrument(skip)]
+fn handler() {}
+
+fn main() {}

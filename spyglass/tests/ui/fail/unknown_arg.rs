@@ -1,0 +1,4 @@
+#[spyglass::instrument(level = "info")]
+fn handler() {}
+
+fn main() {}
