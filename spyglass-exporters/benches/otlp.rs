@@ -1,0 +1,2 @@
+//! OTLP export cost on the collector side (being written).
+fn main() {}
