@@ -1,0 +1,430 @@
+//! sqlx instrumentation over a real PostgreSQL (`SPYGLASS_TEST_PG_URL`, started by
+//! `scripts/setup.d/20-postgres.sh`) and a real SQLite file: durations, rows, errors, nesting under a
+//! request and under an `#[instrument]`ed function, N+1 findings, pool gauges, and no bind value in
+//! any output.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use spyglass::event::{Event, EventKind, EventRecord, ReqEvent};
+use spyglass::export::InMemoryExporter;
+use spyglass::{SpyglassGuard, TraceContext};
+use spyglass::context::FutureExt;
+use spyglass_sqlx::{instrument, InstrumentedPool};
+
+/// Bind values that must never appear in any output.
+const SECRETS: [&str; 3] = ["s3cret-alice@example.org", "hunter2-password", "4242424242"];
+
+struct Harness {
+    mem: InMemoryExporter,
+    _guard: SpyglassGuard,
+}
+
+/// The global instance, installed once per process with an in-memory exporter (nextest runs one
+/// test per process; `cargo test` shares it between threads, so tests filter by trace id).
+fn harness() -> &'static Harness {
+    static H: OnceLock<Harness> = OnceLock::new();
+    H.get_or_init(|| {
+        let mem = InMemoryExporter::new();
+        let guard = spyglass::Spyglass::builder()
+            .service_name("sqlx-tests")
+            .flush_interval(Duration::from_millis(20))
+            .exporter(mem.clone())
+            .install()
+            .expect("install the global instance");
+        Harness { mem, _guard: guard }
+    })
+}
+
+/// Every event of `trace` exported so far (after a flush).
+fn trace_events(trace: spyglass::context::TraceId) -> Vec<Event> {
+    let h = harness();
+    assert!(spyglass::global().flush(Duration::from_secs(10)), "flush timed out");
+    h.mem.events().into_iter().filter(|e| e.trace_id == trace).collect()
+}
+
+fn db_events(evs: &[Event]) -> Vec<(&Event, &spyglass::event::DbEvent)> {
+    evs.iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Db(d) => Some((e, d)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Serializes every exported event, the stats snapshot, the recent errors and the N+1 findings, and
+/// checks that no secret bind value appears in any of them.
+fn assert_no_secret_anywhere() {
+    let h = harness();
+    assert!(spyglass::global().flush(Duration::from_secs(10)));
+    let mut out = String::new();
+    for ev in h.mem.events() {
+        out.push_str(&serde_json::to_string(&EventRecord { service: "sqlx-tests", event: &ev }).unwrap());
+        out.push('\n');
+    }
+    for ev in spyglass::global().recent().errors(1000) {
+        out.push_str(&serde_json::to_string(&EventRecord { service: "sqlx-tests", event: &ev }).unwrap());
+    }
+    out.push_str(&serde_json::to_string(&spyglass::stats().snapshot(Duration::from_secs(900))).unwrap());
+    assert!(out.contains("\"db\""), "expected db events in the output");
+    for s in SECRETS {
+        assert!(!out.contains(s), "bind value {s:?} leaked into the output:\n{out}");
+    }
+}
+
+/// A fresh name so tests sharing one PostgreSQL database do not collide.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", fastrand_suffix())
+}
+
+fn fastrand_suffix() -> String {
+    TraceContext::new_root(true).span_id().to_hex().as_str().to_owned()
+}
+
+/// Records the end of a request with `ctx` as its span (what the HTTP middlewares do), so the flight
+/// recorder closes the trace and looks for N+1 patterns in it.
+fn finish_request(ctx: TraceContext, route: &'static str) {
+    spyglass::emitter().emit_span(
+        ctx,
+        1_000_000,
+        EventKind::Req(ReqEvent {
+            method: "GET",
+            route: route.into(),
+            status: 200,
+            bytes_in: 0,
+            bytes_out: 0,
+            error: None,
+        }),
+    );
+}
+
+fn pg_url() -> Option<String> {
+    match std::env::var("SPYGLASS_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("SPYGLASS_TEST_PG_URL is not set: under CI the PostgreSQL tests must run (scripts/setup.d/20-postgres.sh starts one)");
+            }
+            eprintln!("\n!!!!!!!!\n!!! SPYGLASS_TEST_PG_URL is not set: SKIPPING this PostgreSQL test.\n!!! Run scripts/test-all.sh (it starts a throwaway PostgreSQL) to run it.\n!!!!!!!!\n");
+            None
+        }
+    }
+}
+
+fn sqlite_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("SPYGLASS_TEST_TMP").map_or_else(std::env::temp_dir, Into::into);
+    dir.join(format!("{}.sqlite3", unique(name)))
+}
+
+macro_rules! backend_suite {
+    ($modname:ident, $db:ty, $system:literal, $pool:expr, $p1:literal, $p2:literal) => {
+        mod $modname {
+            use super::*;
+
+            type Db = $db;
+
+            async fn pool() -> Option<sqlx::Pool<Db>> {
+                $pool
+            }
+
+            async fn setup(pool: &sqlx::Pool<Db>) -> String {
+                let table = unique("users");
+                let ddl = format!(
+                    "CREATE TABLE {table} (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT)"
+                );
+                sqlx::raw_sql(sqlx::AssertSqlSafe(ddl)).execute(pool).await.unwrap();
+                table
+            }
+
+            fn q(sql: String) -> sqlx::query::Query<'static, Db, <Db as sqlx::Database>::Arguments> {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn durations_rows_and_system_under_a_request() {
+                harness();
+                let Some(pool) = pool().await else { return };
+                let table = setup(&pool).await;
+                let root = TraceContext::new_root(true);
+                async {
+                    for (i, email) in [SECRETS[0], SECRETS[1], "bob@example.org"].iter().enumerate() {
+                        q(format!("INSERT INTO {table} (id, email) VALUES ({}, {})", $p1, $p2))
+                            .bind(i as i64 + 1)
+                            .bind(*email)
+                            .execute(instrument(&pool))
+                            .await
+                            .unwrap();
+                    }
+                    let rows = q(format!("SELECT id, email FROM {table} WHERE id > {} ORDER BY id", $p1))
+                        .bind(0_i64)
+                        .fetch_all(instrument(&pool))
+                        .await
+                        .unwrap();
+                    assert_eq!(rows.len(), 3);
+                    let done = q(format!("UPDATE {table} SET name = {} WHERE id <= 2", $p1))
+                        .bind(SECRETS[2])
+                        .execute(instrument(&pool))
+                        .await
+                        .unwrap();
+                    assert_eq!(done.rows_affected(), 2);
+                    let one = q(format!("SELECT email FROM {table} WHERE id = {}", $p1))
+                        .bind(3_i64)
+                        .fetch_optional(instrument(&pool))
+                        .await
+                        .unwrap();
+                    assert!(one.is_some());
+                }
+                .with_context(root)
+                .await;
+
+                let evs = trace_events(root.trace_id());
+                let dbs = db_events(&evs);
+                assert_eq!(dbs.len(), 6, "3 inserts, a select, an update, a fetch_optional: {dbs:#?}");
+                for (e, d) in &dbs {
+                    assert_eq!(d.system, $system);
+                    assert!(e.dur_ns > 0, "duration recorded: {e:?}");
+                    assert_eq!(e.parent_span_id, Some(root.span_id()), "child of the request span");
+                    assert_ne!(e.span_id, root.span_id());
+                    assert!(!d.error);
+                }
+                let inserts: Vec<_> = dbs.iter().filter(|(_, d)| d.statement.as_str().starts_with("INSERT")).collect();
+                assert_eq!(inserts.len(), 3);
+                let fp = format!("INSERT INTO {table} (id, email) VALUES (?)");
+                assert!(inserts.iter().all(|(_, d)| d.statement.as_str() == fp), "{inserts:?}");
+                #[cfg(any(feature = "postgres", feature = "sqlite"))]
+                let affected_known = ($system == "postgresql" && cfg!(feature = "postgres"))
+                    || ($system == "sqlite" && cfg!(feature = "sqlite"));
+                #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+                let affected_known = false;
+                if affected_known {
+                    assert!(inserts.iter().all(|(_, d)| d.rows == Some(1)), "{inserts:?}");
+                }
+                let select = dbs.iter().find(|(_, d)| d.statement.as_str().contains("ORDER BY")).unwrap();
+                assert_eq!(select.1.rows, Some(3));
+                let update = dbs.iter().find(|(_, d)| d.statement.as_str().starts_with("UPDATE")).unwrap();
+                if affected_known {
+                    assert_eq!(update.1.rows, Some(2));
+                }
+                let opt = dbs.iter().find(|(_, d)| d.statement.as_str().starts_with("SELECT email")).unwrap();
+                assert_eq!(opt.1.rows, Some(1));
+                assert_no_secret_anywhere();
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn syntax_error_and_constraint_violation() {
+                harness();
+                let Some(pool) = pool().await else { return };
+                let table = setup(&pool).await;
+                let root = TraceContext::new_root(true);
+                async {
+                    let err = q(format!("SELEC email FROM {table} WHERE name = '{}'", SECRETS[1]))
+                        .fetch_all(instrument(&pool))
+                        .await
+                        .unwrap_err();
+                    assert!(err.as_database_error().is_some(), "{err}");
+                    q(format!("INSERT INTO {table} (id, email) VALUES ({}, {})", $p1, $p2))
+                        .bind(1_i64)
+                        .bind(SECRETS[0])
+                        .execute(instrument(&pool))
+                        .await
+                        .unwrap();
+                    let dup = q(format!("INSERT INTO {table} (id, email) VALUES ({}, {})", $p1, $p2))
+                        .bind(2_i64)
+                        .bind(SECRETS[0])
+                        .execute(instrument(&pool))
+                        .await
+                        .unwrap_err();
+                    assert!(dup.as_database_error().unwrap().is_unique_violation(), "{dup}");
+                }
+                .with_context(root)
+                .await;
+
+                let evs = trace_events(root.trace_id());
+                let dbs = db_events(&evs);
+                assert_eq!(dbs.len(), 3);
+                let syntax = dbs.iter().find(|(_, d)| d.statement.as_str().starts_with("SELEC ")).unwrap();
+                assert!(syntax.1.error);
+                let text = syntax.1.error_text.as_deref().unwrap();
+                assert!(text.contains("syntax error"), "{text}");
+                assert_eq!(syntax.1.statement.as_str(), format!("SELEC email FROM {table} WHERE name = ?"));
+                let failed: Vec<_> = dbs.iter().filter(|(_, d)| d.error).collect();
+                assert_eq!(failed.len(), 2);
+                let dup = failed.iter().find(|(_, d)| d.statement.as_str().starts_with("INSERT")).unwrap();
+                let text = dup.1.error_text.as_deref().unwrap().to_lowercase();
+                assert!(text.contains("unique"), "{text}");
+                assert!(dup.0.parent_span_id == Some(root.span_id()));
+                // Errors are always exported and kept by the flight recorder.
+                let recent = spyglass::global().recent().errors(1000);
+                assert!(recent.iter().filter(|e| e.trace_id == root.trace_id()).count() == 2);
+                assert_no_secret_anywhere();
+            }
+
+            #[spyglass::instrument]
+            async fn load_names(pool: &sqlx::Pool<Db>, table: &str) -> Result<Vec<String>, sqlx::Error> {
+                let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT email FROM {table}")))
+                    .fetch_all(instrument(pool))
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn nested_under_an_instrumented_function() {
+                harness();
+                let Some(pool) = pool().await else { return };
+                let table = setup(&pool).await;
+                let root = TraceContext::new_root(true);
+                let names = load_names(&pool, &table).with_context(root).await.unwrap();
+                assert!(names.is_empty());
+                let evs = trace_events(root.trace_id());
+                let f = evs
+                    .iter()
+                    .find(|e| matches!(&e.kind, EventKind::Fn(f) if f.name.as_str() == "load_names"))
+                    .expect("the function's event");
+                assert_eq!(f.parent_span_id, Some(root.span_id()));
+                let dbs = db_events(&evs);
+                assert_eq!(dbs.len(), 1);
+                assert_eq!(dbs[0].0.parent_span_id, Some(f.span_id), "the query is a child of the function");
+                assert_eq!(dbs[0].1.rows, Some(0));
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn n_plus_one_found_for_a_loop_not_for_distinct_queries() {
+                harness();
+                let Some(pool) = pool().await else { return };
+                let table = setup(&pool).await;
+                let ipool = InstrumentedPool::new(pool.clone());
+                // The loop: one query per id, the same statement 6 times (threshold 5).
+                let loop_route: &'static str = Box::leak(format!("/{}/loop", unique("n1")).into_boxed_str());
+                let ctx = spyglass::global().new_request_context(None, None);
+                async {
+                    for id in 0..6_i64 {
+                        q(format!("SELECT email FROM {table} WHERE id = {}", $p1))
+                            .bind(id)
+                            .fetch_optional(&ipool)
+                            .await
+                            .unwrap();
+                    }
+                }
+                .with_context(ctx)
+                .await;
+                finish_request(ctx, loop_route);
+
+                // Six distinct statements in one request: no finding.
+                let distinct_route: &'static str = Box::leak(format!("/{}/distinct", unique("n1")).into_boxed_str());
+                let ctx2 = spyglass::global().new_request_context(None, None);
+                async {
+                    for col in ["id", "email", "name", "id, email", "email, name", "id, name"] {
+                        q(format!("SELECT {col} FROM {table} WHERE id = {}", $p1))
+                            .bind(1_i64)
+                            .fetch_all(&ipool)
+                            .await
+                            .unwrap();
+                    }
+                }
+                .with_context(ctx2)
+                .await;
+                finish_request(ctx2, distinct_route);
+
+                assert!(spyglass::global().flush(Duration::from_secs(10)));
+                let snap = spyglass::stats().snapshot(Duration::from_secs(900));
+                let found: Vec<_> = snap.n_plus_one.iter().filter(|f| f.route.as_str() == loop_route).collect();
+                assert_eq!(found.len(), 1, "{:?}", snap.n_plus_one);
+                assert_eq!(found[0].count, 6);
+                assert_eq!(found[0].system, $system);
+                assert_eq!(found[0].statement.as_str(), format!("SELECT email FROM {table} WHERE id = {}", $p1));
+                assert_eq!(found[0].trace_id, ctx.trace_id());
+                assert!(
+                    !snap.n_plus_one.iter().any(|f| f.route.as_str() == distinct_route),
+                    "distinct queries are not an N+1: {:?}",
+                    snap.n_plus_one
+                );
+                let json = serde_json::to_value(&snap).unwrap();
+                assert!(json["n_plus_one"].as_array().unwrap().iter().any(|f| f["route"] == loop_route));
+                // Every query went through the pool wrapper: 12 timed acquisitions.
+                let stats = ipool.stats();
+                assert_eq!(stats.acquires, 12);
+                assert_eq!(stats.acquire_errors, 0);
+                assert_eq!(stats.system, $system);
+                assert!(stats.size >= 1 && stats.idle <= stats.size as usize);
+                assert_eq!(stats.in_use, stats.size - stats.idle as u32);
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn pool_stream_dropped_early_transactions_and_no_context() {
+                harness();
+                let Some(pool) = pool().await else { return };
+                let table = setup(&pool).await;
+                let ipool = InstrumentedPool::new(pool.clone());
+                let root = TraceContext::new_root(true);
+                async {
+                    let mut tx = ipool.begin().await.unwrap();
+                    for id in 1..=3_i64 {
+                        q(format!("INSERT INTO {table} (id, email) VALUES ({}, {})", $p1, $p2))
+                            .bind(id)
+                            .bind(format!("user{id}@example.org"))
+                            .execute(instrument(&mut *tx))
+                            .await
+                            .unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                    // Read one row of three, then drop the stream: the query is still recorded.
+                    let sql = format!("SELECT id FROM {table} ORDER BY id");
+                    let mut s = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&ipool);
+                    let first = s.try_next().await.unwrap();
+                    assert!(first.is_some());
+                    drop(s);
+                }
+                .with_context(root)
+                .await;
+                let evs = trace_events(root.trace_id());
+                let dbs = db_events(&evs);
+                assert_eq!(dbs.len(), 4, "{dbs:#?}");
+                let partial = dbs.iter().find(|(_, d)| d.statement.as_str().contains("ORDER BY")).unwrap();
+                assert_eq!(partial.1.rows, Some(1));
+                assert!(dbs.iter().all(|(e, _)| e.parent_span_id == Some(root.span_id())));
+                assert_eq!(ipool.stats().acquires, 2, "the transaction's connection and the select's");
+
+                // Outside any context, a query is a root span of its own trace.
+                let marker = unique("c");
+                let sql = format!("SELECT count(*) AS {marker} FROM {table}");
+                let n: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).fetch_one(&ipool).await.unwrap();
+                assert_eq!(n.0, 3);
+                assert!(spyglass::global().flush(Duration::from_secs(10)));
+                let ev = harness()
+                    .mem
+                    .events()
+                    .into_iter()
+                    .find(|e| matches!(&e.kind, EventKind::Db(d) if d.statement.as_str().contains(&marker)))
+                    .expect("the context-free query");
+                assert_eq!(ev.parent_span_id, None);
+            }
+        }
+    };
+}
+
+backend_suite!(
+    postgres,
+    sqlx::Postgres,
+    "postgresql",
+    {
+        let url = pg_url()?;
+        Some(sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&url).await.expect("connect to PostgreSQL"))
+    },
+    "$1",
+    "$2"
+);
+
+backend_suite!(
+    sqlite,
+    sqlx::Sqlite,
+    "sqlite",
+    {
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(sqlite_path("sqlx"))
+            .create_if_missing(true);
+        Some(sqlx::sqlite::SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.expect("open SQLite"))
+    },
+    "?",
+    "?"
+);
