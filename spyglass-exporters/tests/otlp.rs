@@ -371,6 +371,7 @@ fn a_stalled_collector_is_bounded_and_counted() {
         .timeout(Duration::from_secs(60))
         .max_retries(0)
         .max_queued_batches(2)
+        .max_spans_per_request(1)
         .flush_timeout(Duration::from_millis(50))
         .metrics(false);
     let stats = exp.stats();
