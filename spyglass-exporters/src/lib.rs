@@ -105,6 +105,9 @@ pub fn from_env(env: &EnvExporters) -> Result<Vec<Box<dyn Exporter>>, ConfigErro
         return Err(not_built("prometheus", "SPYGLASS_PROMETHEUS"));
     }
     if env.otlp_endpoint.is_some() {
+        #[cfg(feature = "otlp")]
+        out.push(Box::new(otlp::OtlpExporter::from_env(env)?));
+        #[cfg(not(feature = "otlp"))]
         return Err(not_built("otlp", "OTEL_EXPORTER_OTLP_ENDPOINT"));
     }
     Ok(out)

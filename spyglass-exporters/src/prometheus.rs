@@ -1,0 +1,716 @@
+//! Prometheus metrics, built on the [`prometheus`](::prometheus) crate.
+//!
+//! Every event is counted (sampling applies to traces and logs, never to metrics). Names and labels
+//! follow OpenTelemetry's semantic conventions for HTTP and databases and autometrics' names for
+//! functions, so existing dashboards work unchanged:
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_code` |
+//! | `function_calls_total` | counter | `function`, `module`, `result` (`ok` \| `error`) |
+//! | `function_calls_duration_seconds` | histogram | `function`, `module` |
+//! | `db_client_operation_duration_seconds` | histogram | `db_system_name`, `db_query_summary` |
+//! | `spyglass_events_emitted_total`, `spyglass_events_dropped_total`, `spyglass_events_exported_total`, `spyglass_export_errors_total` | counter | |
+//! | `spyglass_queue_depth`, `spyglass_queue_capacity` | gauge | |
+//! | `spyglass_build_info` | gauge (always 1) | `service_name`, `service_version`, `spyglass_version` |
+//!
+//! Histograms use OpenTelemetry's default boundaries, 5 ms to 10 s ([`BUCKETS`]). Label values are
+//! bounded: route templates, function names and query fingerprints, never raw paths or SQL, and
+//! at most [`max_series`](PrometheusExporter::max_series) distinct keys per metric, past which new
+//! keys fold into `<other>`.
+//!
+//! The exposition is served at `/_spyglass/metrics` by the middlewares (through
+//! [`Exporter::metrics_renderer`]); to serve it on a `/metrics` route of your own, keep a
+//! [`PrometheusHandle`] and call [`PrometheusHandle::render`], or call [`render`] for the global
+//! instance.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use spyglass_exporters::PrometheusExporter;
+//!
+//! let prom = PrometheusExporter::new();
+//! let metrics = prom.handle();
+//! let sg = spyglass_core::Spyglass::builder().service_name("shop").exporter(prom).build().unwrap();
+//! sg.emitter().emit_req("GET", "/users/{id}", 200, Duration::from_millis(15));
+//! sg.flush(Duration::from_secs(5));
+//!
+//! let text = metrics.render();
+//! assert!(text.contains(
+//!     r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/users/{id}"} 1"#
+//! ));
+//! // The instance serves the same text at /_spyglass/metrics:
+//! assert!(sg.render_metrics().unwrap().contains("spyglass_build_info"));
+//! ```
+//!
+//! # Cost
+//!
+//! On the collector thread, each event costs one hash lookup of its key in a cache of already
+//! resolved label children (never `with_label_values`) and one unsynchronised histogram update; the
+//! touched histograms are published once per batch.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use ::prometheus::core::{Collector, Desc};
+use ::prometheus::local::LocalHistogram;
+use ::prometheus::proto::MetricFamily;
+use ::prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+use hashbrown::{Equivalent, HashMap};
+use parking_lot::{Mutex, RwLock};
+use spyglass_core::event::{Event, EventKind};
+use spyglass_core::export::{Batch, ExportError, Exporter, Resource};
+use spyglass_core::stats::CollectorSnapshot;
+use spyglass_core::{MetricsRenderer, Name};
+
+/// Histogram boundaries in seconds: OpenTelemetry's defaults for `http.server.request.duration`.
+pub const BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The `Content-Type` of the text exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Default cap on distinct label sets per metric.
+pub const DEFAULT_MAX_SERIES: usize = 1000;
+
+/// The label value that keys past the cap fold into.
+pub const OTHER: &str = "<other>";
+
+/// Supplies the collector's counters to the `spyglass_*` health metrics at render time.
+pub type HealthSource = Arc<dyn Fn() -> Option<CollectorSnapshot> + Send + Sync>;
+
+/// The text exposition of the global instance's Prometheus exporter, or `None` when the global
+/// instance does not exist or has no Prometheus exporter. For a `/metrics` route of your own.
+pub fn render() -> Option<String> {
+    spyglass_core::try_global()?.render_metrics()
+}
+
+/// Counts every event into Prometheus metrics. See the [module docs](self).
+pub struct PrometheusExporter {
+    shared: Arc<Shared>,
+    families: Families,
+    max_series: usize,
+    /// Label children resolved so far, by key; values index `locals`.
+    req: HashMap<ReqKey, usize>,
+    func: HashMap<FnKey, FnSlot>,
+    db: HashMap<DbKey, usize>,
+    /// Unsynchronised histograms, published (flushed) at the end of each batch.
+    locals: Vec<LocalSlot>,
+    /// Indices into `locals` touched by the current batch.
+    dirty: Vec<usize>,
+}
+
+struct LocalSlot {
+    hist: LocalHistogram,
+    dirty: bool,
+}
+
+struct FnSlot {
+    local: usize,
+    ok: IntCounter,
+    error: IntCounter,
+}
+
+#[derive(Clone)]
+struct Families {
+    req: HistogramVec,
+    fn_calls: IntCounterVec,
+    fn_dur: HistogramVec,
+    db: HistogramVec,
+}
+
+impl fmt::Debug for PrometheusExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusExporter")
+            .field("max_series", &self.max_series)
+            .field("routes", &self.req.len())
+            .field("functions", &self.func.len())
+            .field("queries", &self.db.len())
+            .finish()
+    }
+}
+
+/// Renders this exporter's metrics; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct PrometheusHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for PrometheusHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusHandle").finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    registry: Registry,
+    health: Arc<Health>,
+}
+
+impl PrometheusExporter {
+    /// An exporter with its own registry.
+    pub fn new() -> Self {
+        Self::with_registry(Registry::new())
+            .expect("a fresh registry has no metric with these names")
+    }
+
+    /// An exporter registering its metrics in `registry` (yours, next to your own metrics), so that
+    /// one render returns both. Fails if `registry` holds metrics with the same names already.
+    pub fn with_registry(registry: Registry) -> Result<Self, ::prometheus::Error> {
+        let buckets = BUCKETS.to_vec();
+        let families = Families {
+            req: HistogramVec::new(
+                HistogramOpts::new(
+                    "http_server_request_duration_seconds",
+                    "Duration of HTTP server requests.",
+                )
+                .buckets(buckets.clone()),
+                &[
+                    "http_request_method",
+                    "http_route",
+                    "http_response_status_code",
+                ],
+            )?,
+            fn_calls: IntCounterVec::new(
+                Opts::new("function_calls_total", "Calls of instrumented functions."),
+                &["function", "module", "result"],
+            )?,
+            fn_dur: HistogramVec::new(
+                HistogramOpts::new(
+                    "function_calls_duration_seconds",
+                    "Duration of calls of instrumented functions.",
+                )
+                .buckets(buckets.clone()),
+                &["function", "module"],
+            )?,
+            db: HistogramVec::new(
+                HistogramOpts::new(
+                    "db_client_operation_duration_seconds",
+                    "Duration of database client operations.",
+                )
+                .buckets(buckets),
+                &["db_system_name", "db_query_summary"],
+            )?,
+        };
+        let health = Arc::new(Health::new()?);
+        registry.register(Box::new(families.req.clone()))?;
+        registry.register(Box::new(families.fn_calls.clone()))?;
+        registry.register(Box::new(families.fn_dur.clone()))?;
+        registry.register(Box::new(families.db.clone()))?;
+        registry.register(Box::new(HealthCollector(health.clone())))?;
+        Ok(PrometheusExporter {
+            shared: Arc::new(Shared { registry, health }),
+            families,
+            max_series: DEFAULT_MAX_SERIES,
+            req: HashMap::new(),
+            func: HashMap::new(),
+            db: HashMap::new(),
+            locals: Vec::new(),
+            dirty: Vec::new(),
+        })
+    }
+
+    /// Cap on distinct label sets per metric (default [`DEFAULT_MAX_SERIES`]); past it, new routes,
+    /// functions and queries are counted under [`OTHER`].
+    pub fn max_series(mut self, n: usize) -> Self {
+        self.max_series = n.max(1);
+        self
+    }
+
+    /// A handle that renders the text exposition, to keep before handing the exporter to the
+    /// builder.
+    pub fn handle(&self) -> PrometheusHandle {
+        PrometheusHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Where the `spyglass_*` health metrics come from; by default the global instance's collector,
+    /// when this exporter belongs to the global instance. Set it for a private instance, e.g.
+    /// `handle`-style with a closure reading `sg.collector()` (beware that capturing the instance
+    /// itself keeps it alive).
+    pub fn health_source(
+        self,
+        f: impl Fn() -> Option<CollectorSnapshot> + Send + Sync + 'static,
+    ) -> Self {
+        *self.shared.health.source.write() = Some(Arc::new(f));
+        self
+    }
+
+    #[inline]
+    fn local_for_req(&mut self, method: &'static str, route: &Name, status: u16) -> usize {
+        let key = ReqKeyRef {
+            method,
+            route: route.as_str(),
+            status,
+        };
+        if let Some(&i) = self.req.get(&key) {
+            return i;
+        }
+        self.new_req(method, route, status)
+    }
+
+    #[cold]
+    fn new_req(&mut self, method: &'static str, route: &Name, status: u16) -> usize {
+        let route = if self.req.len() >= self.max_series {
+            let other = ReqKeyRef {
+                method,
+                route: OTHER,
+                status,
+            };
+            if let Some(&i) = self.req.get(&other) {
+                return i;
+            }
+            Name::from_static(OTHER)
+        } else {
+            route.clone()
+        };
+        let code = status.to_string();
+        let h = self
+            .families
+            .req
+            .with_label_values(&[method, route.as_str(), code.as_str()]);
+        let i = push_local(&mut self.locals, h.local());
+        self.req.insert(
+            ReqKey {
+                method,
+                route,
+                status,
+            },
+            i,
+        );
+        i
+    }
+
+    #[inline]
+    fn slot_for_fn(&mut self, name: &Name, module: &Name) -> &FnSlot {
+        let key = PairRef(name.as_str(), module.as_str());
+        // Two lookups on a miss only: the borrow checker cannot return from the first yet.
+        if self.func.contains_key(&key) {
+            return &self.func[&key];
+        }
+        self.new_fn(name, module)
+    }
+
+    #[cold]
+    fn new_fn(&mut self, name: &Name, module: &Name) -> &FnSlot {
+        let (name, module) = if self.func.len() >= self.max_series {
+            (Name::from_static(OTHER), Name::from_static(OTHER))
+        } else {
+            (name.clone(), module.clone())
+        };
+        let key = FnKey(name.clone(), module.clone());
+        if !self.func.contains_key(&key) {
+            let (n, m) = (name.as_str(), module.as_str());
+            let slot = FnSlot {
+                local: push_local(
+                    &mut self.locals,
+                    self.families.fn_dur.with_label_values(&[n, m]).local(),
+                ),
+                ok: self.families.fn_calls.with_label_values(&[n, m, "ok"]),
+                error: self.families.fn_calls.with_label_values(&[n, m, "error"]),
+            };
+            self.func.insert(key.clone(), slot);
+        }
+        &self.func[&key]
+    }
+
+    #[inline]
+    fn local_for_db(&mut self, system: &'static str, statement: &Name) -> usize {
+        let key = PairRef(system, statement.as_str());
+        if let Some(&i) = self.db.get(&key) {
+            return i;
+        }
+        self.new_db(system, statement)
+    }
+
+    #[cold]
+    fn new_db(&mut self, system: &'static str, statement: &Name) -> usize {
+        let statement = if self.db.len() >= self.max_series {
+            if let Some(&i) = self.db.get(&PairRef(system, OTHER)) {
+                return i;
+            }
+            Name::from_static(OTHER)
+        } else {
+            statement.clone()
+        };
+        let h = self
+            .families
+            .db
+            .with_label_values(&[system, statement.as_str()]);
+        let i = push_local(&mut self.locals, h.local());
+        self.db.insert(
+            DbKey(Name::from_static(system), statement),
+            i,
+        );
+        i
+    }
+
+    /// Counts one event (without publishing: see [`publish`](Self::publish)).
+    #[inline]
+    fn record(&mut self, ev: &Event) {
+        let secs = ev.dur_ns as f64 * 1e-9;
+        let i = match &ev.kind {
+            EventKind::Req(r) => self.local_for_req(r.method, &r.route, r.status),
+            EventKind::Fn(f) => {
+                let error = f.error;
+                let slot = self.slot_for_fn(&f.name, &f.module);
+                if error {
+                    slot.error.inc();
+                } else {
+                    slot.ok.inc();
+                }
+                slot.local
+            }
+            EventKind::Db(d) => self.local_for_db(d.system, &d.statement),
+        };
+        let slot = &mut self.locals[i];
+        slot.hist.observe(secs);
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(i);
+        }
+    }
+
+    /// Publishes the histograms touched since the last call.
+    fn publish(&mut self) {
+        for i in self.dirty.drain(..) {
+            let slot = &mut self.locals[i];
+            slot.hist.flush();
+            slot.dirty = false;
+        }
+    }
+}
+
+fn push_local(locals: &mut Vec<LocalSlot>, hist: LocalHistogram) -> usize {
+    locals.push(LocalSlot { hist, dirty: false });
+    locals.len() - 1
+}
+
+impl Default for PrometheusExporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Exporter for PrometheusExporter {
+    fn name(&self) -> &'static str {
+        "prometheus"
+    }
+
+    fn metrics_renderer(&mut self) -> Option<MetricsRenderer> {
+        let shared = self.shared.clone();
+        Some(Arc::new(move || shared.render()))
+    }
+
+    fn start(&mut self, resource: &Resource) -> Result<(), ExportError> {
+        let h = &self.shared.health;
+        let _ = h.resource.set(resource.clone());
+        h.build_info
+            .with_label_values(&[
+                &*resource.service_name,
+                resource.service_version.as_deref().unwrap_or(""),
+                env!("CARGO_PKG_VERSION"),
+            ])
+            .set(1);
+        Ok(())
+    }
+
+    fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        for ev in batch.events {
+            self.record(ev);
+        }
+        self.publish();
+        self.shared
+            .health
+            .seen
+            .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl PrometheusHandle {
+    /// The text exposition (format 0.0.4) of every metric in the exporter's registry.
+    pub fn render(&self) -> String {
+        self.shared.render()
+    }
+
+    /// The registry holding the exporter's metrics: register your own metrics in it to have them
+    /// rendered too.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// See [`PrometheusExporter::health_source`].
+    pub fn set_health_source(
+        &self,
+        f: impl Fn() -> Option<CollectorSnapshot> + Send + Sync + 'static,
+    ) {
+        *self.shared.health.source.write() = Some(Arc::new(f));
+    }
+}
+
+impl Shared {
+    fn render(&self) -> String {
+        let families = self.registry.gather();
+        let mut out = String::with_capacity(4096);
+        // Encoding into a String only fails on invalid metric families, which the registry rejects
+        // at registration.
+        if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut out) {
+            out.push_str(&format!("# spyglass: encoding failed: {e}\n"));
+        }
+        out
+    }
+}
+
+// ---- health metrics, read at render time ----
+
+struct Health {
+    emitted: IntCounter,
+    dropped: IntCounter,
+    exported: IntCounter,
+    export_errors: IntCounter,
+    queue_depth: IntGauge,
+    queue_capacity: IntGauge,
+    build_info: IntGaugeVec,
+    /// Serialises updates of the counters above during concurrent renders.
+    update: Mutex<()>,
+    /// Events this exporter received (the `exported` figure when no collector is known).
+    seen: AtomicU64,
+    resource: OnceLock<Resource>,
+    source: RwLock<Option<HealthSource>>,
+}
+
+impl Health {
+    fn new() -> Result<Self, ::prometheus::Error> {
+        Ok(Health {
+            emitted: IntCounter::new(
+                "spyglass_events_emitted_total",
+                "Events offered to the collector queue.",
+            )?,
+            dropped: IntCounter::new(
+                "spyglass_events_dropped_total",
+                "Events dropped because the queue was full (oldest first) or after shutdown.",
+            )?,
+            exported: IntCounter::new(
+                "spyglass_events_exported_total",
+                "Events handed to the exporters.",
+            )?,
+            export_errors: IntCounter::new(
+                "spyglass_export_errors_total",
+                "Failed exporter calls.",
+            )?,
+            queue_depth: IntGauge::new("spyglass_queue_depth", "Events waiting in the queue.")?,
+            queue_capacity: IntGauge::new("spyglass_queue_capacity", "Capacity of the queue.")?,
+            build_info: IntGaugeVec::new(
+                Opts::new(
+                    "spyglass_build_info",
+                    "Always 1; the service and Spyglass versions as labels.",
+                ),
+                &["service_name", "service_version", "spyglass_version"],
+            )?,
+            update: Mutex::new(()),
+            seen: AtomicU64::new(0),
+            resource: OnceLock::new(),
+            source: RwLock::new(None),
+        })
+    }
+
+    /// The collector's counters: from the configured source, else from the global instance when
+    /// this exporter is one of its exporters (same service-name allocation).
+    fn snapshot(&self) -> Option<CollectorSnapshot> {
+        if let Some(f) = self.source.read().clone() {
+            return f();
+        }
+        let mine = self.resource.get()?;
+        let g = spyglass_core::try_global()?;
+        Arc::ptr_eq(&g.resource().service_name, &mine.service_name).then(|| g.collector())
+    }
+}
+
+fn set_counter(c: &IntCounter, v: u64) {
+    let cur = c.get();
+    if v > cur {
+        c.inc_by(v - cur);
+    } else if v < cur {
+        c.reset();
+        c.inc_by(v);
+    }
+}
+
+struct HealthCollector(Arc<Health>);
+
+impl Collector for HealthCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        let h = &self.0;
+        let mut d = Vec::new();
+        d.extend(h.emitted.desc());
+        d.extend(h.dropped.desc());
+        d.extend(h.exported.desc());
+        d.extend(h.export_errors.desc());
+        d.extend(h.queue_depth.desc());
+        d.extend(h.queue_capacity.desc());
+        d.extend(h.build_info.desc());
+        d
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let h = &self.0;
+        let _guard = h.update.lock();
+        let mut out = Vec::with_capacity(7);
+        match h.snapshot() {
+            Some(s) => {
+                set_counter(&h.emitted, s.emitted);
+                set_counter(&h.dropped, s.dropped);
+                set_counter(&h.exported, s.exported);
+                set_counter(&h.export_errors, s.export_errors);
+                h.queue_depth.set(s.queue_depth as i64);
+                h.queue_capacity.set(s.queue_capacity as i64);
+                out.extend(h.emitted.collect());
+                out.extend(h.dropped.collect());
+                out.extend(h.exported.collect());
+                out.extend(h.export_errors.collect());
+                out.extend(h.queue_depth.collect());
+                out.extend(h.queue_capacity.collect());
+            }
+            None => {
+                set_counter(&h.exported, h.seen.load(Ordering::Relaxed));
+                out.extend(h.exported.collect());
+            }
+        }
+        out.extend(h.build_info.collect());
+        out
+    }
+}
+
+// ---- cache keys: owned keys in the maps, borrowed keys for lookups (no allocation per event) ----
+
+#[derive(PartialEq, Eq)]
+struct ReqKey {
+    method: &'static str,
+    route: Name,
+    status: u16,
+}
+
+struct ReqKeyRef<'a> {
+    method: &'static str,
+    route: &'a str,
+    status: u16,
+}
+
+impl Hash for ReqKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        ReqKeyRef {
+            method: self.method,
+            route: self.route.as_str(),
+            status: self.status,
+        }
+        .hash(h)
+    }
+}
+
+impl Hash for ReqKeyRef<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.method.hash(h);
+        self.route.hash(h);
+        self.status.hash(h);
+    }
+}
+
+impl Equivalent<ReqKey> for ReqKeyRef<'_> {
+    #[inline]
+    fn equivalent(&self, k: &ReqKey) -> bool {
+        self.status == k.status && self.method == k.method && self.route == k.route.as_str()
+    }
+}
+
+/// (function, module) or (system, statement).
+#[derive(Clone, PartialEq, Eq)]
+struct FnKey(Name, Name);
+#[derive(PartialEq, Eq)]
+struct DbKey(Name, Name);
+
+struct PairRef<'a>(&'a str, &'a str);
+
+impl Hash for PairRef<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+        self.1.hash(h);
+    }
+}
+
+impl Hash for FnKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        PairRef(self.0.as_str(), self.1.as_str()).hash(h)
+    }
+}
+
+impl Hash for DbKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        PairRef(self.0.as_str(), self.1.as_str()).hash(h)
+    }
+}
+
+impl Equivalent<FnKey> for PairRef<'_> {
+    #[inline]
+    fn equivalent(&self, k: &FnKey) -> bool {
+        self.0 == k.0.as_str() && self.1 == k.1.as_str()
+    }
+}
+
+impl Equivalent<DbKey> for PairRef<'_> {
+    #[inline]
+    fn equivalent(&self, k: &DbKey) -> bool {
+        self.0 == k.0.as_str() && self.1 == k.1.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(events: &[Event], resource: &Resource) -> String {
+        let mut e = PrometheusExporter::new().max_series(2);
+        let h = e.handle();
+        e.start(resource).unwrap();
+        e.export(&Batch { events, resource }).unwrap();
+        h.render()
+    }
+
+    #[test]
+    fn label_sets_are_capped_into_other() {
+        let sg = spyglass_core::Spyglass::builder().service_name("s").build().unwrap();
+        let events: Vec<Event> = (0..5)
+            .map(|i| Event::request("GET", format!("/r{i}"), 200, 1_000_000))
+            .collect();
+        let text = batch_of(&events, sg.resource());
+        assert!(text.contains(r#"http_route="/r0""#));
+        assert!(text.contains(r#"http_route="/r1""#));
+        assert!(!text.contains(r#"http_route="/r2""#));
+        assert!(text.contains(
+            r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="<other>"} 3"#
+        ), "{text}");
+    }
+
+    #[test]
+    fn every_event_counts_sampled_or_not() {
+        let sg = spyglass_core::Spyglass::builder().service_name("s").build().unwrap();
+        let mut a = Event::function("f", "m", 2_000_000, false);
+        a.sampled = false;
+        let b = Event::function("f", "m", 3_000_000, true);
+        let text = batch_of(&[a, b], sg.resource());
+        assert!(text.contains(r#"function_calls_total{function="f",module="m",result="ok"} 1"#));
+        assert!(text.contains(r#"function_calls_total{function="f",module="m",result="error"} 1"#));
+        assert!(text.contains(r#"function_calls_duration_seconds_count{function="f",module="m"} 2"#));
+        assert!(text.contains("spyglass_events_exported_total 2"), "{text}");
+    }
+}
