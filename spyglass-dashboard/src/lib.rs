@@ -1,3 +1,267 @@
-//! Framework-agnostic Spyglass dashboard: embedded assets, JSON API, live stream
+//! The Spyglass dashboard, independent of any web framework: the page (every asset embedded), the
+//! JSON API of SPEC §6, the live Server-Sent-Events stream, `/metrics`, and the access rules.
 //!
-//! Not yet built: see the open issue for this crate.
+//! A middleware (axum's `SpyglassLayer`, actix's `Spyglass`) recognises a path under
+//! [`PREFIX`] with [`sub_path`], turns the request into a [`DashboardRequest`], calls
+//! [`Dashboard::handle`] and writes the [`DashboardResponse`] back: a status, headers and a
+//! [`DashboardBody`], which is either complete bytes or an endless SSE stream. The body implements
+//! both [`http_body::Body`] (hyper, axum, tonic) and, through [`DashboardBody::into_stream`],
+//! [`futures_core::Stream`] of [`Bytes`] (actix-web's `BodyStream`).
+//!
+//! | path (below `/_spyglass`) | what |
+//! | --- | --- |
+//! | `` or `/` | the page |
+//! | `/api/stats?window=SECS` | [`StatsSnapshot`](spyglass_core::StatsSnapshot) JSON, default window 900 s |
+//! | `/api/timeseries?window=SECS&top=N` | per-bucket series, overall and for the `N` busiest routes |
+//! | `/api/events?kind=req\|fn\|db&limit=N` | newest events first (JSONL schema of SPEC §7) |
+//! | `/api/errors?limit=N` | newest errors first, with their message and trace id |
+//! | `/api/traces` | kept traces (failed, slowest, recent) for the request detail view |
+//! | `/api/traces/{trace_id}` | one trace: the request and its functions and queries as a waterfall |
+//! | `/api/stream?window=SECS&interval_ms=MS` | SSE: an `update` event per interval (stats, series, new events, new errors, traces) |
+//! | `/metrics` | Prometheus text exposition, 404 when no Prometheus exporter is enabled |
+//!
+//! Access: peers on a loopback address are let in; any other peer must present
+//! `SPYGLASS_DASHBOARD_TOKEN` as `Authorization: Bearer …`, as the `spyglass_token` cookie, or once as
+//! `?token=…` (answered with a redirect that sets the cookie `HttpOnly` and drops the token from the
+//! URL). Everything else gets 403 and no data. Tokens are compared in constant time. A request whose
+//! peer address is unknown is treated as non-loopback.
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use spyglass_dashboard::{sub_path, Dashboard, DashboardRequest};
+//!
+//! let sg = spyglass_core::Spyglass::builder().service_name("shop").build().unwrap();
+//! let dashboard = Dashboard::new(sg);
+//! let headers = http::HeaderMap::new();
+//! let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+//! let path = sub_path("/_spyglass/api/stats").unwrap();
+//! let resp = dashboard.handle(DashboardRequest {
+//!     method: &http::Method::GET,
+//!     path,
+//!     query: Some("window=60"),
+//!     headers: &headers,
+//!     peer: Some(peer),
+//! });
+//! assert_eq!(resp.status, http::StatusCode::OK);
+//! let json: serde_json::Value = serde_json::from_slice(&resp.body.into_bytes().unwrap()).unwrap();
+//! assert_eq!(json["service"], "shop");
+//! assert_eq!(json["window_secs"], 60);
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod access;
+mod api;
+mod assets;
+mod body;
+mod query;
+mod sse;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderMap, Method, StatusCode};
+use spyglass_core::Spyglass;
+
+pub use body::{DashboardBody, DashboardStream};
+
+/// The path prefix the dashboard is served under.
+pub const PREFIX: &str = "/_spyglass";
+
+/// The part of `path` below [`PREFIX`] when `path` is the dashboard or something under it:
+/// `"/_spyglass"` → `""`, `"/_spyglass/api/stats"` → `"/api/stats"`, `"/_spyglassy"` → `None`.
+#[inline]
+pub fn sub_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix(PREFIX)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// The global Spyglass instance, with the environment's exporters registered first.
+///
+/// Middlewares call this (rather than `spyglass_core::global()`) so that `SPYGLASS_PROMETHEUS=1` and
+/// the other exporter variables work when the application never touched the facade.
+#[inline]
+pub fn global() -> &'static Spyglass {
+    spyglass_exporters::register_env();
+    spyglass_core::global()
+}
+
+/// One request to the dashboard, as the middleware sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct DashboardRequest<'a> {
+    /// HTTP method (`GET` and `HEAD` are served, others get 405).
+    pub method: &'a Method,
+    /// The path below [`PREFIX`] (see [`sub_path`]), e.g. `""` or `"/api/stats"`.
+    pub path: &'a str,
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    /// Request headers (`Authorization`, `Cookie`).
+    pub headers: &'a HeaderMap,
+    /// The peer's address; `None` when unknown, which counts as non-loopback.
+    pub peer: Option<SocketAddr>,
+}
+
+/// The dashboard's answer: status, headers and body, for the middleware to write back.
+#[derive(Debug)]
+pub struct DashboardResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Response headers (content type, cache control, cookies, location).
+    pub headers: HeaderMap,
+    /// The body: complete bytes or the SSE stream.
+    pub body: DashboardBody,
+}
+
+impl DashboardResponse {
+    pub(crate) fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        DashboardResponse {
+            status,
+            headers,
+            body: DashboardBody::full(body.into()),
+        }
+    }
+
+    pub(crate) fn text(status: StatusCode, msg: impl Into<String>) -> Self {
+        let mut m = msg.into();
+        m.push('\n');
+        Self::new(status, "text/plain; charset=utf-8", m)
+    }
+
+    pub(crate) fn json<T: serde::Serialize>(value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(v) => Self::new(StatusCode::OK, "application/json", v),
+            Err(e) => Self::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("could not serialize the answer: {e}"),
+            ),
+        }
+    }
+
+    /// Converts into an [`http::Response`].
+    pub fn into_http(self) -> http::Response<DashboardBody> {
+        let mut resp = http::Response::new(self.body);
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = self.headers;
+        resp
+    }
+}
+
+/// The dashboard of one Spyglass instance. Cheap to clone (a shared handle).
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    sg: Spyglass,
+}
+
+impl Dashboard {
+    /// The dashboard of `sg`, with its settings ([`Spyglass::dashboard`]).
+    pub fn new(sg: Spyglass) -> Self {
+        Dashboard { sg }
+    }
+
+    /// The dashboard of the [`global`] instance.
+    pub fn global() -> Self {
+        Dashboard::new(global().clone())
+    }
+
+    /// The instance shown.
+    pub fn spyglass(&self) -> &Spyglass {
+        &self.sg
+    }
+
+    /// Whether the dashboard is served. When not (`SPYGLASS_DASHBOARD=off`), middlewares let every
+    /// `/_spyglass` path through to the application.
+    pub fn is_enabled(&self) -> bool {
+        self.sg.dashboard().enabled
+    }
+
+    /// Answers one request (see the [crate docs](crate) for paths and access rules).
+    ///
+    /// Never panics on bad input: unknown paths get 404, bad query values 400 with a message naming
+    /// the parameter, other methods 405. Called inside a tokio runtime when the path is the stream
+    /// (the stream's timer is tokio's).
+    pub fn handle(&self, req: DashboardRequest<'_>) -> DashboardResponse {
+        if !self.is_enabled() {
+            return DashboardResponse::text(StatusCode::NOT_FOUND, "the Spyglass dashboard is off");
+        }
+        match access::check(self.sg.dashboard(), &req) {
+            access::Decision::Allow => {}
+            access::Decision::Deny(resp) | access::Decision::Redirect(resp) => return resp,
+        }
+        if req.method != Method::GET && req.method != Method::HEAD {
+            let mut r = DashboardResponse::text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the Spyglass dashboard answers GET and HEAD only",
+            );
+            r.headers
+                .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        let q = match query::Query::parse(req.query) {
+            Ok(q) => q,
+            Err(e) => return DashboardResponse::text(StatusCode::BAD_REQUEST, e),
+        };
+        let resp = match req.path {
+            "" | "/" => Ok(assets::page()),
+            p if p.starts_with("/assets/") => Ok(assets::asset(&p["/assets/".len()..])),
+            "/api/stats" => api::stats(&self.sg, &q),
+            "/api/timeseries" => api::timeseries(&self.sg, &q),
+            "/api/events" => api::events(&self.sg, &q),
+            "/api/errors" => api::errors(&self.sg, &q),
+            "/api/traces" | "/api/traces/" => api::traces(&self.sg, &q),
+            p if p.starts_with("/api/traces/") => api::trace(&self.sg, &p["/api/traces/".len()..]),
+            "/api/stream" => sse::stream(&self.sg, &q),
+            "/metrics" => Ok(match self.sg.render_metrics() {
+                Some(text) => DashboardResponse::new(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    text,
+                ),
+                None => DashboardResponse::text(
+                    StatusCode::NOT_FOUND,
+                    "no Prometheus exporter is enabled: set SPYGLASS_PROMETHEUS=1 (feature `prometheus`) \
+                     or add the exporter in Spyglass::builder()",
+                ),
+            }),
+            other => Ok(DashboardResponse::text(
+                StatusCode::NOT_FOUND,
+                format!("no such dashboard path: {PREFIX}{other}"),
+            )),
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(msg) => DashboardResponse::text(StatusCode::BAD_REQUEST, msg),
+        };
+        if req.method == Method::HEAD {
+            return DashboardResponse {
+                status: resp.status,
+                headers: resp.headers,
+                body: DashboardBody::empty(),
+            };
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_paths() {
+        assert_eq!(sub_path("/_spyglass"), Some(""));
+        assert_eq!(sub_path("/_spyglass/"), Some("/"));
+        assert_eq!(sub_path("/_spyglass/api/stats"), Some("/api/stats"));
+        assert_eq!(sub_path("/_spyglassx"), None);
+        assert_eq!(sub_path("/users"), None);
+    }
+}

@@ -1,0 +1,143 @@
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use http::{header, HeaderValue, Response, StatusCode};
+use pin_project_lite::pin_project;
+use spyglass_core::context::{WithContext, TRACEPARENT};
+
+use super::body::ResponseBody;
+use super::hooks::OnResponse;
+use super::record::{panic_message, traceparent_value, Record, Recorder};
+
+pin_project! {
+    /// The response future of [`Spyglass`](super::Spyglass): polls the inner future inside the
+    /// request's trace context, catches a panic into a 500, and hands the record to the body.
+    pub struct ResponseFuture<F, B, OnResp> {
+        #[pin]
+        state: State<F, B>,
+        rec: Option<Record>,
+        on_response: Option<OnResp>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Recording { #[pin] fut: WithContext<F> },
+        Passthrough { #[pin] fut: F },
+        Ready { resp: Option<Response<ResponseBody<B>>> },
+    }
+}
+
+impl<F, B, OnResp> std::fmt::Debug for ResponseFuture<F, B, OnResp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").field("record", &self.rec).finish()
+    }
+}
+
+fn internal_error<B>(rec: Record) -> Response<ResponseBody<B>> {
+    let tp = traceparent_value(&rec.ctx);
+    let mut resp = Response::new(ResponseBody::recorded_full(
+        bytes::Bytes::from_static(b"Internal Server Error"),
+        rec,
+    ));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut().insert(TRACEPARENT, tp);
+    resp
+}
+
+impl<F, B, OnResp> ResponseFuture<F, B, OnResp> {
+    pub(crate) fn recording(fut: WithContext<F>, rec: Record, on_response: OnResp) -> Self {
+        ResponseFuture {
+            state: State::Recording { fut },
+            rec: Some(rec),
+            on_response: Some(on_response),
+        }
+    }
+
+    pub(crate) fn passthrough(fut: F) -> Self {
+        ResponseFuture {
+            state: State::Passthrough { fut },
+            rec: None,
+            on_response: None,
+        }
+    }
+
+    pub(crate) fn ready(resp: Response<ResponseBody<B>>) -> Self {
+        ResponseFuture {
+            state: State::Ready { resp: Some(resp) },
+            rec: None,
+            on_response: None,
+        }
+    }
+
+    pub(crate) fn panicked(mut rec: Record, msg: Arc<str>) -> Self {
+        rec.status = 500;
+        rec.error = Some(msg);
+        ResponseFuture {
+            state: State::Ready {
+                resp: Some(internal_error(rec)),
+            },
+            rec: None,
+            on_response: None,
+        }
+    }
+}
+
+impl<F, B, E, OnResp> Future for ResponseFuture<F, B, OnResp>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    OnResp: OnResponse<B>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let polled = match this.state.as_mut().project() {
+            StateProj::Passthrough { fut } => {
+                let res = ready!(fut.poll(cx));
+                return Poll::Ready(res.map(|r| r.map(ResponseBody::plain)));
+            }
+            StateProj::Ready { resp } => {
+                return Poll::Ready(Ok(resp.take().expect("ResponseFuture polled after completion")));
+            }
+            StateProj::Recording { fut } => panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))),
+        };
+        let mut rec = this.rec.take().expect("ResponseFuture polled after completion");
+        match polled {
+            Ok(Poll::Pending) => {
+                *this.rec = Some(rec);
+                Poll::Pending
+            }
+            Ok(Poll::Ready(Ok(resp))) => {
+                rec.status = resp.status().as_u16();
+                if let Some(hook) = this.on_response.take() {
+                    hook.on_response(&resp, rec.start.elapsed(), &rec.ctx);
+                }
+                let (mut parts, body) = resp.into_parts();
+                parts.headers.insert(TRACEPARENT, traceparent_value(&rec.ctx));
+                Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::recorded(body, rec))))
+            }
+            Ok(Poll::Ready(Err(e))) => {
+                // The inner service failed without a response: the server will answer 500.
+                rec.status = 500;
+                rec.error = Some(Arc::from("the service returned an error instead of a response"));
+                Recorder(Some(rec)).finish();
+                Poll::Ready(Err(e))
+            }
+            Err(p) => {
+                rec.status = 500;
+                rec.error = Some(panic_message(&*p));
+                this.state.set(State::Ready { resp: None });
+                Poll::Ready(Ok(internal_error(rec)))
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+use std::sync::Arc;
+
+use spyglass_core::sample::Sampler;
+use spyglass_core::Spyglass as Instance_;
+use tower_layer::Layer;
+
+use super::hooks::{DefaultOnRequest, DefaultOnResponse};
+use super::record::Instance;
+use super::service::Spyglass;
+
+/// Records every request of the wrapped service and serves the dashboard at `/_spyglass`.
+///
+/// With axum, add it last: `Router::new().route(…).fallback(…).layer(SpyglassLayer::new())` (see the
+/// [crate docs](crate#where-layer-goes) for why).
+#[derive(Debug, Clone)]
+pub struct SpyglassLayer<OnReq = DefaultOnRequest, OnResp = DefaultOnResponse> {
+    pub(crate) instance: Instance,
+    pub(crate) sampler: Option<Sampler>,
+    pub(crate) exclude: Arc<[String]>,
+    pub(crate) dashboard: bool,
+    pub(crate) on_request: OnReq,
+    pub(crate) on_response: OnResp,
+}
+
+impl Default for SpyglassLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpyglassLayer {
+    /// Records into the global instance (created with defaults and the environment's exporters on first
+    /// use, unless the application installed one).
+    pub fn new() -> Self {
+        SpyglassLayer {
+            instance: Instance::Global,
+            sampler: None,
+            exclude: Arc::from(Vec::new()),
+            dashboard: true,
+            on_request: DefaultOnRequest,
+            on_response: DefaultOnResponse,
+        }
+    }
+
+    /// Records into `sg` (e.g. a private instance in a test) and serves its dashboard.
+    pub fn with_instance(sg: Instance_) -> Self {
+        SpyglassLayer {
+            instance: Instance::Custom(sg),
+            ..Self::new()
+        }
+    }
+}
+
+impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
+    /// Route templates (exact, or prefixes ending in `*`) not to record, in addition to the instance's
+    /// `exclude_routes`. Excluded requests pass through untouched.
+    pub fn exclude<I, S>(mut self, routes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut v: Vec<String> = self.exclude.iter().cloned().collect();
+        v.extend(routes.into_iter().map(Into::into));
+        self.exclude = v.into();
+        self
+    }
+
+    /// Share of this layer's traces exported, `0..=1` (default: the instance's rate). Stats count every
+    /// request whatever the rate; errors are always exported.
+    pub fn sample(mut self, rate: f64) -> Self {
+        self.sampler = Some(Sampler::new(rate));
+        self
+    }
+
+    /// Whether this layer answers `/_spyglass` (default true, unless `SPYGLASS_DASHBOARD=off`).
+    pub fn dashboard(mut self, serve: bool) -> Self {
+        self.dashboard = serve;
+        self
+    }
+
+    /// Runs `f` when a recorded request arrives (see [`OnRequest`](super::OnRequest)).
+    pub fn on_request<F>(self, f: F) -> SpyglassLayer<F, OnResp> {
+        SpyglassLayer {
+            instance: self.instance,
+            sampler: self.sampler,
+            exclude: self.exclude,
+            dashboard: self.dashboard,
+            on_request: f,
+            on_response: self.on_response,
+        }
+    }
+
+    /// Runs `f` when a recorded request's response head is ready (see
+    /// [`OnResponse`](super::OnResponse)).
+    pub fn on_response<F>(self, f: F) -> SpyglassLayer<OnReq, F> {
+        SpyglassLayer {
+            instance: self.instance,
+            sampler: self.sampler,
+            exclude: self.exclude,
+            dashboard: self.dashboard,
+            on_request: self.on_request,
+            on_response: f,
+        }
+    }
+}
+
+impl<S, OnReq: Clone, OnResp: Clone> Layer<S> for SpyglassLayer<OnReq, OnResp> {
+    type Service = Spyglass<S, OnReq, OnResp>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Spyglass {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath};
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use spyglass_core::context;
+use spyglass_core::name::{method_name, Name};
+use spyglass_dashboard::{sub_path, Dashboard, DashboardRequest};
+use tower_service::Service;
+
+use super::body::ResponseBody;
+use super::future::ResponseFuture;
+use super::hooks::{OnRequest, OnResponse};
+use super::layer::SpyglassLayer;
+use super::record::{panic_message, route_name, Record};
+
+/// The service made by [`SpyglassLayer`]: records each request of `S` (see the [crate docs](crate)).
+#[derive(Debug, Clone)]
+pub struct Spyglass<S, OnReq = super::DefaultOnRequest, OnResp = super::DefaultOnResponse> {
+    pub(crate) inner: S,
+    pub(crate) layer: SpyglassLayer<OnReq, OnResp>,
+}
+
+impl<S> Spyglass<S> {
+    /// Wraps `inner`, recording into the global instance.
+    pub fn new(inner: S) -> Self {
+        Spyglass {
+            inner,
+            layer: SpyglassLayer::new(),
+        }
+    }
+
+    /// A [`SpyglassLayer`] making this service.
+    pub fn layer() -> SpyglassLayer {
+        SpyglassLayer::new()
+    }
+}
+
+impl<S, OnReq, OnResp> Spyglass<S, OnReq, OnResp> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+fn peer<B>(req: &Request<B>) -> Option<SocketAddr> {
+    let ext = req.extensions();
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| ext.get::<SocketAddr>().copied())
+}
+
+const UNMATCHED: Name = Name::from_static(crate::UNMATCHED);
+
+impl<S, ReqBody, ResBody, OnReq, OnResp> Service<Request<ReqBody>> for Spyglass<S, OnReq, OnResp>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: Body,
+    ResBody: Body<Data = Bytes>,
+    OnReq: OnRequest<ReqBody>,
+    OnResp: OnResponse<ResBody> + Clone,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, OnResp>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let sg = self.layer.instance.get();
+        if self.layer.dashboard && sg.dashboard().enabled {
+            if let Some(sub) = sub_path(req.uri().path()) {
+                // The dashboard answers itself; its traffic is not the application's.
+                let resp = Dashboard::new(sg.clone()).handle(DashboardRequest {
+                    method: req.method(),
+                    path: sub,
+                    query: req.uri().query(),
+                    headers: req.headers(),
+                    peer: peer(&req),
+                });
+                return ResponseFuture::ready(resp.into_http().map(ResponseBody::dashboard));
+            }
+        }
+        if !sg.emitter().is_enabled() {
+            return ResponseFuture::passthrough(self.inner.call(req));
+        }
+        let route = match req.extensions().get::<MatchedPath>() {
+            Some(p) => {
+                let p = p.as_str();
+                if !self.layer.exclude.is_empty() || !sg.exclude_routes().is_empty() {
+                    let excluded = sg.is_excluded(p)
+                        || self.layer.exclude.iter().any(|r| match r.strip_suffix('*') {
+                            Some(prefix) => p.starts_with(prefix),
+                            None => r == p,
+                        });
+                    if excluded {
+                        return ResponseFuture::passthrough(self.inner.call(req));
+                    }
+                }
+                route_name(p)
+            }
+            None => UNMATCHED,
+        };
+        let ctx = sg.new_request_context(context::extract(req.headers()), self.layer.sampler);
+        self.layer.on_request.on_request(&req, &ctx);
+        let hint = req.body().size_hint();
+        let bytes_in = hint.exact().unwrap_or(hint.lower());
+        let method = method_name(req.method().as_str());
+        let start = Instant::now();
+        let rec = Record {
+            instance: self.layer.instance.clone(),
+            ctx,
+            start,
+            method,
+            route,
+            status: 0,
+            bytes_in,
+            bytes_out: 0,
+            error: None,
+        };
+        let inner = &mut self.inner;
+        match panic::catch_unwind(AssertUnwindSafe(|| ctx.in_scope(|| inner.call(req)))) {
+            Ok(fut) => ResponseFuture::recording(ctx.scope(fut), rec, self.layer.on_response.clone()),
+            Err(p) => ResponseFuture::panicked(rec, panic_message(&*p)),
+        }
+    }
+}

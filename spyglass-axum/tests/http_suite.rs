@@ -1,0 +1,57 @@
+//! The shared HTTP behaviour suite (`testing/http-suite`) against the axum adapter, over real loopback
+//! HTTP. One process per test: run with `cargo nextest`.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use spyglass_http_suite::{work, AppConfig, Harness};
+
+/// The suite's test app on axum (routes listed in the suite's crate docs).
+fn app() -> Router {
+    Router::new()
+        .route("/users/{id}", get(|Path(id): Path<u64>| work::user(id)))
+        .route("/error", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "failure") }))
+        .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "missing") }))
+        .route(
+            "/slow",
+            get(|| async {
+                work::slow().await;
+                "slow"
+            }),
+        )
+        .route(
+            "/panic",
+            get(|| async {
+                if work::PANIC_MESSAGE.len() > 1 {
+                    panic!("{}", work::PANIC_MESSAGE);
+                }
+                "unreachable"
+            }),
+        )
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .route("/bytes/{n}", get(|Path(n): Path<usize>| async move { work::bytes(n) }))
+        .route("/nested", get(work::nested))
+        .route("/health", get(|| async { "ok" }))
+        .layer(spyglass_axum::SpyglassLayer::new())
+}
+
+struct Axum;
+
+impl Harness for Axum {
+    async fn start(&self, cfg: &AppConfig) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind((cfg.bind, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app().into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .unwrap();
+        });
+        addr
+    }
+}
+
+spyglass_http_suite::http_suite!(Axum);

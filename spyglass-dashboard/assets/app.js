@@ -1,0 +1,479 @@
+// Spyglass dashboard: renders the live updates of /_spyglass/api/stream. No dependencies besides
+// the vendored uPlot; every string from the server is inserted as text, never as HTML.
+(function () {
+  "use strict";
+  var BASE = "/_spyglass";
+  var state = {
+    window: 900,
+    es: null,
+    charts: {},
+    errors: [],
+    selected: null,
+    last: null,
+    sort: {
+      routes: { key: "count", asc: false },
+      fns: { key: "count", asc: false },
+      queries: { key: "count", asc: false },
+    },
+  };
+
+  // ---------- formatting ----------
+  function fmtMs(v) {
+    if (v == null || isNaN(v)) return "–";
+    if (v >= 1000) return (v / 1000).toFixed(2) + " s";
+    if (v >= 100) return v.toFixed(0) + " ms";
+    if (v >= 10) return v.toFixed(1) + " ms";
+    if (v >= 1) return v.toFixed(2) + " ms";
+    return (v * 1000).toFixed(0) + " µs";
+  }
+  function fmtNum(v) {
+    if (v == null) return "–";
+    if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
+    if (v >= 1e4) return (v / 1e3).toFixed(1) + "k";
+    return String(v);
+  }
+  function fmtRate(v) {
+    if (v == null) return "–";
+    return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+  }
+  function fmtPct(v) {
+    if (v == null || isNaN(v)) return "–";
+    var p = v * 100;
+    return (p === 0 ? "0" : p < 0.1 ? "<0.1" : p.toFixed(1)) + "%";
+  }
+  function fmtBytes(v) {
+    if (v == null) return "–";
+    if (v >= 1 << 30) return (v / (1 << 30)).toFixed(1) + " GiB";
+    if (v >= 1 << 20) return (v / (1 << 20)).toFixed(1) + " MiB";
+    if (v >= 1 << 10) return (v / (1 << 10)).toFixed(1) + " KiB";
+    return v + " B";
+  }
+  function fmtTime(ms) {
+    var d = new Date(ms);
+    return d.toLocaleTimeString([], { hour12: false });
+  }
+
+  // ---------- DOM helpers ----------
+  function $(id) {
+    return document.getElementById(id);
+  }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function setText(id, t, bad) {
+    var e = $(id);
+    e.textContent = t;
+    e.classList.toggle("bad", !!bad);
+  }
+
+  // ---------- charts ----------
+  function chartOpts(el, series, yfmt) {
+    var axis = {
+      stroke: "#7d8a9a",
+      grid: { stroke: "#222b36", width: 1 },
+      ticks: { stroke: "#222b36", width: 1 },
+      font: "11px sans-serif",
+    };
+    return {
+      width: Math.max(el.clientWidth, 200),
+      height: 190,
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+      axes: [axis, Object.assign({}, axis, { size: 50, values: function (u, vals) { return vals.map(yfmt); } })],
+      series: [{}].concat(series),
+      legend: { live: true },
+    };
+  }
+  function makeChart(id, series, yfmt) {
+    var target = $(id);
+    var data = [[]].concat(series.map(function () { return []; }));
+    var u = new uPlot(chartOpts(target, series, yfmt), data, target);
+    state.charts[id] = u;
+    return u;
+  }
+  function line(label, color, fill) {
+    return {
+      label: label,
+      stroke: color,
+      width: 1.5,
+      fill: fill || undefined,
+      spanGaps: true,
+      points: { show: false },
+      value: function (u, v) { return v == null ? "–" : v.toFixed(2); },
+    };
+  }
+  function initCharts() {
+    makeChart("chart-rps", [line("req/s", "#4ea1ff", "rgba(78,161,255,0.12)"), line("errors/s", "#f85149")],
+      function (v) { return fmtRate(v); });
+    makeChart("chart-err", [line("error %", "#f85149", "rgba(248,81,73,0.12)")],
+      function (v) { return v.toFixed(v < 10 ? 1 : 0) + "%"; });
+    makeChart("chart-lat", [line("p50", "#4ea1ff"), line("p95", "#d29922"), line("p99", "#f85149")],
+      function (v) { return v >= 1000 ? (v / 1000).toFixed(1) + "s" : v >= 1 ? v.toFixed(0) : v.toFixed(2); });
+    window.addEventListener("resize", function () {
+      Object.keys(state.charts).forEach(function (id) {
+        var c = state.charts[id];
+        c.setSize({ width: Math.max($(id).clientWidth, 200), height: 190 });
+      });
+    });
+  }
+  function renderCharts(ts) {
+    var pts = ts.overall || [];
+    var bucket = ts.bucket_secs || 10;
+    var x = [], rps = [], eps = [], err = [], p50 = [], p95 = [], p99 = [];
+    pts.forEach(function (p) {
+      x.push(p.ts_ms / 1000);
+      rps.push(p.rps);
+      eps.push(p.errors / bucket);
+      var has = p.count > 0;
+      err.push(has ? (p.errors / p.count) * 100 : null);
+      p50.push(has ? p.p50_ms : null);
+      p95.push(has ? p.p95_ms : null);
+      p99.push(has ? p.p99_ms : null);
+    });
+    state.charts["chart-rps"].setData([x, rps, eps]);
+    state.charts["chart-err"].setData([x, err]);
+    state.charts["chart-lat"].setData([x, p50, p95, p99]);
+    state.points = x.length;
+  }
+
+  // ---------- tables ----------
+  function sortRows(rows, s) {
+    var k = s.key;
+    return rows.slice().sort(function (a, b) {
+      var x = a[k], y = b[k];
+      var c = typeof x === "string" ? String(x).localeCompare(String(y)) : (x || 0) - (y || 0);
+      return s.asc ? c : -c;
+    });
+  }
+  function renderTable(id, cols, rows, emptyText) {
+    var t = $(id);
+    var s = state.sort[id];
+    t.textContent = "";
+    var thead = el("thead"), hr = el("tr");
+    cols.forEach(function (c) {
+      var th = el("th", c.left ? "l" : "", c.title);
+      if (s) {
+        if (s.key === c.key) th.className += " sorted" + (s.asc ? " asc" : "");
+        th.addEventListener("click", function () {
+          if (s.key === c.key) s.asc = !s.asc;
+          else { s.key = c.key; s.asc = !!c.left; }
+          if (state.last) render(state.last);
+        });
+      }
+      hr.appendChild(th);
+    });
+    thead.appendChild(hr);
+    t.appendChild(thead);
+    var tb = el("tbody");
+    var list = s ? sortRows(rows, s) : rows;
+    if (!list.length) {
+      var tr = el("tr"), td = el("td", "empty", emptyText);
+      td.colSpan = cols.length;
+      tr.appendChild(td);
+      tb.appendChild(tr);
+    }
+    list.forEach(function (r) {
+      var tr = el("tr");
+      cols.forEach(function (c) {
+        var td = el("td", c.left ? "l" : "");
+        if (c.cls) td.className += " " + c.cls;
+        var v = c.render ? c.render(r, td) : r[c.key];
+        if (v instanceof Node) td.appendChild(v);
+        else if (v != null) td.textContent = v;
+        tr.appendChild(td);
+      });
+      if (c0onRow[id]) c0onRow[id](tr, r);
+      tb.appendChild(tr);
+    });
+    t.appendChild(tb);
+  }
+  var c0onRow = {};
+
+  function methodRoute(r) {
+    var span = el("span");
+    span.appendChild(el("span", "method", r.method));
+    span.appendChild(el("span", "mono", r.route));
+    return span;
+  }
+
+  function renderRoutes(reqs) {
+    $("routes-n").textContent = reqs.length + (reqs.length === 1 ? " route" : " routes");
+    renderTable("routes", [
+      { key: "route", title: "Route", left: true, render: methodRoute },
+      { key: "count", title: "Requests", render: function (r) { return fmtNum(r.count); } },
+      { key: "rps", title: "req/s", render: function (r) { return fmtRate(r.rps); } },
+      { key: "errors", title: "Errors", render: function (r, td) { if (r.errors) td.classList.add("bad"); return fmtNum(r.errors); } },
+      { key: "error_rate", title: "Error %", render: function (r, td) { if (r.error_rate > 0.01) td.classList.add("bad"); return fmtPct(r.error_rate); } },
+      { key: "p50_ms", title: "p50", render: function (r) { return fmtMs(r.p50_ms); } },
+      { key: "p95_ms", title: "p95", render: function (r) { return fmtMs(r.p95_ms); } },
+      { key: "p99_ms", title: "p99", render: function (r) { return fmtMs(r.p99_ms); } },
+      { key: "max_ms", title: "max", render: function (r) { return fmtMs(r.max_ms); } },
+      { key: "bytes_in", title: "In", render: function (r) { return fmtBytes(r.bytes_in); } },
+      { key: "bytes_out", title: "Out", render: function (r) { return fmtBytes(r.bytes_out); } },
+    ], reqs, "No requests in this window yet.");
+  }
+
+  function renderFunctions(fns) {
+    $("fns-n").textContent = fns.length ? fns.length + "" : "";
+    renderTable("fns", [
+      { key: "name", title: "Function", left: true, render: function (r) {
+        var s = el("span");
+        s.appendChild(el("span", "mono", r.name));
+        if (r.module) s.appendChild(el("span", "muted", "  " + r.module));
+        return s;
+      } },
+      { key: "count", title: "Calls", render: function (r) { return fmtNum(r.count); } },
+      { key: "errors", title: "Errors", render: function (r, td) { if (r.errors) td.classList.add("bad"); return fmtNum(r.errors); } },
+      { key: "p50_ms", title: "p50", render: function (r) { return fmtMs(r.p50_ms); } },
+      { key: "p95_ms", title: "p95", render: function (r) { return fmtMs(r.p95_ms); } },
+      { key: "p99_ms", title: "p99", render: function (r) { return fmtMs(r.p99_ms); } },
+      { key: "max_ms", title: "max", render: function (r) { return fmtMs(r.max_ms); } },
+    ], fns, "No #[spyglass::instrument]ed calls in this window.");
+  }
+
+  function renderQueries(qs, nplus1) {
+    $("queries-n").textContent = qs.length ? qs.length + "" : "";
+    renderTable("queries", [
+      { key: "statement", title: "Statement", left: true, cls: "mono wrap", render: function (r) { return r.statement; } },
+      { key: "count", title: "Count", render: function (r) { return fmtNum(r.count); } },
+      { key: "rows", title: "Rows", render: function (r) { return fmtNum(r.rows); } },
+      { key: "p50_ms", title: "p50", render: function (r) { return fmtMs(r.p50_ms); } },
+      { key: "p95_ms", title: "p95", render: function (r) { return fmtMs(r.p95_ms); } },
+      { key: "p99_ms", title: "p99", render: function (r) { return fmtMs(r.p99_ms); } },
+      { key: "slow", title: "Slow", render: function (r, td) { if (r.slow) td.classList.add("warn"); return fmtNum(r.slow); } },
+    ], qs, "No queries in this window (instrument sqlx or diesel to see them).");
+    var box = $("nplus1");
+    box.textContent = "";
+    if (!Array.isArray(nplus1) || !nplus1.length) {
+      box.className = "nplus1 muted";
+      box.textContent = Array.isArray(nplus1) ? "None detected." : "None detected.";
+      return;
+    }
+    box.className = "nplus1";
+    nplus1.slice(0, 20).forEach(function (n) {
+      var item = el("div", "item");
+      var stmt = n.statement || n.query || n.fingerprint || "";
+      var where = n.route ? (n.method ? n.method + " " : "") + n.route : (n.function || "");
+      item.appendChild(el("div", "mono", stmt));
+      var parts = [];
+      if (where) parts.push("in " + where);
+      ["count", "per_request", "max_per_request", "occurrences", "requests"].forEach(function (k) {
+        if (n[k] != null) parts.push(k.replace(/_/g, " ") + ": " + (typeof n[k] === "number" ? fmtRate(n[k]).replace(/\.00$/, "") : n[k]));
+      });
+      item.appendChild(el("div", "muted", parts.join(" · ")));
+      box.appendChild(item);
+    });
+  }
+
+  function renderErrors() {
+    var rows = state.errors.slice(0, 50);
+    renderTable("errors", [
+      { key: "ts", title: "Time", left: true, render: function (r) { return fmtTime((r.ts_ns + r.dur_ns) / 1e6); } },
+      { key: "label", title: "Where", left: true, cls: "mono", render: function (r) { return r.label; } },
+      { key: "message", title: "Error", left: true, cls: "wrap bad", render: function (r) { return r.message || "failed"; } },
+      { key: "trace_id", title: "Trace", left: true, cls: "mono", render: function (r) {
+        var a = el("a", "", r.trace_id.slice(0, 12) + "…");
+        a.href = "#";
+        a.title = r.trace_id;
+        a.addEventListener("click", function (ev) { ev.preventDefault(); openTrace(r.trace_id); });
+        return a;
+      } },
+    ], rows, "No errors. ");
+  }
+
+  function renderCollector(c) {
+    var box = $("collector");
+    box.textContent = "";
+    function metric(k, v, cls, fill) {
+      var m = el("div", "m");
+      m.appendChild(el("div", "k", k));
+      m.appendChild(el("div", "v " + (cls || ""), v));
+      if (fill != null) {
+        var bar = el("div", "bar"), f = el("div");
+        f.style.width = Math.min(100, fill * 100).toFixed(1) + "%";
+        if (fill > 0.8) f.style.background = "#f85149";
+        else if (fill > 0.5) f.style.background = "#d29922";
+        bar.appendChild(f);
+        m.appendChild(bar);
+      }
+      box.appendChild(m);
+    }
+    metric("Queue depth", c.queue_depth + " / " + c.queue_capacity, "", c.queue_capacity ? c.queue_depth / c.queue_capacity : 0);
+    metric("Emitted", fmtNum(c.emitted));
+    metric("Exported", fmtNum(c.exported));
+    metric("Dropped", fmtNum(c.dropped), c.dropped ? "bad" : "");
+    metric("Export errors", fmtNum(c.export_errors), c.export_errors ? "bad" : "");
+    metric("Health", c.dropped || c.export_errors ? "degraded" : "ok", c.dropped || c.export_errors ? "warn" : "");
+  }
+
+  function renderTraces(traces) {
+    c0onRow.traces = function (tr, r) {
+      if (r.trace_id === state.selected) tr.classList.add("sel");
+      tr.addEventListener("click", function () { openTrace(r.trace_id); });
+    };
+    renderTable("traces", [
+      { key: "label", title: "Request", left: true, cls: "mono", render: function (r) { return r.label; } },
+      { key: "status", title: "Status", render: function (r) {
+        var b = el("span", "badge " + (r.error ? "err" : "ok"), r.status != null ? String(r.status) : r.error ? "error" : "ok");
+        return b;
+      } },
+      { key: "dur_ms", title: "Duration", render: function (r) { return fmtMs(r.dur_ms); } },
+      { key: "spans", title: "Spans", render: function (r) { return String(r.spans); } },
+      { key: "ts_ms", title: "At", render: function (r) { return fmtTime(r.ts_ms); } },
+    ], traces || [], "No requests recorded yet.");
+  }
+
+  function openTrace(id) {
+    state.selected = id;
+    fetch(BASE + "/api/traces/" + encodeURIComponent(id), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (t) { renderWaterfall(t, id); })
+      .catch(function () { renderWaterfall(null, id); });
+    if (state.last) renderTraces(state.last.traces);
+  }
+
+  function renderWaterfall(t, id) {
+    var box = $("waterfall");
+    box.textContent = "";
+    if (!t) {
+      box.className = "waterfall muted";
+      box.textContent = "Trace " + id + " is no longer kept.";
+      return;
+    }
+    box.className = "waterfall";
+    var all = [t.root].concat(t.spans);
+    var total = 0;
+    all.forEach(function (e) { total = Math.max(total, e.offset_ms + e.dur_ms); });
+    total = total || 1;
+    var head = el("div", "wf-head");
+    head.appendChild(el("span", "mono", t.root.label));
+    head.appendChild(el("span", "muted", "  ·  " + fmtMs(t.root.dur_ms) + "  ·  trace " + t.trace_id));
+    box.appendChild(head);
+    // Depth from the parent links, so nested calls are indented under their caller.
+    var depth = {};
+    depth[t.root.span_id] = 0;
+    all.forEach(function (e) {
+      if (e !== t.root) depth[e.span_id] = (depth[e.parent_span_id] != null ? depth[e.parent_span_id] : 0) + 1;
+    });
+    all.forEach(function (e) {
+      var row = el("div", "wf-row");
+      var lab = el("div", "wf-label");
+      lab.style.paddingLeft = (depth[e.span_id] || 0) * 14 + "px";
+      lab.appendChild(el("span", "kind", e.kind));
+      lab.appendChild(el("span", "mono", e.label));
+      lab.title = e.label + (e.message ? " — " + e.message : "");
+      var track = el("div", "wf-track");
+      var bar = el("div", "wf-bar " + e.kind + (e.is_error ? " err" : ""));
+      bar.style.left = ((e.offset_ms / total) * 100).toFixed(2) + "%";
+      bar.style.width = Math.max((e.dur_ms / total) * 100, 0.3).toFixed(2) + "%";
+      track.appendChild(bar);
+      row.appendChild(lab);
+      row.appendChild(track);
+      row.appendChild(el("div", "wf-dur" + (e.is_error ? " bad" : ""), fmtMs(e.dur_ms)));
+      box.appendChild(row);
+      if (e.message && e.is_error) {
+        var m = el("div", "bad wrap");
+        m.style.padding = "2px 0 4px " + ((depth[e.span_id] || 0) * 14 + 22) + "px";
+        m.textContent = e.message;
+        box.appendChild(m);
+      }
+    });
+  }
+
+  // ---------- KPIs ----------
+  function renderKpis(stats) {
+    var count = 0, errors = 0, rps = 0, wsum50 = 0, p95 = 0, p99 = 0;
+    (stats.requests || []).forEach(function (r) {
+      count += r.count;
+      errors += r.errors;
+      rps += r.rps;
+      wsum50 += r.p50_ms * r.count;
+      p95 = Math.max(p95, r.p95_ms);
+      p99 = Math.max(p99, r.p99_ms);
+    });
+    setText("kpi-rps", count ? fmtRate(rps) + " req/s" : "–");
+    setText("kpi-count", fmtNum(count));
+    setText("kpi-err", count ? fmtPct(errors / count) : "–", count && errors / count > 0.01);
+    setText("kpi-p50", count ? fmtMs(wsum50 / count) : "–");
+    setText("kpi-p95", count ? fmtMs(p95) : "–");
+    setText("kpi-p99", count ? fmtMs(p99) : "–");
+    $("kpi-p50").title = "request-weighted mean of the per-route medians";
+    $("kpi-p95").title = "slowest route's p95";
+    $("kpi-p99").title = "slowest route's p99";
+  }
+
+  // ---------- updates ----------
+  function render(u) {
+    state.last = u;
+    var s = u.stats;
+    $("service").textContent = s.service;
+    document.title = "Spyglass · " + s.service;
+    renderKpis(s);
+    renderCharts(u.timeseries);
+    renderRoutes(s.requests || []);
+    renderFunctions(s.functions || []);
+    renderQueries(s.queries || [], s.n_plus_one);
+    renderCollector(s.collector || {});
+    renderErrors();
+    renderTraces(u.traces);
+    document.body.dataset.updates = String((+document.body.dataset.updates || 0) + 1);
+  }
+
+  function onUpdate(ev) {
+    var u;
+    try { u = JSON.parse(ev.data); } catch (e) { return; }
+    if (u.errors && u.errors.length) {
+      var seen = {};
+      state.errors.forEach(function (e) { seen[e.span_id] = 1; });
+      var fresh = u.errors.filter(function (e) { return !seen[e.span_id]; });
+      state.errors = fresh.concat(state.errors).slice(0, 100);
+    }
+    render(u);
+  }
+
+  function connect() {
+    if (state.es) state.es.close();
+    var live = $("live");
+    live.className = "live off";
+    live.textContent = "connecting";
+    var es = new EventSource(BASE + "/api/stream?window=" + state.window);
+    state.es = es;
+    es.addEventListener("update", function (ev) {
+      live.className = "live on";
+      live.textContent = "live";
+      onUpdate(ev);
+    });
+    es.onerror = function () {
+      live.className = "live off";
+      live.textContent = "reconnecting";
+    };
+  }
+
+  function loadErrors() {
+    return fetch(BASE + "/api/errors?limit=50", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (list) { state.errors = list; })
+      .catch(function () {});
+  }
+
+  function init() {
+    initCharts();
+    var nav = $("window");
+    nav.addEventListener("click", function (ev) {
+      var b = ev.target.closest("button");
+      if (!b) return;
+      state.window = +b.dataset.w;
+      Array.prototype.forEach.call(nav.querySelectorAll("button"), function (x) {
+        x.classList.toggle("on", x === b);
+      });
+      connect();
+    });
+    loadErrors().then(connect);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

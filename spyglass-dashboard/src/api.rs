@@ -1,0 +1,172 @@
+//! The JSON API: stats, timeseries, events, errors and traces.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use spyglass_core::event::{Event, EventKind, EventRecord};
+use spyglass_core::recent::{KindFilter, TraceRecord};
+use spyglass_core::{Spyglass, TraceId};
+
+use crate::query::Query;
+use crate::DashboardResponse;
+
+type Answer = Result<DashboardResponse, String>;
+
+pub(crate) fn stats(sg: &Spyglass, q: &Query) -> Answer {
+    let window = q.window(sg.stats().max_window())?;
+    Ok(DashboardResponse::json(&sg.stats().snapshot(window)))
+}
+
+pub(crate) fn timeseries(sg: &Spyglass, q: &Query) -> Answer {
+    let window = q.window(sg.stats().max_window())?;
+    let top = q.uint("top", 5, 0, 100)? as usize;
+    Ok(DashboardResponse::json(&sg.stats().timeseries(window, top)))
+}
+
+pub(crate) fn events(sg: &Spyglass, q: &Query) -> Answer {
+    let kind = match q.get("kind") {
+        None | Some("") | Some("all") => None,
+        Some(k) => Some(
+            KindFilter::parse(k)
+                .ok_or_else(|| format!("kind must be 'req', 'fn' or 'db', got '{k}'"))?,
+        ),
+    };
+    let limit = q.limit()?;
+    let list: Vec<Value> = sg
+        .recent()
+        .events(kind, limit)
+        .iter()
+        .map(|e| event_json(sg, e))
+        .collect();
+    Ok(DashboardResponse::json(&list))
+}
+
+pub(crate) fn errors(sg: &Spyglass, q: &Query) -> Answer {
+    let limit = q.limit()?;
+    let list: Vec<Value> = sg
+        .recent()
+        .errors(limit)
+        .iter()
+        .map(|e| event_json(sg, e))
+        .collect();
+    Ok(DashboardResponse::json(&list))
+}
+
+pub(crate) fn traces(sg: &Spyglass, q: &Query) -> Answer {
+    let limit = q.uint("limit", 100, 1, 1000)? as usize;
+    let list: Vec<TraceSummary> = sg
+        .recent()
+        .traces()
+        .iter()
+        .take(limit)
+        .map(TraceSummary::of)
+        .collect();
+    Ok(DashboardResponse::json(&list))
+}
+
+pub(crate) fn trace(sg: &Spyglass, id: &str) -> Answer {
+    let parsed = (id.len() == 32)
+        .then(|| u128::from_str_radix(id, 16).ok())
+        .flatten()
+        .and_then(TraceId::from_u128)
+        .ok_or_else(|| format!("trace id must be 32 lower-case hex digits, not all zero, got '{id}'"))?;
+    match sg.recent().trace(parsed) {
+        Some(t) => Ok(DashboardResponse::json(&trace_json(sg, &t))),
+        None => Ok(DashboardResponse::text(
+            http::StatusCode::NOT_FOUND,
+            format!("trace {id} is not among the kept traces (the failed, slowest and most recent ones)"),
+        )),
+    }
+}
+
+/// An event in the JSONL schema of SPEC §7, plus `message` (the error text, if any) and `label`
+/// (route, function or statement) for display.
+pub(crate) fn event_json(sg: &Spyglass, e: &Event) -> Value {
+    let mut v = serde_json::to_value(EventRecord {
+        service: sg.service_name(),
+        event: e,
+    })
+    .unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("dur_ms".into(), json!(e.dur_ns as f64 / 1e6));
+        m.insert("label".into(), json!(label(e)));
+        m.insert("is_error".into(), json!(e.is_error()));
+        m.insert(
+            "message".into(),
+            match (e.error_text(), &e.kind) {
+                (Some(t), _) => json!(t),
+                (None, EventKind::Req(r)) if r.status >= 500 => json!(format!("HTTP {}", r.status)),
+                (None, _) if e.is_error() => json!("failed"),
+                _ => Value::Null,
+            },
+        );
+    }
+    v
+}
+
+fn label(e: &Event) -> String {
+    match &e.kind {
+        EventKind::Req(r) => format!("{} {}", r.method, r.route),
+        EventKind::Fn(f) if f.module.is_empty() => f.name.to_string(),
+        EventKind::Fn(f) => format!("{}::{}", f.module, f.name),
+        EventKind::Db(d) => d.statement.to_string(),
+    }
+}
+
+/// One kept trace in the list of the request detail view.
+#[derive(Debug, Serialize)]
+pub(crate) struct TraceSummary {
+    trace_id: String,
+    label: String,
+    kind: &'static str,
+    status: Option<u16>,
+    ts_ms: f64,
+    dur_ms: f64,
+    spans: usize,
+    error: bool,
+}
+
+impl TraceSummary {
+    pub(crate) fn of(t: &TraceRecord) -> Self {
+        TraceSummary {
+            trace_id: t.trace_id.to_hex().to_string(),
+            label: label(&t.root),
+            kind: t.root.kind_str(),
+            status: match &t.root.kind {
+                EventKind::Req(r) => Some(r.status),
+                _ => None,
+            },
+            ts_ms: t.root.ts_ns as f64 / 1e6,
+            dur_ms: t.root.dur_ns as f64 / 1e6,
+            spans: t.spans.len(),
+            error: t.root.is_error() || t.spans.iter().any(Event::is_error),
+        }
+    }
+}
+
+fn trace_json(sg: &Spyglass, t: &TraceRecord) -> Value {
+    let start = t
+        .spans
+        .iter()
+        .map(|e| e.ts_ns)
+        .chain(std::iter::once(t.root.ts_ns))
+        .min()
+        .unwrap_or(t.root.ts_ns);
+    let mut spans: Vec<&Event> = t.spans.iter().collect();
+    spans.sort_by_key(|e| e.ts_ns);
+    let item = |e: &Event| {
+        let mut v = event_json(sg, e);
+        if let Value::Object(m) = &mut v {
+            m.insert(
+                "offset_ms".into(),
+                json!(e.ts_ns.saturating_sub(start) as f64 / 1e6),
+            );
+        }
+        v
+    };
+    json!({
+        "trace_id": t.trace_id.to_hex().to_string(),
+        "summary": TraceSummary::of(t),
+        "root": item(&t.root),
+        "spans": spans.into_iter().map(item).collect::<Vec<_>>(),
+    })
+}

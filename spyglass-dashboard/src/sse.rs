@@ -1,0 +1,142 @@
+//! `/api/stream`: Server-Sent Events carrying a live update per interval.
+//!
+//! Each update is one `event: update` whose data is a JSON object: `stats` (as `/api/stats`),
+//! `timeseries` (as `/api/timeseries`), `events` and `errors` (those finished since the previous
+//! update, newest first), and `traces` (summaries of the kept traces). The first update is sent at
+//! once.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::StatusCode;
+use serde_json::{json, Value};
+use spyglass_core::Spyglass;
+
+use crate::api::{event_json, TraceSummary};
+use crate::body::DashboardBody;
+use crate::query::Query;
+use crate::DashboardResponse;
+
+pub(crate) fn stream(sg: &Spyglass, q: &Query) -> Result<DashboardResponse, String> {
+    let window = q.window(sg.stats().max_window())?;
+    let period = Duration::from_millis(q.uint("interval_ms", 1000, 100, 60_000)?);
+    let mut resp = DashboardResponse::new(StatusCode::OK, "text/event-stream", Bytes::new());
+    resp.headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    resp.headers.insert(
+        http::header::HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    resp.body = DashboardBody::Stream(DashboardStream::new(sg.clone(), window, period));
+    Ok(resp)
+}
+
+/// The live update stream of one dashboard client (see the module docs). Ends only when dropped.
+///
+/// Its timer is tokio's: poll it inside a tokio runtime (axum and actix-web both run on one).
+pub struct DashboardStream {
+    sg: Spyglass,
+    window: Duration,
+    period: Duration,
+    interval: Option<tokio::time::Interval>,
+    last_event_end: u64,
+    last_error_end: u64,
+    started: bool,
+}
+
+impl std::fmt::Debug for DashboardStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DashboardStream")
+            .field("window", &self.window)
+            .field("period", &self.period)
+            .finish()
+    }
+}
+
+fn end(v: &spyglass_core::Event) -> u64 {
+    v.ts_ns + v.dur_ns
+}
+
+impl DashboardStream {
+    /// A stream of updates of `sg` over `window`, one per `period`.
+    pub fn new(sg: Spyglass, window: Duration, period: Duration) -> Self {
+        DashboardStream {
+            sg,
+            window,
+            period,
+            interval: None,
+            last_event_end: 0,
+            last_error_end: 0,
+            started: false,
+        }
+    }
+
+    fn update(&mut self) -> Bytes {
+        let sg = &self.sg;
+        let recent = sg.recent();
+        let events: Vec<Value> = recent
+            .events(None, 50)
+            .iter()
+            .filter(|e| end(e) > self.last_event_end)
+            .map(|e| event_json(sg, e))
+            .collect();
+        if let Some(e) = recent.events(None, 1).first() {
+            self.last_event_end = self.last_event_end.max(end(e));
+        }
+        let errs = recent.errors(50);
+        let errors: Vec<Value> = errs
+            .iter()
+            .filter(|e| end(e) > self.last_error_end)
+            .map(|e| event_json(sg, e))
+            .collect();
+        if let Some(m) = errs.iter().map(end).max() {
+            self.last_error_end = self.last_error_end.max(m);
+        }
+        let traces: Vec<TraceSummary> = recent.traces().iter().take(40).map(TraceSummary::of).collect();
+        let body = json!({
+            "stats": sg.stats().snapshot(self.window),
+            "timeseries": sg.stats().timeseries(self.window, 5),
+            "events": events,
+            "errors": errors,
+            "traces": traces,
+        });
+        let mut out = Vec::with_capacity(4096);
+        if !self.started {
+            out.extend_from_slice(b"retry: 2000\n\n");
+        }
+        out.extend_from_slice(b"event: update\ndata: ");
+        // serde_json never writes a raw newline inside a value, so one data line is enough.
+        if serde_json::to_writer(&mut out, &body).is_err() {
+            out.extend_from_slice(b"{}");
+        }
+        out.extend_from_slice(b"\n\n");
+        Bytes::from(out)
+    }
+}
+
+impl Stream for DashboardStream {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self.get_mut();
+        if !this.started {
+            let first = this.update();
+            this.started = true;
+            return Poll::Ready(Some(first));
+        }
+        let period = this.period;
+        let iv = this.interval.get_or_insert_with(|| {
+            let mut iv = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            iv
+        });
+        match iv.poll_tick(cx) {
+            Poll::Ready(_) => Poll::Ready(Some(this.update())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
