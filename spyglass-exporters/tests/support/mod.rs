@@ -1,0 +1,207 @@
+//! Helpers shared by the exporters' behaviour tests: external tools, a tiny HTTP server and client
+//! over loopback, bounded waits.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The path of an external tool: `$var` (set by `scripts/setup.d/40-prometheus.sh`), else `name`
+/// on `PATH`. `None` (the test is skipped, saying so) when missing outside CI; a panic under
+/// `CI=true`, where a missing dependency is a failure.
+pub fn tool(var: &str, name: &str) -> Option<PathBuf> {
+    let from_var = std::env::var_os(var).map(PathBuf::from);
+    let found = from_var.or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    match found {
+        Some(p) if p.is_file() => Some(p),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "{name} not found (set {var} or install the Debian package `prometheus`; \
+             scripts/setup.d/40-prometheus.sh does both)"
+        ),
+        _ => {
+            eprintln!(
+                "SKIPPED: {name} not found (set {var} or run scripts/test-all.sh, which installs it)"
+            );
+            None
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, for at most `secs` seconds.
+pub fn wait_until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Serves `GET /metrics` with `render()` on 127.0.0.1 (a background thread, for the life of the
+/// test process); returns the port.
+pub fn serve_metrics(render: Arc<dyn Fn() -> String + Send + Sync>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let render = render.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&req);
+                let path = line.split_whitespace().nth(1).unwrap_or("/");
+                let (status, ctype, body) = if path == "/metrics" {
+                    ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render())
+                } else {
+                    ("404 Not Found", "text/plain", "not found\n".to_string())
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+/// `GET http://127.0.0.1:{port}{path}` → (status, body).
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    Ok((status, body.to_string()))
+}
+
+/// Percent-encodes a query-string value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (and reaped) when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A Prometheus server on 127.0.0.1 with a temporary config and data dir, scraping `targets`
+/// every second and loading `rule_files`. Ready when this returns.
+pub struct PrometheusServer {
+    pub port: u16,
+    _child: KillOnDrop,
+    _dir: tempfile::TempDir,
+}
+
+impl PrometheusServer {
+    pub fn start(
+        bin: &std::path::Path,
+        metrics_path: &str,
+        targets: &[u16],
+        rule_files: &[PathBuf],
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let targets: Vec<String> = targets.iter().map(|p| format!("'127.0.0.1:{p}'")).collect();
+        let rules: Vec<String> = rule_files
+            .iter()
+            .map(|p| format!("'{}'", p.display()))
+            .collect();
+        let cfg = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files: [{}]\n\
+             scrape_configs:\n  - job_name: spyglass\n    metrics_path: {metrics_path}\n    static_configs:\n      - targets: [{}]\n",
+            rules.join(", "),
+            targets.join(", ")
+        );
+        let cfg_path = dir.path().join("prometheus.yml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", cfg_path.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus");
+        let server = PrometheusServer {
+            port,
+            _child: KillOnDrop(child),
+            _dir: dir,
+        };
+        wait_until(60, "Prometheus to be ready", || {
+            matches!(http_get(port, "/-/ready"), Ok((200, _))).then_some(())
+        });
+        server
+    }
+
+    /// `GET /api/v1/query?query=…` → the parsed JSON response.
+    pub fn query(&self, promql: &str) -> serde_json::Value {
+        let (status, body) =
+            http_get(self.port, &format!("/api/v1/query?query={}", urlencode(promql))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("query {promql}: HTTP {status}, not JSON ({e}): {body}"));
+        v
+    }
+
+    /// The server's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+}
