@@ -1,8 +1,9 @@
 //! Two services, one trace.
 //!
 //! `frontend` serves `GET /checkout/{id}` and calls `backend`'s `GET /prices/{id}` with reqwest,
-//! carrying the current `traceparent` ([`spyglass::context::inject`]). `backend` continues the
-//! trace, so an OpenTelemetry backend shows one trace across both services:
+//! carrying the current `traceparent` ([`spyglass::context::inject`]). Both record requests with
+//! `spyglass::axum::SpyglassLayer`, which continues an incoming `traceparent`; so an OpenTelemetry
+//! backend shows one trace across both services:
 //!
 //! ```text
 //! frontend  SERVER   GET /checkout/{id}         (continues the caller's traceparent, if any)
@@ -32,57 +33,21 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use spyglass::exporters::OtlpExporter;
-use spyglass::{ConfigError, Event, Spyglass, SpyglassGuard};
+use spyglass::axum::SpyglassLayer;
+use spyglass::{ConfigError, Spyglass, SpyglassGuard};
 
-/// Installs the global Spyglass instance of `service`, exporting over OTLP when
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (protocol, headers and timeout from the other `OTEL_*`
-/// variables).
+/// Installs the global Spyglass instance of `service`. Exporters come from the environment:
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` turns OTLP export on (protocol, headers and timeout from the other
+/// `OTEL_*` variables).
 pub fn install(service: &str) -> Result<SpyglassGuard, ConfigError> {
-    let env = Spyglass::builder().from_env();
-    let mut b = Spyglass::builder().service_name(service);
-    if env.env_exporters().otlp_endpoint.is_some() {
-        b = b.exporter(OtlpExporter::from_env(env.env_exporters())?);
-    }
-    b.install()
-}
-
-/// Records every request of the router as a `req` event in the global instance: continues the
-/// caller's `traceparent`, runs the handler in the request's context and returns `traceparent`.
-///
-/// This is the part of `spyglass::axum::SpyglassLayer` this example needs, written out so the
-/// propagation is visible.
-pub async fn record(req: Request, next: Next) -> Response {
-    let sg = spyglass::global();
-    let route: spyglass::Name = match req.extensions().get::<MatchedPath>() {
-        Some(m) => Arc::<str>::from(m.as_str()).into(),
-        None => "<unmatched>".into(),
-    };
-    let ctx = sg.new_request_context(spyglass::context::extract(req.headers()), None);
-    let method = req.method().clone();
-    let started = Instant::now();
-    let mut resp = ctx.scope(next.run(req)).await;
-    let dur = started.elapsed();
-    spyglass::context::inject_context(&ctx, resp.headers_mut());
-    let mut ev = Event::request(method.as_str(), route, resp.status().as_u16(), nanos(dur));
-    ev.trace_id = ctx.trace_id();
-    ev.span_id = ctx.span_id();
-    ev.parent_span_id = ctx.parent_span_id();
-    ev.sampled = ctx.is_sampled();
-    sg.emitter().emit(ev);
-    resp
-}
-
-fn nanos(d: Duration) -> u64 {
-    d.as_nanos().min(u64::MAX as u128) as u64
+    spyglass::exporters::register_env();
+    Spyglass::builder().service_name(service).from_env().install()
 }
 
 #[derive(Clone)]
@@ -100,7 +65,7 @@ pub fn frontend(backend_url: String) -> Router {
     Router::new()
         .route("/checkout/{id}", get(checkout))
         .with_state(state)
-        .layer(middleware::from_fn(record))
+        .layer(SpyglassLayer::new())
 }
 
 async fn checkout(State(app): State<Frontend>, Path(id): Path<u64>) -> Result<String, StatusCode> {
@@ -130,7 +95,7 @@ async fn fetch_price(client: &reqwest::Client, backend: &str, id: u64) -> Result
 pub fn backend() -> Router {
     Router::new()
         .route("/prices/{id}", get(price))
-        .layer(middleware::from_fn(record))
+        .layer(SpyglassLayer::new())
 }
 
 async fn price(Path(id): Path<u64>) -> String {

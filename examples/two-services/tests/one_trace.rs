@@ -29,12 +29,18 @@ impl Drop for Service {
 }
 
 fn spawn(args: &[&str], otlp: &str) -> Service {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_two-services"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_two-services"));
+    // Only this test's settings: no exporter or OTLP variable of the test runner leaks in.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SPYGLASS_") || k.starts_with("OTEL_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-        .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the example binary");
