@@ -152,7 +152,11 @@ impl SpyglassInstrumentation {
         self.system
     }
 
-    fn finish_query(&mut self, query: &dyn diesel::connection::DebugQuery, error: Option<&diesel::result::Error>) {
+    fn finish_query(
+        &mut self,
+        query: &dyn diesel::connection::DebugQuery,
+        error: Option<&diesel::result::Error>,
+    ) {
         let Some(start) = self.query_start.take() else {
             return;
         };
@@ -236,24 +240,18 @@ impl Instrumentation for SpyglassInstrumentation {
             InstrumentationEvent::FinishQuery { query, error, .. } => {
                 self.finish_query(query, error);
             }
-            InstrumentationEvent::BeginTransaction { depth, .. } => {
-                if depth.get() == 1 {
-                    self.begin_transaction();
+            InstrumentationEvent::BeginTransaction { depth, .. } if depth.get() == 1 => {
+                self.begin_transaction();
+            }
+            InstrumentationEvent::CommitTransaction { depth, .. } if depth.get() == 1 => {
+                if let Some(tx) = &mut self.tx {
+                    tx.awaiting = Some(TxStep::Commit);
                 }
             }
-            InstrumentationEvent::CommitTransaction { depth, .. } => {
-                if depth.get() == 1 {
-                    if let Some(tx) = &mut self.tx {
-                        tx.awaiting = Some(TxStep::Commit);
-                    }
-                }
-            }
-            InstrumentationEvent::RollbackTransaction { depth, .. } => {
-                if depth.get() == 1 {
-                    if let Some(tx) = &mut self.tx {
-                        tx.awaiting = Some(TxStep::Rollback);
-                        tx.rolled_back = true;
-                    }
+            InstrumentationEvent::RollbackTransaction { depth, .. } if depth.get() == 1 => {
+                if let Some(tx) = &mut self.tx {
+                    tx.awaiting = Some(TxStep::Rollback);
+                    tx.rolled_back = true;
                 }
             }
             _ => {}
@@ -281,7 +279,10 @@ fn system_from_url(url: &str) -> &'static str {
 /// bind value is formatted.
 fn sql_only(query: &dyn diesel::connection::DebugQuery, out: &mut String) {
     out.clear();
-    let mut sink = SqlSink { out, stopped: false };
+    let mut sink = SqlSink {
+        out,
+        stopped: false,
+    };
     let _ = write!(sink, "{query}");
 }
 

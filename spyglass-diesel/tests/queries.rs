@@ -49,12 +49,20 @@ fn harness() -> &'static Harness {
 }
 
 fn flush() {
-    assert!(spyglass::global().flush(Duration::from_secs(10)), "flush timed out");
+    assert!(
+        spyglass::global().flush(Duration::from_secs(10)),
+        "flush timed out"
+    );
 }
 
 fn trace_events(trace: spyglass::context::TraceId) -> Vec<Event> {
     flush();
-    harness().mem.events().into_iter().filter(|e| e.trace_id == trace).collect()
+    harness()
+        .mem
+        .events()
+        .into_iter()
+        .filter(|e| e.trace_id == trace)
+        .collect()
 }
 
 fn db_events(evs: &[Event]) -> Vec<(&Event, &DbEvent)> {
@@ -70,21 +78,41 @@ fn assert_no_secret_anywhere() {
     flush();
     let mut out = String::new();
     for ev in harness().mem.events() {
-        out.push_str(&serde_json::to_string(&EventRecord { service: "diesel-tests", event: &ev }).unwrap());
+        out.push_str(
+            &serde_json::to_string(&EventRecord {
+                service: "diesel-tests",
+                event: &ev,
+            })
+            .unwrap(),
+        );
         out.push('\n');
     }
     for ev in spyglass::global().recent().errors(1000) {
-        out.push_str(&serde_json::to_string(&EventRecord { service: "diesel-tests", event: &ev }).unwrap());
+        out.push_str(
+            &serde_json::to_string(&EventRecord {
+                service: "diesel-tests",
+                event: &ev,
+            })
+            .unwrap(),
+        );
     }
-    out.push_str(&serde_json::to_string(&spyglass::stats().snapshot(Duration::from_secs(900))).unwrap());
+    out.push_str(
+        &serde_json::to_string(&spyglass::stats().snapshot(Duration::from_secs(900))).unwrap(),
+    );
     assert!(out.contains("\"db\""), "expected db events in the output");
     for s in SECRETS {
-        assert!(!out.contains(s), "bind value {s:?} leaked into the output:\n{out}");
+        assert!(
+            !out.contains(s),
+            "bind value {s:?} leaked into the output:\n{out}"
+        );
     }
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", TraceContext::new_root(true).span_id().to_hex().as_str())
+    format!(
+        "{prefix}_{}",
+        TraceContext::new_root(true).span_id().to_hex().as_str()
+    )
 }
 
 fn finish_request(ctx: TraceContext, route: &'static str) {
@@ -121,14 +149,20 @@ fn pg_url() -> Option<String> {
     let base = pg_base_url()?;
     let schema = unique("t");
     let mut c = PgConnection::establish(&base).expect("connect to PostgreSQL");
-    diesel::sql_query(format!("CREATE SCHEMA {schema}")).execute(&mut c).unwrap();
+    diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+        .execute(&mut c)
+        .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }
 
 fn sqlite_url() -> Option<String> {
     let dir = std::env::var_os("SPYGLASS_TEST_TMP").map_or_else(std::env::temp_dir, Into::into);
-    Some(dir.join(format!("{}.sqlite3", unique("diesel"))).to_string_lossy().into_owned())
+    Some(
+        dir.join(format!("{}.sqlite3", unique("diesel")))
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// The SQL diesel sends for `q`, without its binds, fingerprinted: what the event must carry.
@@ -409,5 +443,17 @@ macro_rules! backend_suite {
     };
 }
 
-backend_suite!(postgres, PgConnection, diesel::pg::Pg, "postgresql", pg_url());
-backend_suite!(sqlite, SqliteConnection, diesel::sqlite::Sqlite, "sqlite", sqlite_url());
+backend_suite!(
+    postgres,
+    PgConnection,
+    diesel::pg::Pg,
+    "postgresql",
+    pg_url()
+);
+backend_suite!(
+    sqlite,
+    SqliteConnection,
+    diesel::sqlite::Sqlite,
+    "sqlite",
+    sqlite_url()
+);

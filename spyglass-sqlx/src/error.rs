@@ -99,8 +99,14 @@ mod tests {
             mask(r#"syntax error at or near "'s3cret'""#),
             r#"syntax error at or near "?""#
         );
-        assert_eq!(mask("near 'it''s': 12.5e3 and t1.c2"), "near '?': ? and t1.c2");
-        assert_eq!(mask("UNIQUE constraint failed: users.email"), "UNIQUE constraint failed: users.email");
+        assert_eq!(
+            mask("near 'it''s': 12.5e3 and t1.c2"),
+            "near '?': ? and t1.c2"
+        );
+        assert_eq!(
+            mask("UNIQUE constraint failed: users.email"),
+            "UNIQUE constraint failed: users.email"
+        );
         assert_eq!(mask("unterminated \"abc"), "unterminated \"?");
         assert_eq!(mask("ünï 'x'"), "ünï '?'");
     }

@@ -220,17 +220,18 @@ impl fmt::Debug for Recorder {
     }
 }
 
+/// What `Executor::fetch_many` returns.
+type ManyStream<'e, DB> =
+    BoxStream<'e, Result<Either<<DB as Database>::QueryResult, <DB as Database>::Row>, Error>>;
+
 /// The rows and results of a recorded query, passed through unchanged.
 pub(crate) struct RecordedStream<'e, DB: Database> {
-    inner: BoxStream<'e, Result<Either<DB::QueryResult, DB::Row>, Error>>,
+    inner: ManyStream<'e, DB>,
     rec: Recorder,
 }
 
 impl<'e, DB: Database> RecordedStream<'e, DB> {
-    pub(crate) fn new(
-        inner: BoxStream<'e, Result<Either<DB::QueryResult, DB::Row>, Error>>,
-        rec: Recorder,
-    ) -> Self {
+    pub(crate) fn new(inner: ManyStream<'e, DB>, rec: Recorder) -> Self {
         RecordedStream { inner, rec }
     }
 }

@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
+use spyglass::context::FutureExt;
 use spyglass::event::{Event, EventKind, EventRecord, ReqEvent};
 use spyglass::export::InMemoryExporter;
 use spyglass::{SpyglassGuard, TraceContext};
-use spyglass::context::FutureExt;
 use spyglass_sqlx::{instrument, InstrumentedPool};
 
 /// Bind values that must never appear in any output.
@@ -40,8 +40,15 @@ fn harness() -> &'static Harness {
 /// Every event of `trace` exported so far (after a flush).
 fn trace_events(trace: spyglass::context::TraceId) -> Vec<Event> {
     let h = harness();
-    assert!(spyglass::global().flush(Duration::from_secs(10)), "flush timed out");
-    h.mem.events().into_iter().filter(|e| e.trace_id == trace).collect()
+    assert!(
+        spyglass::global().flush(Duration::from_secs(10)),
+        "flush timed out"
+    );
+    h.mem
+        .events()
+        .into_iter()
+        .filter(|e| e.trace_id == trace)
+        .collect()
 }
 
 fn db_events(evs: &[Event]) -> Vec<(&Event, &spyglass::event::DbEvent)> {
@@ -60,16 +67,33 @@ fn assert_no_secret_anywhere() {
     assert!(spyglass::global().flush(Duration::from_secs(10)));
     let mut out = String::new();
     for ev in h.mem.events() {
-        out.push_str(&serde_json::to_string(&EventRecord { service: "sqlx-tests", event: &ev }).unwrap());
+        out.push_str(
+            &serde_json::to_string(&EventRecord {
+                service: "sqlx-tests",
+                event: &ev,
+            })
+            .unwrap(),
+        );
         out.push('\n');
     }
     for ev in spyglass::global().recent().errors(1000) {
-        out.push_str(&serde_json::to_string(&EventRecord { service: "sqlx-tests", event: &ev }).unwrap());
+        out.push_str(
+            &serde_json::to_string(&EventRecord {
+                service: "sqlx-tests",
+                event: &ev,
+            })
+            .unwrap(),
+        );
     }
-    out.push_str(&serde_json::to_string(&spyglass::stats().snapshot(Duration::from_secs(900))).unwrap());
+    out.push_str(
+        &serde_json::to_string(&spyglass::stats().snapshot(Duration::from_secs(900))).unwrap(),
+    );
     assert!(out.contains("\"db\""), "expected db events in the output");
     for s in SECRETS {
-        assert!(!out.contains(s), "bind value {s:?} leaked into the output:\n{out}");
+        assert!(
+            !out.contains(s),
+            "bind value {s:?} leaked into the output:\n{out}"
+        );
     }
 }
 
@@ -79,7 +103,11 @@ fn unique(prefix: &str) -> String {
 }
 
 fn fastrand_suffix() -> String {
-    TraceContext::new_root(true).span_id().to_hex().as_str().to_owned()
+    TraceContext::new_root(true)
+        .span_id()
+        .to_hex()
+        .as_str()
+        .to_owned()
 }
 
 /// Records the end of a request with `ctx` as its span (what the HTTP middlewares do), so the flight
@@ -409,7 +437,13 @@ backend_suite!(
     "postgresql",
     {
         let url = pg_url()?;
-        Some(sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&url).await.expect("connect to PostgreSQL"))
+        Some(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .connect(&url)
+                .await
+                .expect("connect to PostgreSQL"),
+        )
     },
     "$1",
     "$2"
@@ -423,7 +457,13 @@ backend_suite!(
         let opts = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(sqlite_path("sqlx"))
             .create_if_missing(true);
-        Some(sqlx::sqlite::SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.expect("open SQLite"))
+        Some(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await
+                .expect("open SQLite"),
+        )
     },
     "?",
     "?"
