@@ -143,7 +143,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// Records a complete event: counts it in the stats store and offers it to the collector.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, mut ev: Event) {
         if !self.is_enabled() {
             return;

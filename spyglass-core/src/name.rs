@@ -26,6 +26,13 @@ impl Name {
         Name(Repr::Static(s))
     }
 
+    /// Address and length of the text: equal for two names that share their storage.
+    #[inline]
+    pub(crate) fn addr(&self) -> (usize, usize) {
+        let s = self.as_str();
+        (s.as_ptr() as usize, s.len())
+    }
+
     /// The text.
     #[inline]
     pub fn as_str(&self) -> &str {

@@ -17,7 +17,9 @@
 //! assert_eq!(sg.recent().errors(10).len(), 1);
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
 
 use parking_lot::Mutex;
 
@@ -173,8 +175,15 @@ impl Recent {
             let is_root = matches!(ev.kind, EventKind::Req(_)) || ev.parent_span_id.is_none();
             if is_root {
                 let pending = st.pending.remove(&ev.trace_id).unwrap_or_default();
-                if let EventKind::Req(r) = &ev.kind {
+                let is_request = if let EventKind::Req(r) = &ev.kind {
                     st.detect_n_plus_one(ev, r.method, &r.route, &pending.queries);
+                    true
+                } else {
+                    false
+                };
+                // A lone event outside any request (emitted by hand, no context) is no trace.
+                if !is_request && pending.spans.is_empty() {
+                    continue;
                 }
                 let rec = TraceRecord {
                     trace_id: ev.trace_id,

@@ -297,34 +297,28 @@ impl<K: Hash + Eq> Keyed<K> {
         }
     }
 
-    #[inline]
-    fn record<Q>(&self, q: &Q, make: impl FnOnce() -> K, cfg: &Geometry, epoch: u64, s: &Sample)
+    /// The series of a key, created if there is room, else `<other>`.
+    fn resolve<Q>(&self, q: &Q, make: impl FnOnce() -> K, cfg: &Geometry, epoch: u64) -> Shared
     where
         Q: Hash + Equivalent<K> + ?Sized,
     {
         {
             let map = self.map.read();
             if let Some(series) = map.get(q) {
-                series.lock().record(epoch, s);
-                return;
+                return series.clone();
             }
             if map.len() >= cfg.max_keys {
-                drop(map);
-                self.other.lock().record(epoch, s);
-                return;
+                return self.other.clone();
             }
         }
-        let series = {
-            let mut map = self.map.write();
-            if map.len() >= cfg.max_keys && map.get(q).is_none() {
-                self.other.clone()
-            } else {
-                map.entry(make())
-                    .or_insert_with(|| Arc::new(Mutex::new(Series::new(cfg.n, epoch))))
-                    .clone()
-            }
-        };
-        series.lock().record(epoch, s);
+        let mut map = self.map.write();
+        if map.len() >= cfg.max_keys && map.get(q).is_none() {
+            self.other.clone()
+        } else {
+            map.entry(make())
+                .or_insert_with(|| Arc::new(Mutex::new(Series::new(cfg.n, epoch))))
+                .clone()
+        }
     }
 
     fn entries(&self) -> Vec<(K, Shared)>
@@ -339,6 +333,82 @@ impl<K: Hash + Eq> Keyed<K> {
     }
 }
 
+/// A per-thread, direct-mapped cache from a key's storage addresses to its series, so the common
+/// case (the same `'static` or shared names again) skips hashing the key's text and the map's lock.
+/// Entries hold clones of the names, so their storage cannot be freed and reused while cached.
+mod cache {
+    use super::Shared;
+    use crate::name::Name;
+    use std::cell::RefCell;
+
+    const SLOTS: usize = 64;
+
+    pub(super) struct Entry {
+        key: [usize; 6],
+        _a: Name,
+        _b: Name,
+        pub(super) series: Shared,
+    }
+
+    thread_local! {
+        static CACHE: RefCell<[Option<Entry>; SLOTS]> = const { RefCell::new([const { None }; SLOTS]) };
+    }
+
+    #[inline(always)]
+    fn same(a: &[usize; 6], b: &[usize; 6]) -> bool {
+        (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) | (a[5] ^ b[5]) == 0
+    }
+
+    #[inline]
+    fn slot(key: &[usize; 6]) -> usize {
+        let h = key
+            .iter()
+            .fold(0u64, |h, &k| (h ^ k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        (h >> 58) as usize % SLOTS
+    }
+
+    /// The cached series for `key`, or the one `miss` returns (then cached).
+    #[inline]
+    pub(super) fn with_series<R>(
+        key: [usize; 6],
+        names: (&Name, &Name),
+        miss: impl FnOnce() -> Shared,
+        f: impl FnOnce(&Shared) -> R,
+    ) -> R {
+        let i = slot(&key);
+        // Hit: record while the slot is borrowed, without touching the series' reference count.
+        let mut f = Some(f);
+        let hit = CACHE.try_with(|c| {
+            let c = c.try_borrow().ok()?;
+            match &c[i] {
+                Some(e) if same(&e.key, &key) => f.take().map(|f| f(&e.series)),
+                _ => None,
+            }
+        });
+        match hit {
+            Ok(Some(r)) => r,
+            _ => {
+                let f = f.take().expect("not called on a miss");
+                let series = miss();
+                let r = f(&series);
+                let _ = CACHE.try_with(|c| {
+                    if let Ok(mut c) = c.try_borrow_mut() {
+                        c[i] = Some(Entry {
+                            key,
+                            _a: names.0.clone(),
+                            _b: names.1.clone(),
+                            series,
+                        });
+                    }
+                });
+                r
+            }
+        }
+    }
+}
+
+static NEXT_STORE_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
 #[derive(Debug, Clone, Copy)]
 struct Geometry {
     n: usize,
@@ -351,6 +421,7 @@ struct Geometry {
 /// or [`spyglass_core::stats()`](crate::stats()).
 #[derive(Debug)]
 pub struct StatsStore {
+    id: usize,
     geo: Geometry,
     service: Arc<str>,
     started_ns: u64,
@@ -374,6 +445,7 @@ impl StatsStore {
         let now = crate::clock::unix_nanos();
         let epoch = now / bucket_ns;
         StatsStore {
+            id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             geo: Geometry {
                 n,
                 bucket_ns,
@@ -403,46 +475,62 @@ impl StatsStore {
             rows: 0,
             slow: false,
         };
-        match &ev.kind {
+        let (kind, a, b, series) = match &ev.kind {
             EventKind::Req(r) => {
                 s.bytes_in = r.bytes_in;
                 s.bytes_out = r.bytes_out;
-                let q = ReqKeyRef {
-                    method: r.method,
-                    route: &r.route,
+                let method = Name::from_static(r.method);
+                let resolve = || {
+                    let q = ReqKeyRef {
+                        method: r.method,
+                        route: &r.route,
+                    };
+                    let make = || ReqKey {
+                        method: r.method,
+                        route: r.route.clone(),
+                    };
+                    self.requests.resolve(&q, make, &self.geo, epoch)
                 };
-                let make = || ReqKey {
-                    method: r.method,
-                    route: r.route.clone(),
-                };
-                self.requests.record(&q, make, &self.geo, epoch, &s);
                 self.overall.lock().record(epoch, &s);
+                (1, &r.route, method, Resolver::Req(resolve))
             }
             EventKind::Fn(f) => {
-                let q = FnKeyRef {
-                    name: &f.name,
-                    module: &f.module,
+                let resolve = || {
+                    let q = FnKeyRef {
+                        name: &f.name,
+                        module: &f.module,
+                    };
+                    let make = || FnKey {
+                        name: f.name.clone(),
+                        module: f.module.clone(),
+                    };
+                    self.functions.resolve(&q, make, &self.geo, epoch)
                 };
-                let make = || FnKey {
-                    name: f.name.clone(),
-                    module: f.module.clone(),
-                };
-                self.functions.record(&q, make, &self.geo, epoch, &s);
+                (2, &f.name, f.module.clone(), Resolver::Fn(resolve))
             }
             EventKind::Db(d) => {
                 s.rows = d.rows.unwrap_or(0);
                 s.slow = ev.dur_ns >= self.geo.slow_ns;
-                let q = DbKeyRef {
-                    statement: &d.statement,
-                    system: d.system,
+                let resolve = || {
+                    let q = DbKeyRef {
+                        statement: &d.statement,
+                        system: d.system,
+                    };
+                    let make = || DbKey {
+                        statement: d.statement.clone(),
+                        system: d.system,
+                    };
+                    self.queries.resolve(&q, make, &self.geo, epoch)
                 };
-                let make = || DbKey {
-                    statement: d.statement.clone(),
-                    system: d.system,
-                };
-                self.queries.record(&q, make, &self.geo, epoch, &s);
+                (3, &d.statement, Name::from_static(d.system), Resolver::Db(resolve))
             }
-        }
+        };
+        let (pa, la) = a.addr();
+        let (pb, lb) = b.addr();
+        let key = [self.id, kind, pa, la, pb, lb];
+        cache::with_series(key, (a, &b), || series.resolve(), |sh| {
+            sh.lock().record(epoch, &s)
+        });
     }
 
     /// The longest window the store keeps.
@@ -627,6 +715,28 @@ impl StatsStore {
             self.functions.map.read().len(),
             self.queries.map.read().len(),
         )
+    }
+}
+
+/// The slow path of a record: one closure per kind, chosen without boxing.
+enum Resolver<R, F, D> {
+    Req(R),
+    Fn(F),
+    Db(D),
+}
+
+impl<R, F, D> Resolver<R, F, D>
+where
+    R: FnOnce() -> Shared,
+    F: FnOnce() -> Shared,
+    D: FnOnce() -> Shared,
+{
+    fn resolve(self) -> Shared {
+        match self {
+            Resolver::Req(f) => f(),
+            Resolver::Fn(f) => f(),
+            Resolver::Db(f) => f(),
+        }
     }
 }
 

@@ -1,0 +1,246 @@
+//! Spyglass's hot path side by side with the peers a user would otherwise pick.
+//!
+//! Run: `cargo bench -p spyglass-benches-core --bench core`
+//!
+//! Results: see the table in `benches/README.md` (machine, rustc and figures of the last run).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use spyglass_core::export::{Batch, ExportError, Exporter};
+use spyglass_core::{Spyglass, TraceContext};
+
+/// Accepts every batch and does nothing with it.
+#[derive(Debug)]
+struct NullExporter;
+
+impl Exporter for NullExporter {
+    fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        black_box(batch.events.len());
+        Ok(())
+    }
+}
+
+/// Blocks in its first export until the flag is set: the queue stays full and every emit displaces
+/// the oldest event.
+#[derive(Debug)]
+struct StuckExporter(Arc<AtomicBool>);
+
+impl Exporter for StuckExporter {
+    fn export(&mut self, _: &Batch<'_>) -> Result<(), ExportError> {
+        while !self.0.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+}
+
+#[spyglass::instrument]
+fn instrumented_empty(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[inline(never)]
+fn plain_empty(x: u64) -> u64 {
+    black_box(x)
+}
+
+fn emit(c: &mut Criterion) {
+    let sg = Spyglass::builder()
+        .exporter(NullExporter)
+        .queue_size(1 << 16)
+        .build()
+        .unwrap();
+    let em = sg.emitter();
+    let mut g = c.benchmark_group("emit");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("emit_fn", |b| {
+        b.iter(|| em.emit_fn(black_box("expensive_calculation"), Duration::from_micros(5), false))
+    });
+    g.bench_function("emit_req", |b| {
+        b.iter(|| em.emit_req(black_box("GET"), black_box("/api/users"), 200, Duration::from_millis(15)))
+    });
+    g.bench_function("emit_db", |b| {
+        b.iter(|| {
+            em.emit_db(
+                black_box("SELECT * FROM users WHERE id = 42"),
+                Duration::from_millis(8),
+                Some(100),
+            )
+        })
+    });
+    let off = Spyglass::builder().enabled(false).build().unwrap();
+    let off_em = off.emitter();
+    g.bench_function("emit_fn_disabled", |b| {
+        b.iter(|| off_em.emit_fn(black_box("expensive_calculation"), Duration::from_micros(5), false))
+    });
+    g.finish();
+}
+
+fn instrument(c: &mut Criterion) {
+    let mut g = c.benchmark_group("instrument");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("plain_fn", |b| b.iter(|| plain_empty(black_box(1))));
+    g.bench_function("instrumented_fn", |b| b.iter(|| instrumented_empty(black_box(1))));
+    g.finish();
+}
+
+fn context(c: &mut Criterion) {
+    let mut g = c.benchmark_group("context");
+    let ctx = TraceContext::new_root(true);
+    g.bench_function("in_scope+current", |b| {
+        b.iter(|| ctx.in_scope(|| black_box(spyglass_core::context::current())))
+    });
+    g.bench_function("current (none)", |b| b.iter(|| black_box(spyglass_core::context::current())));
+    g.bench_function("child span", |b| b.iter(|| black_box(ctx.child())));
+    g.finish();
+}
+
+fn collector(c: &mut Criterion) {
+    let mut g = c.benchmark_group("collector");
+    g.throughput(Throughput::Elements(1));
+    for producers in [1usize, 2] {
+        g.bench_function(format!("to null exporter, {producers} producer(s)"), |b| {
+            b.iter_custom(|iters| {
+                let per = iters.div_ceil(producers as u64);
+                let sg = Spyglass::builder()
+                    .exporter(NullExporter)
+                    .queue_size((per * producers as u64).max(1) as usize)
+                    .batch_max(512)
+                    .build()
+                    .unwrap();
+                let barrier = Barrier::new(producers + 1);
+                std::thread::scope(|s| {
+                    for _ in 0..producers {
+                        let (sg, barrier) = (&sg, &barrier);
+                        s.spawn(move || {
+                            let em = sg.emitter();
+                            barrier.wait();
+                            for _ in 0..per {
+                                em.emit_fn("f", Duration::from_micros(1), false);
+                            }
+                        });
+                    }
+                    barrier.wait();
+                    let start = Instant::now();
+                    // Timed: until every event has been emitted and handed to the exporter.
+                    while sg.collector().exported < per * producers as u64 {
+                        std::thread::yield_now();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    let release = Arc::new(AtomicBool::new(false));
+    let sg = Spyglass::builder()
+        .exporter(StuckExporter(release.clone()))
+        .queue_size(1024)
+        .build()
+        .unwrap();
+    let em = sg.emitter();
+    for _ in 0..4096 {
+        em.emit_fn("f", Duration::from_micros(1), false);
+    }
+    g.bench_function("emit into a full queue (drop oldest)", |b| {
+        b.iter(|| em.emit_fn("f", Duration::from_micros(1), false))
+    });
+    release.store(true, Ordering::Relaxed);
+    g.finish();
+}
+
+fn peers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("peers");
+    g.throughput(Throughput::Elements(1));
+
+    // tracing: a span entered and closed under a tracing-subscriber registry.
+    {
+        let subscriber = tracing_subscriber::registry();
+        let _d = tracing::subscriber::set_default(subscriber);
+        g.bench_function("tracing span (registry)", |b| {
+            b.iter(|| tracing::info_span!("load_user").in_scope(|| black_box(1)))
+        });
+    }
+
+    // OpenTelemetry SDK: a span started and ended, batch processor to a no-op exporter.
+    {
+        use opentelemetry::trace::{Span, Tracer, TracerProvider};
+        #[derive(Debug)]
+        struct Noop;
+        impl opentelemetry_sdk::trace::SpanExporter for Noop {
+            async fn export(
+                &self,
+                batch: Vec<opentelemetry_sdk::trace::SpanData>,
+            ) -> opentelemetry_sdk::error::OTelSdkResult {
+                black_box(batch.len());
+                Ok(())
+            }
+        }
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(Noop)
+            .build();
+        let tracer = provider.tracer("bench");
+        g.bench_function("opentelemetry_sdk span", |b| {
+            b.iter(|| {
+                let mut s = tracer.start("load_user");
+                s.end();
+            })
+        });
+        let _ = provider.shutdown();
+    }
+
+    // metrics: a labelled histogram recorded through the macro (as users write it), Prometheus
+    // recorder.
+    {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        metrics::with_local_recorder(&recorder, || {
+            g.bench_function("metrics histogram! record", |b| {
+                b.iter(|| {
+                    metrics::histogram!("http_server_request_duration_seconds", "route" => "/api/users")
+                        .record(black_box(0.015))
+                })
+            });
+        });
+    }
+
+    // prometheus: HistogramVec observe, with the per-call label lookup most code does, and cached.
+    {
+        let h = prometheus::HistogramVec::new(
+            prometheus::HistogramOpts::new("http_server_request_duration_seconds", "help"),
+            &["http_request_method", "http_route", "http_response_status_code"],
+        )
+        .unwrap();
+        g.bench_function("prometheus with_label_values+observe", |b| {
+            b.iter(|| {
+                h.with_label_values(&["GET", "/api/users", "200"])
+                    .observe(black_box(0.015))
+            })
+        });
+        let child = h.with_label_values(&["GET", "/api/users", "200"]);
+        g.bench_function("prometheus cached child observe", |b| {
+            b.iter(|| child.observe(black_box(0.015)))
+        });
+    }
+    g.finish();
+}
+
+fn setup(c: &mut Criterion) {
+    // #[instrument] records into the global instance.
+    let guard = Spyglass::builder()
+        .exporter(NullExporter)
+        .queue_size(1 << 16)
+        .install()
+        .unwrap();
+    emit(c);
+    instrument(c);
+    context(c);
+    collector(c);
+    peers(c);
+    drop(guard);
+}
+
+criterion_group!(benches, setup);
+criterion_main!(benches);
