@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -204,4 +205,169 @@ impl PrometheusServer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("prometheus.log")).unwrap_or_default()
     }
+}
+
+/// `deploy/` at the workspace root.
+pub fn deploy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("deploy")
+}
+
+/// Replaces Grafana's variables with values Prometheus accepts.
+pub fn substitute_grafana_vars(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("$__interval", "15s")
+        .replace("$__range", "1h")
+        .replace("$job", ".*")
+        .replace("$route", ".*")
+}
+
+/// Every PromQL expression of the Grafana dashboard (panel targets and the selectors inside
+/// `label_values(…)` of the template variables), Grafana variables substituted.
+pub fn dashboard_exprs() -> Vec<String> {
+    let text = std::fs::read_to_string(deploy_dir().join("grafana-dashboard.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("dashboard is valid JSON");
+    let mut out = Vec::new();
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if k == "expr" {
+                        out.push(substitute_grafana_vars(v.as_str().expect("expr is a string")));
+                    } else {
+                        walk(v, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(&dash["panels"], &mut out);
+    for var in dash["templating"]["list"].as_array().unwrap() {
+        if let Some(def) = var["definition"].as_str() {
+            let inner = def
+                .strip_prefix("label_values(")
+                .and_then(|r| r.rsplit_once(','))
+                .map(|(sel, _)| sel.trim().to_string())
+                .unwrap_or_else(|| panic!("unexpected variable query {def}"));
+            out.push(substitute_grafana_vars(&inner));
+        }
+    }
+    out
+}
+
+/// The metric names and label names a PromQL expression refers to.
+pub fn promql_names(expr: &str) -> (Vec<String>, Vec<String>) {
+    const KEYWORDS: &[&str] = &[
+        "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+        "bool", "offset",
+    ];
+    let b: Vec<char> = expr.chars().collect();
+    let (mut metrics, mut labels) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    let mut in_braces = false;
+    let mut label_list = false; // inside by (...) / without (...)
+    let mut last_word = String::new();
+    while i < b.len() {
+        let c = b[i];
+        if c == '"' || c == '\'' {
+            i += 1;
+            while i < b.len() && b[i] != c {
+                if b[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if c == '[' {
+            while i < b.len() && b[i] != ']' {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '_' || b[i] == ':') {
+                i += 1;
+            }
+            let w: String = b[start..i].iter().collect();
+            let mut j = i;
+            while j < b.len() && b[j] == ' ' {
+                j += 1;
+            }
+            let next = b.get(j).copied();
+            let rest: String = b[j..].iter().collect();
+            let aggregation_with_clause = rest.starts_with("by ")
+                || rest.starts_with("by(")
+                || rest.starts_with("without ")
+                || rest.starts_with("without(");
+            if in_braces || label_list {
+                labels.push(w.clone());
+            } else if KEYWORDS.contains(&w.as_str()) {
+            } else if next == Some('(') || aggregation_with_clause {
+                // a function or aggregation
+            } else {
+                metrics.push(w.clone());
+            }
+            last_word = w;
+            continue;
+        }
+        if c.is_ascii_digit() {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '.') {
+                i += 1;
+            }
+            continue;
+        }
+        match c {
+            '{' => in_braces = true,
+            '}' => in_braces = false,
+            '(' if ["by", "without", "on", "ignoring", "group_left", "group_right"]
+                .contains(&last_word.as_str()) =>
+            {
+                label_list = true
+            }
+            ')' => label_list = false,
+            ' ' | '\n' | '\t' => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        last_word.clear();
+        i += 1;
+    }
+    (metrics, labels)
+}
+
+/// Metric names (with the `_bucket`, `_sum`, `_count` series of histograms) and label names in a
+/// text exposition.
+pub fn exposed_names(exposition: &str) -> (HashSet<String>, HashSet<String>) {
+    let mut metrics = HashSet::new();
+    let mut labels: HashSet<String> = ["job", "instance", "le"].map(String::from).into();
+    for line in exposition.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            metrics.insert(name.to_string());
+            if kind == "histogram" {
+                for s in ["_bucket", "_sum", "_count"] {
+                    metrics.insert(format!("{name}{s}"));
+                }
+            }
+        } else if !line.starts_with('#') {
+            if let Some((_, rest)) = line.split_once('{') {
+                let body = rest.rsplit_once('}').unwrap().0;
+                for pair in body.split("\",") {
+                    if let Some((k, _)) = pair.split_once('=') {
+                        labels.insert(k.trim().to_string());
+                    }
+                }
+            }
+        }
+    }
+    (metrics, labels)
 }
