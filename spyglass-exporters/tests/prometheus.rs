@@ -1,0 +1,191 @@
+//! Prometheus exporter behaviour over a running instance: exact counts across batches with renders
+//! racing the collector, bucket boundaries, health metrics, a user's registry.
+#![cfg(feature = "prometheus")]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use spyglass_core::Spyglass;
+use spyglass_exporters::prometheus::BUCKETS;
+use spyglass_exporters::PrometheusExporter;
+
+/// The value of every sample of `name` (exact name, any labels).
+fn samples<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let metric = series.split('{').next()?;
+            (metric == name).then(|| (series, value.parse().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn counts_are_exact_across_batches_while_renders_race_the_collector() {
+    let prom = PrometheusExporter::new();
+    let handle = prom.handle();
+    let sg = Spyglass::builder()
+        .service_name("shop")
+        .queue_size(1 << 17)
+        .batch_max(64)
+        .exporter(prom)
+        .build()
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    const THREADS: u64 = 4;
+    const PER: u64 = 10_000;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut renders = 0;
+            while !stop.load(Ordering::Relaxed) || renders == 0 {
+                let text = handle.render();
+                assert!(text.contains("# TYPE"), "{text}");
+                renders += 1;
+            }
+        });
+        let producers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let sg = &sg;
+                s.spawn(move || {
+                    for i in 0..PER {
+                        let route = ["/a", "/b/{id}", "/c"][(i % 3) as usize];
+                        let status = if i % 10 == 0 { 500 } else { 200 };
+                        sg.emitter()
+                            .emit_req("GET", route, status, Duration::from_micros(100 * (t + 1)));
+                        if i % 2 == 0 {
+                            sg.emitter().emit_fn("work", Duration::from_micros(5), i % 4 == 0);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        assert!(sg.flush(Duration::from_secs(60)));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let text = handle.render();
+    assert_eq!(sg.collector().dropped, 0);
+    let counts = samples(&text, "http_server_request_duration_seconds_count");
+    assert_eq!(counts.len(), 6, "3 routes × 2 statuses: {counts:?}");
+    let total: f64 = counts.iter().map(|(_, v)| v).sum();
+    assert_eq!(total as u64, THREADS * PER);
+    let errors: f64 = counts
+        .iter()
+        .filter(|(s, _)| s.contains(r#"http_response_status_code="500""#))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(errors as u64, THREADS * PER / 10);
+    let calls = samples(&text, "function_calls_total");
+    let ok: f64 = calls.iter().filter(|(s, _)| s.contains(r#"result="ok""#)).map(|(_, v)| v).sum();
+    let err: f64 = calls.iter().filter(|(s, _)| s.contains(r#"result="error""#)).map(|(_, v)| v).sum();
+    assert_eq!((ok as u64, err as u64), (THREADS * PER / 4, THREADS * PER / 4));
+    // +Inf bucket equals the count; sum of durations is exact to the microsecond.
+    let inf: f64 = samples(&text, "http_server_request_duration_seconds_bucket")
+        .iter()
+        .filter(|(s, _)| s.contains(r#"le="+Inf""#))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(inf as u64, THREADS * PER);
+    let sum: f64 = samples(&text, "http_server_request_duration_seconds_sum")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    let expected = (1..=THREADS).map(|t| 100e-6 * t as f64 * PER as f64).sum::<f64>();
+    assert!((sum - expected).abs() < 1e-6, "{sum} vs {expected}");
+    sg.shutdown();
+}
+
+#[test]
+fn buckets_are_opentelemetry_defaults_from_5ms_to_10s() {
+    let prom = PrometheusExporter::new();
+    let handle = prom.handle();
+    let sg = Spyglass::builder().exporter(prom).build().unwrap();
+    sg.emitter().emit_req("GET", "/x", 200, Duration::from_millis(7));
+    sg.emitter().emit_db("SELECT 1", Duration::from_millis(7), None);
+    sg.emitter().emit_fn("f", Duration::from_millis(7), false);
+    assert!(sg.flush(Duration::from_secs(30)));
+    let text = handle.render();
+    for family in [
+        "http_server_request_duration_seconds_bucket",
+        "db_client_operation_duration_seconds_bucket",
+        "function_calls_duration_seconds_bucket",
+    ] {
+        let les: Vec<String> = samples(&text, family)
+            .iter()
+            .map(|(s, _)| {
+                let body = s.split_once('{').unwrap().1.trim_end_matches('}');
+                body.split(',')
+                    .find_map(|kv| kv.strip_prefix("le=\""))
+                    .unwrap()
+                    .trim_end_matches('"')
+                    .to_string()
+            })
+            .collect();
+        let mut expected: Vec<String> = BUCKETS.iter().map(|b| b.to_string()).collect();
+        expected.push("+Inf".into());
+        assert_eq!(les, expected, "{family}");
+        // 7 ms falls in the 10 ms bucket and above, not in the 5 ms one.
+        let values: Vec<f64> = samples(&text, family).iter().map(|(_, v)| *v).collect();
+        assert_eq!(values[0], 0.0);
+        assert!(values[1..].iter().all(|v| *v == 1.0));
+    }
+    // The statement label is the redacted fingerprint, never the SQL with its literals.
+    assert!(
+        text.contains(r#"db_client_operation_duration_seconds_count{db_query_summary="SELECT ?",db_system_name="other_sql"} 1"#),
+        "{text}"
+    );
+    sg.shutdown();
+}
+
+#[test]
+fn health_metrics_need_a_source_for_a_private_instance() {
+    let prom = PrometheusExporter::new();
+    let handle = prom.handle();
+    let sg = Spyglass::builder().service_name("svc").exporter(prom).build().unwrap();
+    for _ in 0..5 {
+        sg.emitter().emit_fn("f", Duration::from_millis(1), false);
+    }
+    assert!(sg.flush(Duration::from_secs(30)));
+    let text = handle.render();
+    // Without a source, what the exporter saw itself.
+    assert!(text.contains("spyglass_events_exported_total 5"), "{text}");
+    assert!(!text.contains("spyglass_events_emitted_total"));
+    assert!(text.contains(r#"spyglass_build_info{service_name="svc",service_version="",spyglass_version="#));
+
+    let probe = sg.clone();
+    handle.set_health_source(move || Some(probe.collector()));
+    let text = handle.render();
+    for line in [
+        "spyglass_events_emitted_total 5",
+        "spyglass_events_exported_total 5",
+        "spyglass_events_dropped_total 0",
+        "spyglass_export_errors_total 0",
+        "spyglass_queue_depth 0",
+        "spyglass_queue_capacity 2048",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+    sg.shutdown();
+}
+
+#[test]
+fn a_users_registry_renders_both() {
+    let registry = prometheus::Registry::new();
+    let mine = prometheus::IntCounter::new("shop_orders_total", "Orders.").unwrap();
+    registry.register(Box::new(mine.clone())).unwrap();
+    mine.inc_by(3);
+    let prom = PrometheusExporter::with_registry(registry.clone()).unwrap();
+    let handle = prom.handle();
+    let sg = Spyglass::builder().exporter(prom).build().unwrap();
+    sg.emitter().emit_req("GET", "/x", 200, Duration::from_millis(1));
+    assert!(sg.flush(Duration::from_secs(30)));
+    let text = handle.render();
+    assert!(text.contains("shop_orders_total 3"));
+    assert!(text.contains("http_server_request_duration_seconds_count"));
+    // Registering twice in one registry is an error, not a panic.
+    assert!(PrometheusExporter::with_registry(registry).is_err());
+    sg.shutdown();
+}
