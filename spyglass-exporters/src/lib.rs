@@ -125,3 +125,25 @@ fn not_built(name: &'static str, var: &str) -> ConfigError {
 pub mod otlp;
 #[cfg(feature = "otlp")]
 pub use otlp::OtlpExporter;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_requested_nothing_built() {
+        assert!(from_env(&EnvExporters::default()).unwrap().is_empty());
+    }
+
+    #[cfg(not(feature = "jsonl"))]
+    #[test]
+    fn a_feature_that_is_off_is_a_clear_error() {
+        let mut env = EnvExporters::default();
+        env.jsonl_dir = Some("/tmp/x".into());
+        let msg = from_env(&env).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "exporter 'jsonl': SPYGLASS_JSONL_DIR is set but the `jsonl` feature of spyglass is not enabled"
+        );
+    }
+}
