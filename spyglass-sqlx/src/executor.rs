@@ -187,14 +187,19 @@ impl Recorder {
         }
         self.done = true;
         let dur = self.start.elapsed();
-        let rows = self.rows.max(self.affected.unwrap_or(0));
+        // Rows returned, or affected when the backend reports it; unknown for a statement that
+        // returned nothing on a backend this crate cannot read the result of.
+        let rows = match self.affected {
+            Some(n) => Some(self.rows.max(n)),
+            None => (self.rows > 0).then_some(self.rows),
+        };
         let text = error.map(crate::error::error_text);
         let emit = || {
             spyglass_core::global().emitter().emit_db_with(
                 self.system,
                 self.sql.as_str(),
                 dur,
-                Some(rows),
+                rows,
                 text.as_deref(),
             )
         };
@@ -275,6 +280,7 @@ where
                 match &out {
                     Ok(row) => {
                         rec.rows = u64::from(row.is_some());
+                        rec.affected.get_or_insert(0);
                         rec.finish(None);
                     }
                     Err(e) => rec.finish(Some(e)),

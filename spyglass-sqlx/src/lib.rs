@@ -56,9 +56,12 @@
 //!
 //! # Features
 //!
-//! `postgres` (default) and `sqlite` read rows affected from those backends' query results (SQLite's
-//! is opt-in: without sqlx's `bundled`, sqlx-sqlite links the system libsqlite3). Without them, rows
-//! returned are still counted.
+//! sqlx's `Executor` API does not expose rows *affected* generically, only per backend. With the
+//! feature `postgres` or `sqlite` (enable the ones your application uses), rows affected by
+//! INSERT/UPDATE/DELETE on that backend are recorded; without it, rows returned are still counted and
+//! a statement that returned none records `rows: null`. No feature is on by default, so an
+//! application never compiles a driver it does not use (and `sqlite` on its own would link the
+//! system libsqlite3).
 //!
 //! # In a library
 //!

@@ -1,0 +1,1 @@
+//! Benchmarks only: see `benches/db.rs` (`cargo bench -p spyglass-benches-db`).
