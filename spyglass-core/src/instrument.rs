@@ -56,21 +56,22 @@ fn finish(cs: &'static Callsite, span: TraceContext, start: Instant, error: bool
 #[derive(Debug)]
 pub struct SyncCall {
     cs: &'static Callsite,
-    span: TraceContext,
-    start: Instant,
-    guard: Option<ContextGuard>,
+    /// `None` when recording is off: then the call costs a load and a branch.
+    state: Option<(TraceContext, Instant, ContextGuard)>,
 }
 
 /// Starts a sync call: a child span of the current context, made current.
 #[inline]
 pub fn enter(cs: &'static Callsite) -> SyncCall {
-    let span = crate::global().emitter().new_span();
-    let guard = Some(span.enter());
+    let em = crate::global().emitter();
+    if !em.is_enabled() {
+        return SyncCall { cs, state: None };
+    }
+    let span = em.new_span();
+    let guard = span.enter();
     SyncCall {
         cs,
-        span,
-        start: Instant::now(),
-        guard,
+        state: Some((span, Instant::now(), guard)),
     }
 }
 
@@ -78,24 +79,20 @@ impl SyncCall {
     /// Ends the call, recording whether it failed.
     #[inline]
     pub fn finish(mut self, error: bool, text: Option<Arc<str>>) {
-        self.guard.take();
-        finish(self.cs, self.span, self.start, error, text);
+        if let Some((span, start, guard)) = self.state.take() {
+            drop(guard);
+            finish(self.cs, span, start, error, text);
+        }
     }
 }
 
 impl Drop for SyncCall {
     fn drop(&mut self) {
-        // Reached without `finish` only when the body panicked (or returned early through `?` in a
-        // way the macro could not see): record it as a failed call.
-        if let Some(g) = self.guard.take() {
-            drop(g);
-            finish(
-                self.cs,
-                self.span,
-                self.start,
-                std::thread::panicking(),
-                std::thread::panicking().then(|| Arc::from("panicked")),
-            );
+        // Reached with state left only when the body panicked: record it as a failed call.
+        if let Some((span, start, guard)) = self.state.take() {
+            drop(guard);
+            let panicking = std::thread::panicking();
+            finish(self.cs, span, start, panicking, panicking.then(|| Arc::from("panicked")));
         }
     }
 }
@@ -108,7 +105,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         cs: &'static Callsite,
-        span: TraceContext,
+        // `None` when recording is off.
+        span: Option<TraceContext>,
         start: Option<Instant>,
         classify: C,
         done: bool,
@@ -118,8 +116,8 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if !*this.done && std::thread::panicking() {
-                if let Some(start) = *this.start {
-                    finish(this.cs, *this.span, start, true, Some(Arc::from("panicked")));
+                if let (Some(span), Some(start)) = (*this.span, *this.start) {
+                    finish(this.cs, span, start, true, Some(Arc::from("panicked")));
                 }
             }
         }
@@ -134,10 +132,11 @@ where
     F: Future,
     C: FnMut(&F::Output) -> (bool, Option<Arc<str>>),
 {
+    let em = crate::global().emitter();
     AsyncCall {
         inner,
         cs,
-        span: crate::global().emitter().new_span(),
+        span: em.is_enabled().then(|| em.new_span()),
         start: None,
         classify,
         done: false,
@@ -153,16 +152,19 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        let Some(span) = *this.span else {
+            return this.inner.poll(cx);
+        };
         let start = *this.start.get_or_insert_with(Instant::now);
         let out = {
-            let _g = this.span.enter();
+            let _g = span.enter();
             this.inner.poll(cx)
         };
         match out {
             Poll::Ready(v) => {
                 let (error, text) = (this.classify)(&v);
                 *this.done = true;
-                finish(this.cs, *this.span, start, error, text);
+                finish(this.cs, span, start, error, text);
                 Poll::Ready(v)
             }
             Poll::Pending => Poll::Pending,
