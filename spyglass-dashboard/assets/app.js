@@ -9,6 +9,7 @@
     charts: {},
     errors: [],
     selected: null,
+    traceView: "recent",
     last: null,
     sort: {
       routes: { key: "count", asc: false },
@@ -122,6 +123,10 @@
   function renderCharts(ts) {
     var pts = ts.overall || [];
     var bucket = ts.bucket_secs || 10;
+    // Skip the empty buckets before the first request (a young process), keeping at least 6 points.
+    var first = 0;
+    while (first < pts.length - 6 && pts[first].count === 0) first++;
+    pts = pts.slice(first);
     var x = [], rps = [], eps = [], err = [], p50 = [], p95 = [], p99 = [];
     pts.forEach(function (p) {
       x.push(p.ts_ms / 1000);
@@ -249,21 +254,25 @@
     box.textContent = "";
     if (!Array.isArray(nplus1) || !nplus1.length) {
       box.className = "nplus1 muted";
-      box.textContent = Array.isArray(nplus1) ? "None detected." : "None detected.";
+      box.textContent = Array.isArray(nplus1) ? "None detected: no statement repeated in one request." : "Not reported by this server.";
       return;
     }
     box.className = "nplus1";
     nplus1.slice(0, 20).forEach(function (n) {
       var item = el("div", "item");
-      var stmt = n.statement || n.query || n.fingerprint || "";
-      var where = n.route ? (n.method ? n.method + " " : "") + n.route : (n.function || "");
-      item.appendChild(el("div", "mono", stmt));
-      var parts = [];
-      if (where) parts.push("in " + where);
-      ["count", "per_request", "max_per_request", "occurrences", "requests"].forEach(function (k) {
-        if (n[k] != null) parts.push(k.replace(/_/g, " ") + ": " + (typeof n[k] === "number" ? fmtRate(n[k]).replace(/\.00$/, "") : n[k]));
-      });
-      item.appendChild(el("div", "muted", parts.join(" · ")));
+      item.appendChild(el("div", "mono", n.statement || ""));
+      var meta = el("div", "muted");
+      var where = (n.method ? n.method + " " : "") + (n.route || "");
+      meta.appendChild(document.createTextNode(
+        "in " + where + " · " + n.count + "× in one request (" + fmtMs(n.total_ms) + ")" +
+        " · seen in " + n.occurrences + (n.occurrences === 1 ? " request" : " requests") + " · "));
+      if (n.trace_id) {
+        var a = el("a", "mono", "latest trace");
+        a.href = "#";
+        a.addEventListener("click", function (ev) { ev.preventDefault(); openTrace(n.trace_id); });
+        meta.appendChild(a);
+      }
+      item.appendChild(meta);
       box.appendChild(item);
     });
   }
@@ -309,7 +318,16 @@
     metric("Health", c.dropped || c.export_errors ? "degraded" : "ok", c.dropped || c.export_errors ? "warn" : "");
   }
 
+  function filterTraces(traces) {
+    var list = (traces || []).slice();
+    if (state.traceView === "slow") list.sort(function (a, b) { return b.dur_ms - a.dur_ms; });
+    else if (state.traceView === "failed") list = list.filter(function (t) { return t.error; });
+    else list.sort(function (a, b) { return b.ts_ms - a.ts_ms; });
+    return list;
+  }
+
   function renderTraces(traces) {
+    traces = filterTraces(traces);
     c0onRow.traces = function (tr, r) {
       if (r.trace_id === state.selected) tr.classList.add("sel");
       tr.addEventListener("click", function () { openTrace(r.trace_id); });
@@ -317,7 +335,9 @@
     renderTable("traces", [
       { key: "label", title: "Request", left: true, cls: "mono", render: function (r) { return r.label; } },
       { key: "status", title: "Status", render: function (r) {
-        var b = el("span", "badge " + (r.error ? "err" : "ok"), r.status != null ? String(r.status) : r.error ? "error" : "ok");
+        var cls = r.status >= 500 || (r.status == null && r.error) ? "err" : r.status >= 400 ? "warn" : "ok";
+        var b = el("span", "badge " + cls, r.status != null ? String(r.status) : r.error ? "error" : "ok");
+        if (r.error && r.status < 500) b.title = "a function or query in this request failed";
         return b;
       } },
       { key: "dur_ms", title: "Duration", render: function (r) { return fmtMs(r.dur_ms); } },
@@ -461,6 +481,16 @@
 
   function init() {
     initCharts();
+    var tv = $("trace-view");
+    tv.addEventListener("click", function (ev) {
+      var b = ev.target.closest("button");
+      if (!b) return;
+      state.traceView = b.dataset.v;
+      Array.prototype.forEach.call(tv.querySelectorAll("button"), function (x) {
+        x.classList.toggle("on", x === b);
+      });
+      if (state.last) renderTraces(state.last.traces);
+    });
     var nav = $("window");
     nav.addEventListener("click", function (ev) {
       var b = ev.target.closest("button");
@@ -473,6 +503,12 @@
     });
     loadErrors().then(connect);
   }
+
+  // A read-only handle for debugging in the browser console (and the browser check).
+  window.spyglassDashboard = {
+    chartData: function (id) { return state.charts[id] ? state.charts[id].data : null; },
+    updates: function () { return +document.body.dataset.updates || 0; },
+  };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();

@@ -1,0 +1,84 @@
+// Opens the Spyglass dashboard in headless Chromium and checks it is alive:
+//   node dashboard.mjs <dashboard-url> <screenshot.png> [expected-route ...]
+// Fails (exit 1) unless live updates arrive over the stream, the charts hold data points, the routes
+// table lists the expected routes, the request waterfall opens, and no console error occurred.
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const [url, shot, ...routes] = process.argv.slice(2);
+if (!url || !shot) {
+  console.error("usage: node dashboard.mjs <dashboard-url> <screenshot.png> [expected-route ...]");
+  process.exit(2);
+}
+const expected = routes.length ? routes : ["/users/{id}"];
+const profile = mkdtempSync(join(process.env.SPYGLASS_TEST_TMP || tmpdir(), "chromium-profile-"));
+const problems = [];
+
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  viewport: { width: 1440, height: 1000 },
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+  ],
+});
+let ok = false;
+try {
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  page.on("console", (m) => { if (m.type() === "error") problems.push("console error: " + m.text()); });
+  page.on("pageerror", (e) => problems.push("page error: " + e.message));
+  page.on("response", (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`);
+  });
+
+  await page.goto(url, { waitUntil: "load", timeout: 30_000 });
+  // Live: several updates over the stream, with no reload.
+  await page.waitForFunction(() => window.spyglassDashboard && window.spyglassDashboard.updates() >= 3,
+    null, { timeout: 30_000 });
+  // Charts hold data points.
+  await page.waitForFunction(() => {
+    const d = window.spyglassDashboard;
+    const has = (id, series) => {
+      const data = d.chartData(id);
+      return data && data[0].length > 0 && data[series].some((v) => v != null && v > 0);
+    };
+    return has("chart-rps", 1) && has("chart-lat", 1) && has("chart-lat", 3);
+  }, null, { timeout: 30_000 });
+  // The routes table lists the app's routes.
+  await page.waitForFunction((want) => {
+    const text = document.getElementById("routes").textContent;
+    return want.every((r) => text.includes(r));
+  }, expected, { timeout: 30_000 });
+  const routesShown = await page.$$eval("#routes tbody tr", (rows) => rows.length);
+  // Sorting by a column works.
+  await page.click("#routes th:nth-child(8)");
+  await page.waitForSelector("#routes th.sorted:nth-child(8)");
+  // The request detail waterfall opens for a kept trace with spans.
+  await page.waitForSelector("#traces tbody tr td.mono", { timeout: 30_000 });
+  const idx = await page.$$eval("#traces tbody tr", (rows) =>
+    Math.max(0, rows.findIndex((r) => +r.children[3].textContent > 0)));
+  await page.click(`#traces tbody tr:nth-child(${idx + 1})`);
+  await page.waitForSelector("#waterfall .wf-row", { timeout: 10_000 });
+  const wfRows = await page.$$eval("#waterfall .wf-row", (r) => r.length);
+  // Let one more update land after the click, then take the picture.
+  const before = await page.evaluate(() => window.spyglassDashboard.updates());
+  await page.waitForFunction((n) => window.spyglassDashboard.updates() > n, before, { timeout: 10_000 });
+  await page.screenshot({ path: shot, fullPage: true });
+  const points = await page.evaluate(() => window.spyglassDashboard.chartData("chart-rps")[1].filter((v) => v > 0).length);
+  console.log(`dashboard ok: ${routesShown} routes, ${points} throughput points, waterfall with ${wfRows} rows`);
+  console.log(`screenshot: ${shot}`);
+  ok = problems.length === 0;
+} catch (e) {
+  problems.push(String(e && e.stack || e));
+} finally {
+  await ctx.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+if (problems.length) {
+  console.error("dashboard check failed:\n  " + problems.join("\n  "));
+  process.exit(1);
+}
+process.exit(ok ? 0 : 1);
