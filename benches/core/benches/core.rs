@@ -32,7 +32,7 @@ struct StuckExporter(Arc<AtomicBool>);
 impl Exporter for StuckExporter {
     fn export(&mut self, _: &Batch<'_>) -> Result<(), ExportError> {
         while !self.0.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(Duration::from_micros(50));
         }
         Ok(())
     }
@@ -135,6 +135,33 @@ fn collector(c: &mut Criterion) {
             })
         });
     }
+    // The worker alone: the queue is filled while the exporter holds the worker, then timed from
+    // release until every event has been handed to the (null) exporter.
+    g.bench_function("worker drain to null exporter", |b| {
+        b.iter_custom(|iters| {
+            let release = Arc::new(AtomicBool::new(false));
+            let sg = Spyglass::builder()
+                .exporter(StuckExporter(release.clone()))
+                .queue_size(iters as usize + 1)
+                .batch_max(512)
+                .build()
+                .unwrap();
+            let em = sg.emitter();
+            em.emit_fn("f", Duration::from_micros(1), false);
+            while sg.collector().queue_depth > 0 {
+                std::thread::yield_now();
+            }
+            for _ in 0..iters {
+                em.emit_fn("f", Duration::from_micros(1), false);
+            }
+            let start = Instant::now();
+            release.store(true, Ordering::Relaxed);
+            while sg.collector().exported < iters + 1 {
+                std::thread::yield_now();
+            }
+            start.elapsed()
+        })
+    });
     let release = Arc::new(AtomicBool::new(false));
     let sg = Spyglass::builder()
         .exporter(StuckExporter(release.clone()))
