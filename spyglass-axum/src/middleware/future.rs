@@ -6,11 +6,11 @@ use std::task::{ready, Context, Poll};
 
 use http::{header, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
-use spyglass_core::context::{WithContext, TRACEPARENT};
+use spyglass_core::context::WithContext;
 
 use super::body::ResponseBody;
 use super::hooks::OnResponse;
-use super::record::{panic_message, traceparent_value, Record, Recorder};
+use super::record::{panic_message, traceparent_value, Record, Recorder, TRACEPARENT};
 
 pin_project! {
     /// The response future of [`Spyglass`](super::Spyglass): polls the inner future inside the

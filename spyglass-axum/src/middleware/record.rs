@@ -101,8 +101,12 @@ pub(crate) fn route_name(route: &str) -> Name {
         .unwrap_or_else(|_| Name::from(Arc::<str>::from(route)))
 }
 
-/// Bytes of one shared buffer, cut into `traceparent` values: one allocation per ~300 responses.
-const TRACEPARENT_CHUNK: usize = 16 * 1024;
+/// The `traceparent` header name as a constant: inserting it moves a static name instead of copying
+/// a `&str` into a new allocation.
+pub(crate) const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
+/// Bytes of one shared buffer, cut into `traceparent` values: two allocations per ~1200 responses.
+const TRACEPARENT_CHUNK: usize = 64 * 1024;
 
 /// `ctx`'s `traceparent` header value, without a heap allocation in the steady state.
 pub(crate) fn traceparent_value(ctx: &TraceContext) -> HeaderValue {
