@@ -1,3 +1,88 @@
-//! Spyglass actix-web middleware
+//! Spyglass for actix-web: a [`Spyglass`] middleware that records every request (method, route
+//! template, status, duration until the body is sent, bytes in and out), turns handler panics into
+//! 500s, carries the W3C trace context in and out, and serves the live dashboard at `/_spyglass` —
+//! the same dashboard, stats and exporters as the axum layer.
 //!
-//! Not yet built: see the open issue for this crate.
+//! # Example
+//!
+//! ```no_run
+//! use actix_web::{web, App, HttpServer};
+//! use spyglass_actix::Spyglass;
+//!
+//! #[spyglass::instrument]
+//! async fn load_user(id: u64) -> String {
+//!     format!("user {id}")
+//! }
+//!
+//! async fn user(id: web::Path<u64>) -> String {
+//!     load_user(id.into_inner()).await // recorded as a child span of the request
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! HttpServer::new(|| {
+//!     App::new()
+//!         .route("/users/{id}", web::get().to(user))
+//!         .wrap(Spyglass::new())
+//! })
+//! .bind(("127.0.0.1", 8080))?
+//! .run()
+//! .await
+//! # }
+//! ```
+//!
+//! Then open <http://127.0.0.1:8080/_spyglass>.
+//!
+//! # Where `.wrap()` goes
+//!
+//! Anywhere on the `App`: actix applies `App::wrap` to the whole app, routes and default service
+//! alike, whatever the order of `.route()` and `.wrap()` calls. Wrap the `App` (not a `Scope` or
+//! `Resource`) so that requests matching no route are recorded as `<unmatched>` and `/_spyglass` is
+//! answered. With several middlewares, the one added last runs first: add `Spyglass` last to time
+//! the others too.
+//!
+//! # What is recorded
+//!
+//! - The route is actix's `match_pattern()` (`/users/{id}`, never the raw path), read after routing;
+//!   requests that match no resource share the route `<unmatched>`.
+//! - The duration runs until the response body has been sent (or dropped), so streamed bodies count
+//!   whole.
+//! - Bytes in are counted as the handler reads the payload (never buffered); a handler that does
+//!   not read the body records what it read. Bytes out are counted as body chunks pass.
+//! - A request is an error when its status is 5xx or its handler panicked. A panic becomes a `500`
+//!   with the request's `traceparent`, the panic message is recorded as the error, and the worker
+//!   keeps serving. (actix needs the request to build a response, and a panicking handler takes it
+//!   down with it, so the 500 travels as an `actix_web::Error` the server turns into the response;
+//!   middlewares wrapped *around* `Spyglass` see an `Err`.)
+//! - Handlers run inside the request's trace context, so `#[spyglass::instrument]`ed functions and
+//!   database queries nest under the request. An incoming `traceparent` continues its trace; a
+//!   malformed one starts a new trace. Every recorded response carries a `traceparent` header.
+//!
+//! # Access to the dashboard
+//!
+//! Loopback peers may open it; others need `SPYGLASS_DASHBOARD_TOKEN` (see
+//! [`spyglass_dashboard`]). The peer address is actix's `peer_addr()`, the socket's: behind a reverse
+//! proxy every request comes from the proxy, so put the token on a dashboard reached through one.
+//! `SPYGLASS_DASHBOARD=off` (or [`Spyglass::dashboard`]`(false)`) lets `/_spyglass` through to the
+//! application. The dashboard's own traffic is not recorded. `/_spyglass/metrics` serves the
+//! Prometheus exposition when the Prometheus exporter is enabled (`SPYGLASS_PROMETHEUS=1`).
+//!
+//! # Cost
+//!
+//! No boxed future and no lock per request: the response future and body are `pin-project-lite`
+//! wrappers, route names are interned per worker thread, and the response's `traceparent` value is
+//! cut from a per-thread buffer. actix's `match_pattern()` builds the route as a `String`: one
+//! allocation per request, freed at once (`tests/allocations.rs` counts). A request with a body adds
+//! two for the payload counter (actix takes payload streams boxed).
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod middleware;
+
+pub use middleware::{
+    DefaultOnRequest, DefaultOnResponse, OnRequest, OnResponse, ResponseBody, ResponseFuture,
+    Spyglass, SpyglassMiddleware,
+};
+pub use spyglass_dashboard as dashboard;
+
+/// The route recorded for requests that match no route (actix's default service).
+pub const UNMATCHED: &str = "<unmatched>";

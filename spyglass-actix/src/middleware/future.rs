@@ -1,0 +1,194 @@
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{HeaderName, CONTENT_TYPE};
+use actix_web::HttpResponse;
+use pin_project_lite::pin_project;
+use spyglass_core::context::WithContext;
+
+use super::body::ResponseBody;
+use super::hooks::OnResponse;
+use super::record::{panic_message, route_name, traceparent_value, PathCopy, Record, Recorder};
+use super::service::{Shared, UNMATCHED};
+
+const TRACEPARENT: HeaderName = HeaderName::from_static(spyglass_core::context::TRACEPARENT);
+
+type Output<B> = Result<ServiceResponse<ResponseBody<B>>, actix_web::Error>;
+
+pin_project! {
+    /// The response future of [`SpyglassMiddleware`](super::SpyglassMiddleware): polls the inner
+    /// future inside the request's trace context, catches a panic into a 500, reads the route template
+    /// once routing is done, and hands the record to the body.
+    pub struct ResponseFuture<F, B, OnReq, OnResp> {
+        #[pin]
+        state: State<F, B>,
+        rec: Option<Record>,
+        // Whether `rec.route` is known already (matched before the call because of exclusions).
+        routed: bool,
+        path: Option<PathCopy>,
+        shared: Option<Rc<Shared<OnReq, OnResp>>>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Recording { #[pin] fut: WithContext<F> },
+        Passthrough { #[pin] fut: F },
+        Ready { out: Option<Output<B>> },
+    }
+}
+
+impl<F, B, OnReq, OnResp> std::fmt::Debug for ResponseFuture<F, B, OnReq, OnResp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("record", &self.rec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error a panic becomes: actix answers it with a 500 carrying the request's `traceparent`.
+/// The request is recorded now, with the panic message as its error.
+pub(crate) fn panicked(mut rec: Record, msg: Arc<str>) -> actix_web::Error {
+    const BODY: &str = "Internal Server Error";
+    rec.status = 500;
+    rec.bytes_out = BODY.len() as u64;
+    let resp = HttpResponse::InternalServerError()
+        .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
+        .insert_header((TRACEPARENT, traceparent_value(&rec.ctx)))
+        .body(BODY);
+    rec.error = Some(msg.clone());
+    Recorder(Some(rec)).finish();
+    actix_web::error::InternalError::from_response(HandlerPanicked(msg), resp).into()
+}
+
+/// A handler panicked (the message is the panic's).
+#[derive(Debug)]
+struct HandlerPanicked(Arc<str>);
+
+impl std::fmt::Display for HandlerPanicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "handler panicked: {}", self.0)
+    }
+}
+
+impl<F, B, OnReq, OnResp> ResponseFuture<F, B, OnReq, OnResp> {
+    pub(crate) fn recording(
+        fut: WithContext<F>,
+        rec: Record,
+        routed: bool,
+        path: PathCopy,
+        shared: Rc<Shared<OnReq, OnResp>>,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Recording { fut },
+            rec: Some(rec),
+            routed,
+            path: Some(path),
+            shared: Some(shared),
+        }
+    }
+
+    pub(crate) fn passthrough(fut: F) -> Self {
+        ResponseFuture {
+            state: State::Passthrough { fut },
+            rec: None,
+            routed: true,
+            path: None,
+            shared: None,
+        }
+    }
+
+    pub(crate) fn ready(out: Output<B>) -> Self {
+        ResponseFuture {
+            state: State::Ready { out: Some(out) },
+            rec: None,
+            routed: true,
+            path: None,
+            shared: None,
+        }
+    }
+}
+
+impl<F, B, OnReq, OnResp> Future for ResponseFuture<F, B, OnReq, OnResp>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    OnResp: OnResponse<B>,
+{
+    type Output = Output<B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let polled = match this.state.as_mut().project() {
+            StateProj::Passthrough { fut } => {
+                let res = ready!(fut.poll(cx));
+                return Poll::Ready(res.map(|r| r.map_body(|_, b| ResponseBody::plain(b))));
+            }
+            StateProj::Ready { out } => {
+                return Poll::Ready(out.take().expect("ResponseFuture polled after completion"));
+            }
+            StateProj::Recording { fut } => panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))),
+        };
+        if let Ok(Poll::Pending) = polled {
+            return Poll::Pending;
+        }
+        this.state.set(State::Ready { out: None });
+        let mut rec = this
+            .rec
+            .take()
+            .expect("ResponseFuture polled after completion");
+        let shared = this
+            .shared
+            .take()
+            .expect("ResponseFuture polled after completion");
+        let routed = *this.routed;
+        let path = this.path.take();
+        let route_from_path = |rec: &mut Record| {
+            if !routed {
+                rec.route = path
+                    .as_ref()
+                    .map_or(UNMATCHED, |p| shared.route_of(p.as_str()));
+            }
+        };
+        match polled {
+            Ok(Poll::Pending) => unreachable!("handled above"),
+            Ok(Poll::Ready(Ok(mut resp))) => {
+                rec.status = resp.status().as_u16();
+                if !routed {
+                    // After routing: actix reads the matched resource's path, no re-matching.
+                    rec.route = resp
+                        .request()
+                        .match_pattern()
+                        .map_or(UNMATCHED, |p| route_name(&p));
+                }
+                shared
+                    .cfg
+                    .on_response
+                    .on_response(&resp, rec.start.elapsed(), &rec.ctx);
+                resp.headers_mut()
+                    .insert(TRACEPARENT, traceparent_value(&rec.ctx));
+                Poll::Ready(Ok(resp.map_body(|_, b| ResponseBody::recorded(b, rec))))
+            }
+            Ok(Poll::Ready(Err(e))) => {
+                // A middleware inside failed without a response: actix answers with the error's.
+                route_from_path(&mut rec);
+                let status = e.as_response_error().status_code();
+                rec.status = status.as_u16();
+                if status.is_server_error() {
+                    rec.error = Some(Arc::from(e.to_string()));
+                }
+                Recorder(Some(rec)).finish();
+                Poll::Ready(Err(e))
+            }
+            Err(p) => {
+                route_from_path(&mut rec);
+                Poll::Ready(Err(panicked(rec, panic_message(&*p))))
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! What one request records, and the per-thread caches that keep the hot path allocation-free.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::header::HeaderValue;
+use bytes::BytesMut;
+use spyglass_core::event::{EventKind, ReqEvent};
+use spyglass_core::{Name, Spyglass, TraceContext};
+
+/// Which Spyglass instance a middleware records into.
+#[derive(Debug, Clone)]
+pub(crate) enum Instance {
+    /// The global one, resolved at each request (so `install()` after building the app works).
+    Global,
+    /// A given one.
+    Custom(Spyglass),
+}
+
+impl Instance {
+    #[inline]
+    pub(crate) fn get(&self) -> &Spyglass {
+        match self {
+            Instance::Global => spyglass_dashboard::global(),
+            Instance::Custom(sg) => sg,
+        }
+    }
+}
+
+/// A request in flight. Emitted once, when the response body ends or is dropped.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) instance: Instance,
+    pub(crate) ctx: TraceContext,
+    pub(crate) start: Instant,
+    pub(crate) method: &'static str,
+    pub(crate) route: Name,
+    pub(crate) status: u16,
+    /// Request body bytes read so far, shared with the counting payload; `None` for a request
+    /// without a body.
+    pub(crate) bytes_in: Option<Rc<Cell<u64>>>,
+    pub(crate) bytes_out: u64,
+    pub(crate) error: Option<Arc<str>>,
+}
+
+impl Record {
+    fn emit(self) {
+        let dur_ns = self.start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        let kind = EventKind::Req(ReqEvent {
+            method: self.method,
+            route: self.route,
+            status: self.status,
+            bytes_in: self.bytes_in.map_or(0, |c| c.get()),
+            bytes_out: self.bytes_out,
+            error: self.error,
+        });
+        self.instance
+            .get()
+            .emitter()
+            .emit_span(self.ctx, dur_ns, kind);
+    }
+}
+
+/// Emits its record exactly once: when finished explicitly, or when dropped (client gone, or a body
+/// the server never polls because it is empty).
+#[derive(Debug, Default)]
+pub(crate) struct Recorder(pub(crate) Option<Record>);
+
+impl Recorder {
+    #[inline]
+    pub(crate) fn finish(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.emit();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+const ROUTE_CACHE_MAX: usize = 1024;
+
+thread_local! {
+    static ROUTES: RefCell<HashMap<Box<str>, Name>> = RefCell::new(HashMap::new());
+    static TRACEPARENTS: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// The route template as a shared [`Name`], interned per thread (actix workers are threads) so the
+/// steady state makes no new name.
+pub(crate) fn route_name(route: &str) -> Name {
+    ROUTES
+        .try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(n) = cache.get(route) {
+                return n.clone();
+            }
+            let n = Name::from(Arc::<str>::from(route));
+            if cache.len() < ROUTE_CACHE_MAX {
+                cache.insert(route.into(), n.clone());
+            }
+            n
+        })
+        .unwrap_or_else(|_| Name::from(Arc::<str>::from(route)))
+}
+
+/// Bytes of one shared buffer, cut into `traceparent` values: one allocation per ~300 responses.
+const TRACEPARENT_CHUNK: usize = 16 * 1024;
+
+/// `ctx`'s `traceparent` header value, without a heap allocation in the steady state.
+pub(crate) fn traceparent_value(ctx: &TraceContext) -> HeaderValue {
+    let tp = ctx.to_traceparent();
+    let make = |buf: &mut BytesMut| {
+        if buf.capacity() - buf.len() < tp.as_bytes().len() {
+            *buf = BytesMut::with_capacity(TRACEPARENT_CHUNK);
+        }
+        buf.extend_from_slice(tp.as_bytes());
+        HeaderValue::from_maybe_shared(buf.split().freeze())
+    };
+    TRACEPARENTS
+        .try_with(|b| make(&mut b.borrow_mut()))
+        .unwrap_or_else(|_| make(&mut BytesMut::new()))
+        .unwrap_or_else(|_| {
+            HeaderValue::from_static("00-00000000000000000000000000000000-0000000000000000-00")
+        })
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> Arc<str> {
+    if let Some(s) = p.downcast_ref::<&'static str>() {
+        Arc::from(*s)
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        Arc::from(s.as_str())
+    } else {
+        Arc::from("handler panicked")
+    }
+}
+
+/// The request path, copied without a heap allocation when it is short: kept only to name the
+/// route of a request whose handler panicked (the request itself is gone by then).
+pub(crate) enum PathCopy {
+    Inline {
+        buf: [u8; PathCopy::INLINE],
+        len: u8,
+    },
+    Heap(Box<str>),
+}
+
+impl PathCopy {
+    const INLINE: usize = 120;
+
+    #[inline]
+    pub(crate) fn new(path: &str) -> Self {
+        let b = path.as_bytes();
+        if b.len() <= Self::INLINE {
+            let mut buf = [0u8; Self::INLINE];
+            buf[..b.len()].copy_from_slice(b);
+            PathCopy::Inline {
+                buf,
+                len: b.len() as u8,
+            }
+        } else {
+            PathCopy::Heap(path.into())
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Copied from a `&str` at a length that is a char boundary (the whole string).
+            PathCopy::Inline { buf, len } => {
+                std::str::from_utf8(&buf[..*len as usize]).unwrap_or("")
+            }
+            PathCopy::Heap(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Debug for PathCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PathCopy").field(&self.as_str()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_values_are_distinct_and_valid() {
+        let a = TraceContext::new_root(true);
+        let va = traceparent_value(&a);
+        for _ in 0..2000 {
+            let c = TraceContext::new_root(false);
+            assert_eq!(
+                traceparent_value(&c).as_bytes(),
+                c.to_traceparent().as_bytes()
+            );
+        }
+        assert_eq!(va.to_str().unwrap(), a.to_traceparent().as_str());
+    }
+
+    #[test]
+    fn routes_are_interned() {
+        let a = route_name("/users/{id}");
+        let b = route_name("/users/{id}");
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "/users/{id}");
+    }
+
+    #[test]
+    fn path_copies() {
+        assert_eq!(PathCopy::new("/users/1").as_str(), "/users/1");
+        let long = format!("/{}", "é".repeat(200));
+        assert_eq!(PathCopy::new(&long).as_str(), long);
+        let edge = "a".repeat(PathCopy::INLINE);
+        assert_eq!(PathCopy::new(&edge).as_str(), edge);
+    }
+}

@@ -1,0 +1,158 @@
+use std::cell::OnceCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{forward_ready, ResourceMap, Service, ServiceRequest, ServiceResponse};
+use spyglass_core::name::{method_name, Name};
+use spyglass_core::TraceContext;
+use spyglass_dashboard::sub_path;
+
+use super::body::ResponseBody;
+use super::future::ResponseFuture;
+use super::hooks::{OnRequest, OnResponse};
+use super::record::{panic_message, route_name, PathCopy, Record};
+use super::transform::Spyglass;
+use super::{dashboard, payload};
+
+pub(crate) const UNMATCHED: Name = Name::from_static(crate::UNMATCHED);
+
+/// What the per-worker service and its request futures share.
+pub(crate) struct Shared<OnReq, OnResp> {
+    pub(crate) cfg: Spyglass<OnReq, OnResp>,
+    /// The app's resource map, copied at the first request: names the route of a request that
+    /// panicked or failed, whose request is gone by then.
+    pub(crate) rmap: OnceCell<ResourceMap>,
+}
+
+impl<OnReq, OnResp> Shared<OnReq, OnResp> {
+    /// The route template of `path`, from the app's resource map.
+    pub(crate) fn route_of(&self, path: &str) -> Name {
+        self.rmap
+            .get()
+            .and_then(|m| m.match_pattern(path))
+            .map_or(UNMATCHED, |p| route_name(&p))
+    }
+
+    fn is_excluded(&self, sg: &spyglass_core::Spyglass, route: &str) -> bool {
+        sg.is_excluded(route)
+            || self.cfg.exclude.iter().any(|r| match r.strip_suffix('*') {
+                Some(prefix) => route.starts_with(prefix),
+                None => r == route,
+            })
+    }
+}
+
+/// The service made by [`Spyglass`]: records each request of `S` (see the [crate docs](crate)).
+pub struct SpyglassMiddleware<S, OnReq = super::DefaultOnRequest, OnResp = super::DefaultOnResponse>
+{
+    pub(crate) service: S,
+    pub(crate) shared: Rc<Shared<OnReq, OnResp>>,
+}
+
+impl<S, OnReq, OnResp> std::fmt::Debug for SpyglassMiddleware<S, OnReq, OnResp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpyglassMiddleware")
+            .field("sampler", &self.shared.cfg.sampler)
+            .field("exclude", &self.shared.cfg.exclude)
+            .field("dashboard", &self.shared.cfg.dashboard)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, OnReq, OnResp> SpyglassMiddleware<S, OnReq, OnResp> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.service
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.service
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.service
+    }
+}
+
+impl<S, B, OnReq, OnResp> Service<ServiceRequest> for SpyglassMiddleware<S, OnReq, OnResp>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+    OnReq: OnRequest,
+    OnResp: OnResponse<B>,
+{
+    type Response = ServiceResponse<ResponseBody<B>>;
+    type Error = actix_web::Error;
+    type Future = ResponseFuture<S::Future, B, OnReq, OnResp>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let cfg = &self.shared.cfg;
+        let sg = cfg.instance.get();
+        if cfg.dashboard && sg.dashboard().enabled {
+            if let Some(sub) = sub_path(req.path()) {
+                // The dashboard answers itself; its traffic is not the application's.
+                let resp = dashboard::answer(sg, &req, sub);
+                let resp = req
+                    .into_response(resp)
+                    .map_body(|_, b| ResponseBody::dashboard(b));
+                return ResponseFuture::ready(Ok(resp));
+            }
+        }
+        if !sg.emitter().is_enabled() {
+            return ResponseFuture::passthrough(self.service.call(req));
+        }
+        self.shared.rmap.get_or_init(|| req.resource_map().clone());
+        let route = if !cfg.exclude.is_empty() || !sg.exclude_routes().is_empty() {
+            let pattern = req.match_pattern();
+            let p = pattern.as_deref().unwrap_or(crate::UNMATCHED);
+            if self.shared.is_excluded(sg, p) {
+                return ResponseFuture::passthrough(self.service.call(req));
+            }
+            Some(pattern.map_or(UNMATCHED, |p| route_name(&p)))
+        } else {
+            None
+        };
+        let remote = req
+            .headers()
+            .get(spyglass_core::context::TRACEPARENT)
+            .and_then(|v| TraceContext::from_traceparent(v.as_bytes()).ok());
+        let ctx = sg.new_request_context(remote, cfg.sampler);
+        cfg.on_request.on_request(&req, &ctx);
+        let bytes_in = payload::count(&mut req);
+        let path = PathCopy::new(req.path());
+        let rec = Record {
+            instance: cfg.instance.clone(),
+            ctx,
+            start: Instant::now(),
+            method: method_name(req.method().as_str()),
+            route: route.clone().unwrap_or(UNMATCHED),
+            status: 0,
+            bytes_in,
+            bytes_out: 0,
+            error: None,
+        };
+        let service = &self.service;
+        match panic::catch_unwind(AssertUnwindSafe(|| ctx.in_scope(|| service.call(req)))) {
+            Ok(fut) => ResponseFuture::recording(
+                ctx.scope(fut),
+                rec,
+                route.is_some(),
+                path,
+                self.shared.clone(),
+            ),
+            Err(p) => {
+                let mut rec = rec;
+                if route.is_none() {
+                    rec.route = self.shared.route_of(path.as_str());
+                }
+                ResponseFuture::ready(Err(super::future::panicked(rec, panic_message(&*p))))
+            }
+        }
+    }
+}

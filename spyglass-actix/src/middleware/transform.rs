@@ -1,0 +1,137 @@
+use std::cell::OnceCell;
+use std::future::{ready, Ready};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use spyglass_core::sample::Sampler;
+
+use super::body::ResponseBody;
+use super::hooks::{DefaultOnRequest, DefaultOnResponse, OnRequest, OnResponse};
+use super::record::Instance;
+use super::service::{Shared, SpyglassMiddleware};
+
+/// The actix-web middleware: records every request of the wrapped app and serves the dashboard at
+/// `/_spyglass`. Use it with `App::new().wrap(Spyglass::new())`.
+///
+/// Options mirror the axum layer's: [`exclude`](Self::exclude), [`sample`](Self::sample),
+/// [`dashboard`](Self::dashboard), [`on_request`](Self::on_request),
+/// [`on_response`](Self::on_response).
+#[derive(Debug, Clone)]
+pub struct Spyglass<OnReq = DefaultOnRequest, OnResp = DefaultOnResponse> {
+    pub(crate) instance: Instance,
+    pub(crate) sampler: Option<Sampler>,
+    pub(crate) exclude: Arc<[String]>,
+    pub(crate) dashboard: bool,
+    pub(crate) on_request: OnReq,
+    pub(crate) on_response: OnResp,
+}
+
+impl Default for Spyglass {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Spyglass {
+    /// Records into the global instance (created with defaults and the environment's exporters on
+    /// first use, unless the application installed one).
+    pub fn new() -> Self {
+        Spyglass {
+            instance: Instance::Global,
+            sampler: None,
+            exclude: Arc::from(Vec::new()),
+            dashboard: true,
+            on_request: DefaultOnRequest,
+            on_response: DefaultOnResponse,
+        }
+    }
+
+    /// Records into `sg` (e.g. a private instance in a test) and serves its dashboard.
+    pub fn with_instance(sg: spyglass_core::Spyglass) -> Self {
+        Spyglass {
+            instance: Instance::Custom(sg),
+            ..Self::new()
+        }
+    }
+}
+
+impl<OnReq, OnResp> Spyglass<OnReq, OnResp> {
+    /// Route templates (exact, or prefixes ending in `*`) not to record, in addition to the instance's
+    /// `exclude_routes`. Excluded requests pass through untouched (no event, no `traceparent`).
+    ///
+    /// With exclusions configured, the route is matched before the app runs (actix's
+    /// `match_pattern` on the raw path); without, it is read after routing, which is cheaper.
+    pub fn exclude<I, S>(mut self, routes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut v: Vec<String> = self.exclude.iter().cloned().collect();
+        v.extend(routes.into_iter().map(Into::into));
+        self.exclude = v.into();
+        self
+    }
+
+    /// Share of this middleware's traces exported, `0..=1` (default: the instance's rate). Stats count
+    /// every request whatever the rate; errors are always exported.
+    pub fn sample(mut self, rate: f64) -> Self {
+        self.sampler = Some(Sampler::new(rate));
+        self
+    }
+
+    /// Whether this middleware answers `/_spyglass` (default true, unless `SPYGLASS_DASHBOARD=off`).
+    pub fn dashboard(mut self, serve: bool) -> Self {
+        self.dashboard = serve;
+        self
+    }
+
+    /// Runs `f` when a recorded request arrives (see [`OnRequest`]).
+    pub fn on_request<F>(self, f: F) -> Spyglass<F, OnResp> {
+        Spyglass {
+            instance: self.instance,
+            sampler: self.sampler,
+            exclude: self.exclude,
+            dashboard: self.dashboard,
+            on_request: f,
+            on_response: self.on_response,
+        }
+    }
+
+    /// Runs `f` when a recorded request's response head is ready (see [`OnResponse`]).
+    pub fn on_response<F>(self, f: F) -> Spyglass<OnReq, F> {
+        Spyglass {
+            instance: self.instance,
+            sampler: self.sampler,
+            exclude: self.exclude,
+            dashboard: self.dashboard,
+            on_request: self.on_request,
+            on_response: f,
+        }
+    }
+}
+
+impl<S, B, OnReq, OnResp> Transform<S, ServiceRequest> for Spyglass<OnReq, OnResp>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+    OnReq: OnRequest + Clone,
+    OnResp: OnResponse<B> + Clone,
+{
+    type Response = ServiceResponse<ResponseBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = SpyglassMiddleware<S, OnReq, OnResp>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SpyglassMiddleware {
+            service,
+            shared: Rc::new(Shared {
+                cfg: self.clone(),
+                rmap: OnceCell::new(),
+            }),
+        }))
+    }
+}
