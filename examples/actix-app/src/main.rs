@@ -16,8 +16,10 @@
 //! Exporters come from the environment, e.g. `SPYGLASS_PROMETHEUS=1` (then `/_spyglass/metrics`),
 //! `SPYGLASS_JSONL_DIR=./logs`, `SPYGLASS_CONSOLE=compact`.
 
+#[rustfmt::skip] // formatted with the axum example, its owner
 #[path = "../../axum-app/src/demo.rs"]
 mod demo;
+#[rustfmt::skip]
 #[path = "../../axum-app/src/domain.rs"]
 mod domain;
 mod routes;
