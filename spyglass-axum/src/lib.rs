@@ -76,8 +76,8 @@
 mod middleware;
 
 pub use middleware::{
-    DefaultOnRequest, DefaultOnResponse, OnRequest, OnResponse, ResponseBody, ResponseFuture, Spyglass,
-    SpyglassLayer,
+    DefaultOnRequest, DefaultOnResponse, OnRequest, OnResponse, ResponseBody, ResponseFuture,
+    Spyglass, SpyglassLayer,
 };
 pub use spyglass_dashboard as dashboard;
 

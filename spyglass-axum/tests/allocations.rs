@@ -23,7 +23,9 @@ fn app(v: Variant) -> Router {
     let r = Router::new().route("/users/{id}", get(|| async { "user" }));
     match v {
         Variant::Bare => r,
-        Variant::NoopLayer => r.layer(tower::util::MapResponseLayer::new(|r: axum::response::Response| r)),
+        Variant::NoopLayer => r.layer(tower::util::MapResponseLayer::new(
+            |r: axum::response::Response| r,
+        )),
         Variant::Spyglass => r.layer(spyglass_axum::SpyglassLayer::new()),
     }
 }
@@ -42,7 +44,11 @@ fn requests(conn: &mut TcpStream, n: usize) {
             let text = &buf[..got];
             if let Some(end) = text.windows(4).position(|w| w == b"\r\n\r\n") {
                 if got >= end + 4 + 4 {
-                    assert!(text.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(text));
+                    assert!(
+                        text.starts_with(b"HTTP/1.1 200"),
+                        "{}",
+                        String::from_utf8_lossy(text)
+                    );
                     break;
                 }
             }
@@ -64,9 +70,12 @@ fn per_request(layered: Variant, n: usize) -> f64 {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(l.local_addr().unwrap()).unwrap();
             tokio::spawn(async move {
-                axum::serve(l, app(layered).into_make_service_with_connect_info::<SocketAddr>())
-                    .await
-                    .unwrap()
+                axum::serve(
+                    l,
+                    app(layered).into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await
+                .unwrap()
             });
             warm_rx.await.unwrap();
         });
@@ -110,7 +119,11 @@ fn at_most_one_allocation_added_per_request() {
     let snap = spyglass_dashboard::global()
         .stats()
         .snapshot(std::time::Duration::from_secs(900));
-    let row = snap.requests.iter().find(|r| r.route == "/users/{id}").unwrap();
+    let row = snap
+        .requests
+        .iter()
+        .find(|r| r.route == "/users/{id}")
+        .unwrap();
     assert_eq!(row.count, 1000 + n as u64 + 1);
 }
 
@@ -135,7 +148,7 @@ fn the_service_itself_allocates_nothing_per_request() {
         );
         Ok::<_, std::convert::Infallible>(resp)
     });
-    let mut bare_inner = inner.clone();
+    let mut bare_inner = inner;
     let mut svc = spyglass_axum::SpyglassLayer::with_instance(sg.clone()).layer(inner);
     let mut cx = Context::from_waker(Waker::noop());
     let mut cx2 = Context::from_waker(Waker::noop());
@@ -167,9 +180,15 @@ fn the_service_itself_allocates_nothing_per_request() {
             drop(resp);
         }
     });
-    println!("service alone: {} allocations for {n} requests (inner service: {})", info.count_total, bare.count_total);
+    println!(
+        "service alone: {} allocations for {n} requests (inner service: {})",
+        info.count_total, bare.count_total
+    );
     // At most the refills of the per-thread traceparent buffer (two per ~1200 responses).
-    assert!(info.count_total <= bare.count_total + 2, "{info:?} vs {bare:?}");
+    assert!(
+        info.count_total <= bare.count_total + 2,
+        "{info:?} vs {bare:?}"
+    );
     let snap = sg.stats().snapshot(std::time::Duration::from_secs(60));
     assert_eq!(snap.requests[0].route, "<unmatched>");
     assert_eq!(snap.requests[0].count, 3000);

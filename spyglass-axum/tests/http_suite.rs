@@ -14,8 +14,14 @@ use spyglass_http_suite::{work, AppConfig, Harness};
 fn app() -> Router {
     Router::new()
         .route("/users/{id}", get(|Path(id): Path<u64>| work::user(id)))
-        .route("/error", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "failure") }))
-        .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "missing") }))
+        .route(
+            "/error",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "failure") }),
+        )
+        .route(
+            "/missing",
+            get(|| async { (StatusCode::NOT_FOUND, "missing") }),
+        )
         .route(
             "/slow",
             get(|| async {
@@ -33,7 +39,10 @@ fn app() -> Router {
             }),
         )
         .route("/echo", post(|body: Bytes| async move { body }))
-        .route("/bytes/{n}", get(|Path(n): Path<usize>| async move { work::bytes(n) }))
+        .route(
+            "/bytes/{n}",
+            get(|Path(n): Path<usize>| async move { work::bytes(n) }),
+        )
         .route("/nested", get(work::nested))
         .route("/health", get(|| async { "ok" }))
         .layer(spyglass_axum::SpyglassLayer::new())
@@ -46,9 +55,12 @@ impl Harness for Axum {
         let listener = tokio::net::TcpListener::bind((cfg.bind, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            axum::serve(listener, app().into_make_service_with_connect_info::<SocketAddr>())
-                .await
-                .unwrap();
+            axum::serve(
+                listener,
+                app().into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         addr
     }

@@ -55,7 +55,10 @@ fn forbidden(why: &str) -> Decision {
 }
 
 pub(crate) fn check(settings: &DashboardSettings, req: &DashboardRequest<'_>) -> Decision {
-    if req.peer.is_some_and(|p| p.ip().is_loopback() || is_mapped_loopback(p.ip())) {
+    if req
+        .peer
+        .is_some_and(|p| p.ip().is_loopback() || is_mapped_loopback(p.ip()))
+    {
         return Decision::Allow;
     }
     let Some(token) = settings.token.as_deref() else {
@@ -84,13 +87,20 @@ pub(crate) fn check(settings: &DashboardSettings, req: &DashboardRequest<'_>) ->
             } else {
                 format!("{PREFIX}{}?{rest}", req.path)
             };
-            let target = if target == PREFIX { format!("{PREFIX}/") } else { target };
+            let target = if target == PREFIX {
+                format!("{PREFIX}/")
+            } else {
+                target
+            };
             let mut resp = DashboardResponse::text(StatusCode::SEE_OTHER, "token accepted");
             let cookie = format!(
                 "{COOKIE_NAME}={}; Path={PREFIX}; HttpOnly; SameSite=Strict",
                 form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
             );
-            match (HeaderValue::from_str(&target), HeaderValue::from_str(&cookie)) {
+            match (
+                HeaderValue::from_str(&target),
+                HeaderValue::from_str(&cookie),
+            ) {
                 (Ok(l), Ok(c)) => {
                     resp.headers.insert(LOCATION, l);
                     resp.headers.insert(SET_COOKIE, c);
@@ -138,21 +148,48 @@ mod tests {
     fn loopback_is_free_others_need_the_token() {
         let h = HeaderMap::new();
         let s = settings(Some("s3cret"));
-        assert!(matches!(check(&s, &req(&h, "127.0.0.1:1", None)), Decision::Allow));
-        assert!(matches!(check(&s, &req(&h, "[::1]:1", None)), Decision::Allow));
-        assert!(matches!(check(&s, &req(&h, "[::ffff:127.0.0.1]:1", None)), Decision::Allow));
-        assert!(matches!(check(&s, &req(&h, "10.0.0.1:1", None)), Decision::Deny(_)));
-        assert!(matches!(check(&settings(None), &req(&h, "10.0.0.1:1", None)), Decision::Deny(_)));
+        assert!(matches!(
+            check(&s, &req(&h, "127.0.0.1:1", None)),
+            Decision::Allow
+        ));
+        assert!(matches!(
+            check(&s, &req(&h, "[::1]:1", None)),
+            Decision::Allow
+        ));
+        assert!(matches!(
+            check(&s, &req(&h, "[::ffff:127.0.0.1]:1", None)),
+            Decision::Allow
+        ));
+        assert!(matches!(
+            check(&s, &req(&h, "10.0.0.1:1", None)),
+            Decision::Deny(_)
+        ));
+        assert!(matches!(
+            check(&settings(None), &req(&h, "10.0.0.1:1", None)),
+            Decision::Deny(_)
+        ));
 
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
-        assert!(matches!(check(&s, &req(&h, "10.0.0.1:1", None)), Decision::Allow));
+        assert!(matches!(
+            check(&s, &req(&h, "10.0.0.1:1", None)),
+            Decision::Allow
+        ));
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer s3cre"));
-        assert!(matches!(check(&s, &req(&h, "10.0.0.1:1", None)), Decision::Deny(_)));
+        assert!(matches!(
+            check(&s, &req(&h, "10.0.0.1:1", None)),
+            Decision::Deny(_)
+        ));
 
         let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("a=b; spyglass_token=s3cret"));
-        assert!(matches!(check(&s, &req(&h, "10.0.0.1:1", None)), Decision::Allow));
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("a=b; spyglass_token=s3cret"),
+        );
+        assert!(matches!(
+            check(&s, &req(&h, "10.0.0.1:1", None)),
+            Decision::Allow
+        ));
 
         let h = HeaderMap::new();
         match check(&s, &req(&h, "10.0.0.1:1", Some("window=60&token=s3cret"))) {
@@ -160,7 +197,10 @@ mod tests {
                 assert_eq!(r.status, StatusCode::SEE_OTHER);
                 assert_eq!(r.headers[LOCATION], "/_spyglass/api/stats?window=60");
                 let c = r.headers[SET_COOKIE].to_str().unwrap();
-                assert!(c.starts_with("spyglass_token=s3cret;") && c.contains("HttpOnly"), "{c}");
+                assert!(
+                    c.starts_with("spyglass_token=s3cret;") && c.contains("HttpOnly"),
+                    "{c}"
+                );
             }
             _ => panic!("expected a redirect"),
         }

@@ -68,7 +68,9 @@ pub(crate) fn trace(sg: &Spyglass, id: &str) -> Answer {
         .then(|| u128::from_str_radix(id, 16).ok())
         .flatten()
         .and_then(TraceId::from_u128)
-        .ok_or_else(|| format!("trace id must be 32 lower-case hex digits, not all zero, got '{id}'"))?;
+        .ok_or_else(|| {
+            format!("trace id must be 32 lower-case hex digits, not all zero, got '{id}'")
+        })?;
     match sg.recent().trace(parsed) {
         Some(t) => Ok(DashboardResponse::json(&trace_json(sg, &t))),
         None => Ok(DashboardResponse::text(

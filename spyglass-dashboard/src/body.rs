@@ -57,7 +57,9 @@ impl http_body::Body for DashboardBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             DashboardBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            DashboardBody::Stream(s) => Pin::new(s).poll_next(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+            DashboardBody::Stream(s) => Pin::new(s)
+                .poll_next(cx)
+                .map(|o| o.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -67,7 +69,9 @@ impl http_body::Body for DashboardBody {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            DashboardBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            DashboardBody::Full(b) => {
+                SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
+            }
             DashboardBody::Stream(_) => SizeHint::default(),
         }
     }

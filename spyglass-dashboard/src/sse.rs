@@ -96,7 +96,12 @@ impl DashboardStream {
         if let Some(m) = errs.iter().map(end).max() {
             self.last_error_end = self.last_error_end.max(m);
         }
-        let traces: Vec<TraceSummary> = recent.traces().iter().take(40).map(TraceSummary::of).collect();
+        let traces: Vec<TraceSummary> = recent
+            .traces()
+            .iter()
+            .take(40)
+            .map(TraceSummary::of)
+            .collect();
         let body = json!({
             "stats": sg.stats().snapshot(self.window),
             "timeseries": sg.stats().timeseries(self.window, 5),

@@ -31,7 +31,10 @@ use axum::Router;
 const VARIANTS: &[(&str, &str)] = &[
     ("bare", "bare axum"),
     ("spyglass", "SpyglassLayer"),
-    ("trace", "tower-http TraceLayer + tracing-subscriber fmt (sink)"),
+    (
+        "trace",
+        "tower-http TraceLayer + tracing-subscriber fmt (sink)",
+    ),
     ("prometheus", "axum-prometheus"),
 ];
 
@@ -82,7 +85,9 @@ fn serve(variant: &str) -> ExitCode {
         }
     };
     rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         println!("listening on {}", l.local_addr().expect("addr").port());
         axum::serve(
             l,
@@ -143,7 +148,10 @@ fn wrk(port: u16, secs: u64) -> Result<(f64, f64), String> {
         .map_err(|e| format!("cannot run wrk (apt-get install wrk): {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        return Err(format!("wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     if text.contains("Non-2xx") || text.contains("Socket errors") {
         return Err(format!("wrk saw errors:\n{text}"));
@@ -229,7 +237,11 @@ fn main() -> ExitCode {
     for (v, rps, p99) in &results {
         let label = VARIANTS.iter().find(|x| x.0 == *v).map_or(*v, |x| x.1);
         let ratio = bare.map_or("–".to_string(), |(b, bp)| {
-            format!("{:.1} % of the throughput, p99 ×{:.2}", 100.0 * rps / b, p99 / bp)
+            format!(
+                "{:.1} % of the throughput, p99 ×{:.2}",
+                100.0 * rps / b,
+                p99 / bp
+            )
         });
         println!("| {label} | {rps:.0} | {p99:.2} ms | {ratio} |");
     }

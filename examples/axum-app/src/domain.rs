@@ -42,13 +42,24 @@ pub(crate) enum ShopError {
 impl std::fmt::Display for ShopError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ShopError::NotFound(m) | ShopError::Invalid(m) | ShopError::Upstream(m) => f.write_str(m),
+            ShopError::NotFound(m) | ShopError::Invalid(m) | ShopError::Upstream(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
 
-const NAMES: &[&str] = &["ada", "grace", "linus", "barbara", "ken", "margaret", "dennis", "radia"];
-const ITEMS: &[&str] = &["keyboard", "monitor", "cable", "laptop stand", "headset", "webcam"];
+const NAMES: &[&str] = &[
+    "ada", "grace", "linus", "barbara", "ken", "margaret", "dennis", "radia",
+];
+const ITEMS: &[&str] = &[
+    "keyboard",
+    "monitor",
+    "cable",
+    "laptop stand",
+    "headset",
+    "webcam",
+];
 
 async fn io_wait(micros: u64) {
     tokio::time::sleep(Duration::from_micros(micros)).await;
@@ -136,7 +147,7 @@ pub(crate) fn rank(query: &str) -> Vec<(&'static str, u32)> {
             (*item, score)
         })
         .collect();
-    scored.sort_by(|a, b| b.1.cmp(&a.1));
+    scored.sort_by_key(|s| std::cmp::Reverse(s.1));
     scored
 }
 

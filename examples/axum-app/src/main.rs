@@ -106,10 +106,13 @@ async fn main() -> ExitCode {
         tokio::spawn(demo::run(addr));
     }
     let app = routes::router();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
     if let Err(e) = server.await {
         eprintln!("server error: {e}");
         return ExitCode::FAILURE;

@@ -49,7 +49,9 @@ async fn orders(Path(id): Path<u64>) -> Result<Json<Vec<domain::Order>>, ShopErr
     Ok(Json(domain::load_orders(&user).await))
 }
 
-async fn create_order(Json(new): Json<NewOrder>) -> Result<(StatusCode, Json<domain::Order>), ShopError> {
+async fn create_order(
+    Json(new): Json<NewOrder>,
+) -> Result<(StatusCode, Json<domain::Order>), ShopError> {
     domain::place_order(new)
         .await
         .map(|o| (StatusCode::CREATED, Json(o)))
@@ -70,7 +72,9 @@ async fn slow() -> String {
 
 async fn error() -> Result<&'static str, ShopError> {
     // A failing dependency: 502 is a server error, so it counts in the error rate.
-    Err(ShopError::Upstream("upstream inventory service unavailable".into()))
+    Err(ShopError::Upstream(
+        "upstream inventory service unavailable".into(),
+    ))
 }
 
 async fn panic() -> String {

@@ -31,7 +31,9 @@ pin_project! {
 
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseBody").field("record", &self.rec).finish()
+        f.debug_struct("ResponseBody")
+            .field("record", &self.rec)
+            .finish()
     }
 }
 
@@ -131,7 +133,9 @@ where
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
             Kind::Dashboard { body } => body.size_hint(),
-            Kind::Full { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
         }
     }
 }

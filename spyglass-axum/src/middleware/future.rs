@@ -34,7 +34,9 @@ pin_project! {
 
 impl<F, B, OnResp> std::fmt::Debug for ResponseFuture<F, B, OnResp> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").field("record", &self.rec).finish()
+        f.debug_struct("ResponseFuture")
+            .field("record", &self.rec)
+            .finish()
     }
 }
 
@@ -106,11 +108,16 @@ where
                 return Poll::Ready(res.map(|r| r.map(ResponseBody::plain)));
             }
             StateProj::Ready { resp } => {
-                return Poll::Ready(Ok(resp.take().expect("ResponseFuture polled after completion")));
+                return Poll::Ready(Ok(resp
+                    .take()
+                    .expect("ResponseFuture polled after completion")));
             }
             StateProj::Recording { fut } => panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))),
         };
-        let mut rec = this.rec.take().expect("ResponseFuture polled after completion");
+        let mut rec = this
+            .rec
+            .take()
+            .expect("ResponseFuture polled after completion");
         match polled {
             Ok(Poll::Pending) => {
                 *this.rec = Some(rec);
@@ -122,13 +129,20 @@ where
                     hook.on_response(&resp, rec.start.elapsed(), &rec.ctx);
                 }
                 let (mut parts, body) = resp.into_parts();
-                parts.headers.insert(TRACEPARENT, traceparent_value(&rec.ctx));
-                Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::recorded(body, rec))))
+                parts
+                    .headers
+                    .insert(TRACEPARENT, traceparent_value(&rec.ctx));
+                Poll::Ready(Ok(Response::from_parts(
+                    parts,
+                    ResponseBody::recorded(body, rec),
+                )))
             }
             Ok(Poll::Ready(Err(e))) => {
                 // The inner service failed without a response: the server will answer 500.
                 rec.status = 500;
-                rec.error = Some(Arc::from("the service returned an error instead of a response"));
+                rec.error = Some(Arc::from(
+                    "the service returned an error instead of a response",
+                ));
                 Recorder(Some(rec)).finish();
                 Poll::Ready(Err(e))
             }

@@ -54,7 +54,10 @@ impl Record {
             bytes_out: self.bytes_out,
             error: self.error,
         });
-        self.instance.get().emitter().emit_span(self.ctx, dur_ns, kind);
+        self.instance
+            .get()
+            .emitter()
+            .emit_span(self.ctx, dur_ns, kind);
     }
 }
 
@@ -121,7 +124,9 @@ pub(crate) fn traceparent_value(ctx: &TraceContext) -> HeaderValue {
     TRACEPARENTS
         .try_with(|b| make(&mut b.borrow_mut()))
         .unwrap_or_else(|_| make(&mut BytesMut::new()))
-        .unwrap_or_else(|_| HeaderValue::from_static("00-00000000000000000000000000000000-0000000000000000-00"))
+        .unwrap_or_else(|_| {
+            HeaderValue::from_static("00-00000000000000000000000000000000-0000000000000000-00")
+        })
 }
 
 /// The text of a panic payload.
@@ -149,7 +154,10 @@ mod tests {
         assert_eq!(vb.to_str().unwrap(), b.to_traceparent().as_str());
         for _ in 0..2000 {
             let c = TraceContext::new_root(true);
-            assert_eq!(traceparent_value(&c).as_bytes(), c.to_traceparent().as_bytes());
+            assert_eq!(
+                traceparent_value(&c).as_bytes(),
+                c.to_traceparent().as_bytes()
+            );
         }
         assert_eq!(va.to_str().unwrap(), a.to_traceparent().as_str());
     }

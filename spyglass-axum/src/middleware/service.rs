@@ -106,10 +106,14 @@ where
                 let p = p.as_str();
                 if !self.layer.exclude.is_empty() || !sg.exclude_routes().is_empty() {
                     let excluded = sg.is_excluded(p)
-                        || self.layer.exclude.iter().any(|r| match r.strip_suffix('*') {
-                            Some(prefix) => p.starts_with(prefix),
-                            None => r == p,
-                        });
+                        || self
+                            .layer
+                            .exclude
+                            .iter()
+                            .any(|r| match r.strip_suffix('*') {
+                                Some(prefix) => p.starts_with(prefix),
+                                None => r == p,
+                            });
                     if excluded {
                         return ResponseFuture::passthrough(self.inner.call(req));
                     }
@@ -137,7 +141,9 @@ where
         };
         let inner = &mut self.inner;
         match panic::catch_unwind(AssertUnwindSafe(|| ctx.in_scope(|| inner.call(req)))) {
-            Ok(fut) => ResponseFuture::recording(ctx.scope(fut), rec, self.layer.on_response.clone()),
+            Ok(fut) => {
+                ResponseFuture::recording(ctx.scope(fut), rec, self.layer.on_response.clone())
+            }
             Err(p) => ResponseFuture::panicked(rec, panic_message(&*p)),
         }
     }

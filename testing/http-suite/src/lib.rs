@@ -257,7 +257,9 @@ impl App {
 }
 
 /// Polls `f` until it returns `Some`, for at most 10 s.
-pub async fn eventually<T, Fut: Future<Output = Option<T>>>(mut f: impl FnMut() -> Fut) -> Option<T> {
+pub async fn eventually<T, Fut: Future<Output = Option<T>>>(
+    mut f: impl FnMut() -> Fut,
+) -> Option<T> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(v) = f().await {
@@ -273,14 +275,19 @@ pub async fn eventually<T, Fut: Future<Output = Option<T>>>(mut f: impl FnMut() 
 /// A non-loopback address of this machine (the source address of its route to a TEST-NET or public
 /// address; no packet is sent), for the access-control case.
 pub fn non_loopback_ip() -> Option<IpAddr> {
-    ["192.0.2.1:9", "10.255.255.254:9", "172.31.255.254:9", "8.8.8.8:53"]
-        .iter()
-        .find_map(|target| {
-            let s = UdpSocket::bind("0.0.0.0:0").ok()?;
-            s.connect(target).ok()?;
-            let ip = s.local_addr().ok()?.ip();
-            (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
-        })
+    [
+        "192.0.2.1:9",
+        "10.255.255.254:9",
+        "172.31.255.254:9",
+        "8.8.8.8:53",
+    ]
+    .iter()
+    .find_map(|target| {
+        let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+        s.connect(target).ok()?;
+        let ip = s.local_addr().ok()?.ip();
+        (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+    })
 }
 
 fn trace_id_of(traceparent: &str) -> (&str, &str) {
@@ -309,7 +316,9 @@ pub mod cases {
             assert_eq!(a.status, 200);
             assert_eq!(a.text(), format!(r#"{{"id":{id},"name":"user-{id}"}}"#));
         }
-        let row = app.wait_row("GET", "/users/{id}", |r| r["count"] == 3).await;
+        let row = app
+            .wait_row("GET", "/users/{id}", |r| r["count"] == 3)
+            .await;
         assert_eq!(row["errors"], 0);
         let stats = app.stats().await;
         let raw = stats["requests"]
@@ -328,12 +337,17 @@ pub mod cases {
         let (app, _g) = start(h, AppConfig::default()).await;
         assert_eq!(app.get("/no/such/path/123").await.status, 404);
         assert_eq!(app.get("/another-one?x=1").await.status, 404);
-        let row = app.wait_row("GET", "<unmatched>", |r| r["count"] == 2).await;
+        let row = app
+            .wait_row("GET", "<unmatched>", |r| r["count"] == 2)
+            .await;
         assert_eq!(row["errors"], 0, "4xx is not an error");
         let stats = app.stats().await;
         for r in stats["requests"].as_array().unwrap() {
             let route = r["route"].as_str().unwrap();
-            assert!(!route.contains("no/such") && !route.contains("another"), "{route}");
+            assert!(
+                !route.contains("no/such") && !route.contains("another"),
+                "{route}"
+            );
         }
     }
 
@@ -362,7 +376,10 @@ pub mod cases {
         let (app, _g) = start(h, AppConfig::default()).await;
         let a = app.get("/panic").await;
         assert_eq!(a.status, 500);
-        let tp = a.header("traceparent").expect("traceparent on the 500").to_string();
+        let tp = a
+            .header("traceparent")
+            .expect("traceparent on the 500")
+            .to_string();
         let (trace_id, _) = trace_id_of(&tp);
         // Still serving.
         assert_eq!(app.get("/users/7").await.status, 200);
@@ -380,7 +397,10 @@ pub mod cases {
         assert_eq!(err["route"], "/panic");
         assert_eq!(err["status"], 500);
         assert!(
-            err["message"].as_str().unwrap().contains(work::PANIC_MESSAGE),
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains(work::PANIC_MESSAGE),
             "{err}"
         );
     }
@@ -390,7 +410,10 @@ pub mod cases {
         let (app, _g) = start(h, AppConfig::default()).await;
         let payload = vec![b'a'; 1000];
         let a = app
-            .send(app.req(reqwest::Method::POST, "/echo").body(payload.clone()))
+            .send(
+                app.req(reqwest::Method::POST, "/echo")
+                    .body(payload.clone()),
+            )
             .await;
         assert_eq!(a.status, 200);
         assert_eq!(a.body, payload);
@@ -411,28 +434,53 @@ pub mod cases {
         let (app, _g) = start(h, AppConfig::default()).await;
         let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let a = app
-            .send(app.req(reqwest::Method::GET, "/users/1").header("traceparent", incoming))
+            .send(
+                app.req(reqwest::Method::GET, "/users/1")
+                    .header("traceparent", incoming),
+            )
             .await;
         assert_eq!(a.status, 200);
-        let out = a.header("traceparent").expect("traceparent returned").to_string();
+        let out = a
+            .header("traceparent")
+            .expect("traceparent returned")
+            .to_string();
         let (tid, sid) = trace_id_of(&out);
         assert_eq!(tid, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_ne!(sid, "00f067aa0ba902b7", "the request has its own span");
         let ev = eventually(|| async {
-            let list = app.get("/_spyglass/api/events?kind=req&limit=100").await.json();
-            list.as_array()?.iter().find(|e| e["trace_id"] == tid).cloned()
+            let list = app
+                .get("/_spyglass/api/events?kind=req&limit=100")
+                .await
+                .json();
+            list.as_array()?
+                .iter()
+                .find(|e| e["trace_id"] == tid)
+                .cloned()
         })
         .await
         .expect("the request event");
         assert_eq!(ev["parent_span_id"], "00f067aa0ba902b7");
         assert_eq!(ev["span_id"], sid);
 
-        for bad in ["garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-xyz"] {
+        for bad in [
+            "garbage",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-xyz",
+        ] {
             let a = app
-                .send(app.req(reqwest::Method::GET, "/users/2").header("traceparent", bad))
+                .send(
+                    app.req(reqwest::Method::GET, "/users/2")
+                        .header("traceparent", bad),
+                )
                 .await;
-            assert_eq!(a.status, 200, "a malformed traceparent never fails the request");
-            let out = a.header("traceparent").expect("traceparent returned").to_string();
+            assert_eq!(
+                a.status, 200,
+                "a malformed traceparent never fails the request"
+            );
+            let out = a
+                .header("traceparent")
+                .expect("traceparent returned")
+                .to_string();
             let (tid, _) = trace_id_of(&out);
             assert_ne!(tid, "00000000000000000000000000000000");
         }
@@ -440,7 +488,10 @@ pub mod cases {
         let (t1, _) = trace_id_of(a.header("traceparent").unwrap());
         let b = app.get("/users/3").await;
         let (t2, _) = trace_id_of(b.header("traceparent").unwrap());
-        assert_ne!(t1, t2, "each request without traceparent starts its own trace");
+        assert_ne!(
+            t1, t2,
+            "each request without traceparent starts its own trace"
+        );
     }
 
     /// `#[instrument]`ed functions called by a handler nest under the request's span.
@@ -485,7 +536,8 @@ pub mod cases {
             assert_eq!(a.text(), "ok");
         }
         app.get("/users/1").await;
-        app.wait_row("GET", "/users/{id}", |r| r["count"] == 1).await;
+        app.wait_row("GET", "/users/{id}", |r| r["count"] == 1)
+            .await;
         let stats = app.stats().await;
         assert!(App::row(&stats, "GET", "/health").is_none(), "{stats:#}");
     }
@@ -495,7 +547,10 @@ pub mod cases {
         let (app, _g) = start(h, AppConfig::default()).await;
         let page = app.get("/_spyglass").await;
         assert_eq!(page.status, 200);
-        assert!(page.header("content-type").unwrap().starts_with("text/html"));
+        assert!(page
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html"));
         assert!(page.text().contains("Spyglass"));
         for p in [
             "/_spyglass/assets/app.js",
@@ -515,15 +570,25 @@ pub mod cases {
         assert!(bad.text().contains("kind"));
         assert_eq!(app.get("/_spyglass/api/traces/nothex").await.status, 400);
         assert_eq!(app.get("/_spyglass/nope").await.status, 404);
-        assert_eq!(app.get("/_spyglass/metrics").await.status, 404, "no Prometheus exporter");
+        assert_eq!(
+            app.get("/_spyglass/metrics").await.status,
+            404,
+            "no Prometheus exporter"
+        );
         // The live stream sends an update at once.
         let resp = app
-            .req(reqwest::Method::GET, "/_spyglass/api/stream?interval_ms=100")
+            .req(
+                reqwest::Method::GET,
+                "/_spyglass/api/stream?interval_ms=100",
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
         let mut resp = resp;
         let mut got = Vec::new();
         while !String::from_utf8_lossy(&got).contains("\n\n") {
@@ -539,10 +604,14 @@ pub mod cases {
         drop(resp);
 
         app.get("/users/1").await;
-        app.wait_row("GET", "/users/{id}", |r| r["count"] == 1).await;
+        app.wait_row("GET", "/users/{id}", |r| r["count"] == 1)
+            .await;
         let stats = app.stats().await;
         for r in stats["requests"].as_array().unwrap() {
-            assert_eq!(r["route"], "/users/{id}", "only app traffic is counted: {stats:#}");
+            assert_eq!(
+                r["route"], "/users/{id}",
+                "only app traffic is counted: {stats:#}"
+            );
         }
     }
 
@@ -562,22 +631,45 @@ pub mod cases {
             ..AppConfig::default()
         };
         let (local, _g) = start(h, cfg.clone()).await;
-        let port = local.base.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+        let port = local
+            .base
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap();
         let remote = App::at(SocketAddr::new(ip, port));
 
         // The app itself is served to everyone.
         assert_eq!(remote.get("/users/1").await.status, 200);
-        for p in ["/_spyglass", "/_spyglass/api/stats", "/_spyglass/api/events", "/_spyglass/metrics"] {
+        for p in [
+            "/_spyglass",
+            "/_spyglass/api/stats",
+            "/_spyglass/api/events",
+            "/_spyglass/metrics",
+        ] {
             let a = remote.get(p).await;
             assert_eq!(a.status, 403, "{p}");
-            assert!(!a.text().contains("requests"), "no data in a 403: {}", a.text());
+            assert!(
+                !a.text().contains("requests"),
+                "no data in a 403: {}",
+                a.text()
+            );
         }
         let wrong = remote
-            .send(remote.req(reqwest::Method::GET, "/_spyglass/api/stats").bearer_auth("nope"))
+            .send(
+                remote
+                    .req(reqwest::Method::GET, "/_spyglass/api/stats")
+                    .bearer_auth("nope"),
+            )
             .await;
         assert_eq!(wrong.status, 403);
         let ok = remote
-            .send(remote.req(reqwest::Method::GET, "/_spyglass/api/stats").bearer_auth(token))
+            .send(
+                remote
+                    .req(reqwest::Method::GET, "/_spyglass/api/stats")
+                    .bearer_auth(token),
+            )
             .await;
         assert_eq!(ok.status, 200);
         assert_eq!(ok.json()["service"], "http-suite");
@@ -585,16 +677,28 @@ pub mod cases {
         // ?token= moves into an HttpOnly cookie and out of the URL.
         let enc: String = token
             .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect();
-        let r = remote.get(&format!("/_spyglass/api/stats?window=60&token={enc}")).await;
+        let r = remote
+            .get(&format!("/_spyglass/api/stats?window=60&token={enc}"))
+            .await;
         assert_eq!(r.status, 303);
         assert_eq!(r.header("location"), Some("/_spyglass/api/stats?window=60"));
         let cookie = r.header("set-cookie").unwrap().to_string();
         assert!(cookie.contains("HttpOnly"), "{cookie}");
         let pair = cookie.split(';').next().unwrap().to_string();
         let with_cookie = remote
-            .send(remote.req(reqwest::Method::GET, "/_spyglass/api/stats?window=60").header("cookie", pair))
+            .send(
+                remote
+                    .req(reqwest::Method::GET, "/_spyglass/api/stats?window=60")
+                    .header("cookie", pair),
+            )
             .await;
         assert_eq!(with_cookie.status, 200);
         // Loopback peers need no token.
