@@ -1,0 +1,230 @@
+//! The layer's own options and edge cases, each with a private Spyglass instance (so these run in one
+//! process too): exclusions, per-layer sampling, hooks, `.layer()` ordering, panics in `call`, and
+//! bodies dropped before their end.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use spyglass_axum::SpyglassLayer;
+use spyglass_core::export::InMemoryExporter;
+use spyglass_core::{EventKind, Spyglass};
+use spyglass_http_suite::App;
+
+async fn serve(app: Router) -> App {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap()
+    });
+    App::new(addr)
+}
+
+fn count(sg: &Spyglass, route: &str) -> u64 {
+    sg.stats()
+        .snapshot(Duration::from_secs(60))
+        .requests
+        .iter()
+        .filter(|r| r.route == route)
+        .map(|r| r.count)
+        .sum()
+}
+
+async fn wait_count(sg: &Spyglass, route: &str, n: u64) {
+    let ok =
+        spyglass_http_suite::eventually(|| async { (count(sg, route) == n).then_some(()) }).await;
+    assert!(
+        ok.is_some(),
+        "{route}: {} recorded, expected {n}",
+        count(sg, route)
+    );
+}
+
+#[tokio::test]
+async fn layer_exclusions_take_exact_routes_and_prefixes() {
+    let sg = Spyglass::builder().build().unwrap();
+    let app = Router::new()
+        .route("/internal/{x}", get(|| async { "i" }))
+        .route("/health", get(|| async { "ok" }))
+        .route("/users/{id}", get(|| async { "u" }))
+        .layer(SpyglassLayer::with_instance(sg.clone()).exclude(["/internal/*", "/health"]));
+    let app = serve(app).await;
+    for p in ["/internal/a", "/internal/b", "/health", "/users/1"] {
+        assert_eq!(app.get(p).await.status, 200);
+    }
+    wait_count(&sg, "/users/{id}", 1).await;
+    assert_eq!(count(&sg, "/internal/{x}"), 0);
+    assert_eq!(count(&sg, "/health"), 0);
+    // Excluded requests pass untouched: no traceparent is added.
+    assert!(app.get("/health").await.header("traceparent").is_none());
+}
+
+#[tokio::test]
+async fn per_layer_sample_rate_keeps_stats_exact_and_errors_exported() {
+    let mem = InMemoryExporter::new();
+    let sg = Spyglass::builder()
+        .exporter(mem.clone())
+        .flush_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/ok", get(|| async { "ok" }))
+        .route(
+            "/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "no") }),
+        )
+        .layer(SpyglassLayer::with_instance(sg.clone()).sample(0.0));
+    let app = serve(app).await;
+    for _ in 0..40 {
+        let a = app.get("/ok").await;
+        assert!(
+            a.header("traceparent").unwrap().ends_with("-00"),
+            "unsampled flag"
+        );
+    }
+    for _ in 0..5 {
+        assert_eq!(app.get("/fail").await.status, 500);
+    }
+    wait_count(&sg, "/ok", 40).await;
+    wait_count(&sg, "/fail", 5).await;
+    assert!(sg.flush(Duration::from_secs(10)));
+    let reqs: Vec<_> = mem
+        .events()
+        .into_iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Req(r) => Some((r.route.to_string(), e.sampled)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reqs.len(), 45, "metric exporters see every event");
+    assert!(reqs.iter().filter(|r| r.0 == "/ok").all(|r| !r.1));
+    assert!(
+        reqs.iter().filter(|r| r.0 == "/fail").all(|r| r.1),
+        "errors are always exported"
+    );
+}
+
+#[tokio::test]
+async fn hooks_see_requests_and_responses() {
+    let sg = Spyglass::builder().build().unwrap();
+    let seen_req = Arc::new(AtomicUsize::new(0));
+    let seen_500 = Arc::new(AtomicUsize::new(0));
+    let (r, s) = (seen_req.clone(), seen_500.clone());
+    let layer = SpyglassLayer::with_instance(sg.clone())
+        .on_request(
+            move |req: &http::Request<axum::body::Body>, ctx: &spyglass_core::TraceContext| {
+                assert!(req.uri().path().starts_with('/'));
+                assert!(
+                    ctx.parent_span_id().is_none(),
+                    "a request without traceparent starts a trace"
+                );
+                r.fetch_add(1, Ordering::SeqCst);
+            },
+        )
+        .on_response(
+            move |res: &http::Response<axum::body::Body>,
+                  _lat: Duration,
+                  _ctx: &spyglass_core::TraceContext| {
+                if res.status().is_server_error() {
+                    s.fetch_add(1, Ordering::SeqCst);
+                }
+            },
+        );
+    let app = Router::new()
+        .route("/a", get(|| async { "a" }))
+        .route("/e", get(|| async { StatusCode::BAD_GATEWAY }))
+        .layer(layer);
+    let app = serve(app).await;
+    app.get("/a").await;
+    app.get("/e").await;
+    app.get("/e").await;
+    // Dashboard requests are not the app's: no hooks.
+    app.get("/_spyglass/api/stats").await;
+    assert_eq!(seen_req.load(Ordering::SeqCst), 3);
+    assert_eq!(seen_500.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_fallback_added_after_the_layer_hides_the_dashboard() {
+    let sg = Spyglass::builder().build().unwrap();
+    let misordered = Router::new()
+        .route("/a", get(|| async { "a" }))
+        .layer(SpyglassLayer::with_instance(sg.clone()))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "app fallback") });
+    let app = serve(misordered).await;
+    let a = app.get("/_spyglass").await;
+    assert_eq!(
+        a.status, 404,
+        "documented: the dashboard is served through the wrapped fallback"
+    );
+    assert_eq!(a.text(), "app fallback");
+
+    let ordered = Router::new()
+        .route("/a", get(|| async { "a" }))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "app fallback") })
+        .layer(SpyglassLayer::with_instance(sg.clone()));
+    let app = serve(ordered).await;
+    assert_eq!(app.get("/_spyglass").await.status, 200);
+    assert_eq!(app.get("/nothing").await.text(), "app fallback");
+    wait_count(&sg, "<unmatched>", 1).await;
+}
+
+#[tokio::test]
+async fn a_panic_in_call_becomes_a_500_and_dropped_bodies_are_recorded() {
+    use http_body_util::Full;
+    use tower::{Layer, Service, ServiceExt};
+
+    #[derive(Clone)]
+    struct PanicsInCall;
+    impl Service<http::Request<Full<bytes::Bytes>>> for PanicsInCall {
+        type Response = http::Response<Full<bytes::Bytes>>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: http::Request<Full<bytes::Bytes>>) -> Self::Future {
+            if req.uri().path() == "/boom" {
+                panic!("synchronous boom");
+            }
+            std::future::ready(Ok(http::Response::new(Full::new(
+                bytes::Bytes::from_static(b"hello"),
+            ))))
+        }
+    }
+
+    let sg = Spyglass::builder().build().unwrap();
+    let svc = SpyglassLayer::with_instance(sg.clone()).layer(PanicsInCall);
+    let req = |p: &str| {
+        http::Request::builder()
+            .uri(p)
+            .body(Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
+    let resp = svc.clone().oneshot(req("/boom")).await.unwrap();
+    assert_eq!(resp.status(), 500);
+    assert!(resp.headers().contains_key("traceparent"));
+    drop(resp);
+    // A response whose body is dropped unread (client gone) is still recorded, with the bytes sent.
+    let resp = svc.clone().oneshot(req("/fine")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    let snap = sg.stats().snapshot(Duration::from_secs(60));
+    let row = &snap.requests[0];
+    assert_eq!(row.route, "<unmatched>");
+    assert_eq!(row.count, 2);
+    assert_eq!(row.errors, 1);
+    assert_eq!(row.bytes_out, 0);
+    assert!(sg.flush(Duration::from_secs(10)));
+    let err = &sg.recent().errors(1)[0];
+    assert_eq!(err.error_text(), Some("synchronous boom"));
+}
