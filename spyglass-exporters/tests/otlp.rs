@@ -197,7 +197,10 @@ fn spans_and_metrics(t: Transport) {
         q.str_attr("db.query.text").as_deref(),
         Some("SELECT * FROM users WHERE id = ?")
     );
-    assert_eq!(q.str_attr("db.query.summary").as_deref(), Some("SELECT users"));
+    assert_eq!(
+        q.str_attr("db.query.summary").as_deref(),
+        Some("SELECT users")
+    );
     assert_eq!(q.str_attr("db.operation.name").as_deref(), Some("SELECT"));
     assert_eq!(q.int_attr("db.response.returned_rows"), Some(1));
 
@@ -238,7 +241,10 @@ fn spans_and_metrics(t: Transport) {
         })
         .expect("a 500 data point");
     assert_eq!(p500.count, 1);
-    assert_eq!(str_attr(&p500.attributes, "error.type").as_deref(), Some("500"));
+    assert_eq!(
+        str_attr(&p500.attributes, "error.type").as_deref(),
+        Some("500")
+    );
     assert_eq!(
         str_attr(&p500.attributes, "http.route").as_deref(),
         Some("/users/{id}")

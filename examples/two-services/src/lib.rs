@@ -47,7 +47,10 @@ use spyglass::{ConfigError, Spyglass, SpyglassGuard};
 /// `OTEL_*` variables).
 pub fn install(service: &str) -> Result<SpyglassGuard, ConfigError> {
     spyglass::exporters::register_env();
-    Spyglass::builder().service_name(service).from_env().install()
+    Spyglass::builder()
+        .service_name(service)
+        .from_env()
+        .install()
 }
 
 #[derive(Clone)]
@@ -78,7 +81,11 @@ async fn checkout(State(app): State<Frontend>, Path(id): Path<u64>) -> Result<St
 /// Calls the backend with the current trace context in `traceparent`: the backend's request span
 /// becomes a child of this function's span.
 #[spyglass::instrument]
-async fn fetch_price(client: &reqwest::Client, backend: &str, id: u64) -> Result<String, reqwest::Error> {
+async fn fetch_price(
+    client: &reqwest::Client,
+    backend: &str,
+    id: u64,
+) -> Result<String, reqwest::Error> {
     let mut headers = HeaderMap::new();
     spyglass::context::inject(&mut headers);
     client

@@ -12,11 +12,7 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let opt = |name: &str| {
-        args.windows(2)
-            .find(|w| w[0] == name)
-            .map(|w| w[1].clone())
-    };
+    let opt = |name: &str| args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone());
     let (default_listen, service) = match role.as_str() {
         "backend" => ("127.0.0.1:3001", "backend"),
         "frontend" => ("127.0.0.1:3000", "frontend"),

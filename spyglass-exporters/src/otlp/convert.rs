@@ -266,14 +266,23 @@ pub(crate) fn span(ev: &Event, cache: &mut AttrCache, scope: &InstrumentationSco
             } else {
                 Status::Unset
             };
-            (SpanKind::Internal, a.span_name.clone(), attrs, status, false)
+            (
+                SpanKind::Internal,
+                a.span_name.clone(),
+                attrs,
+                status,
+                false,
+            )
         }
         EventKind::Db(d) => {
             let a = cache.db(d);
             let mut attrs = Vec::with_capacity(a.span.len() + 2);
             attrs.extend_from_slice(&a.span);
             if let Some(rows) = d.rows {
-                attrs.push(KeyValue::new(keys::DB_ROWS, rows.min(i64::MAX as u64) as i64));
+                attrs.push(KeyValue::new(
+                    keys::DB_ROWS,
+                    rows.min(i64::MAX as u64) as i64,
+                ));
             }
             let status = if d.error {
                 attrs.push(KeyValue::new(keys::ERROR_TYPE, "error"));

@@ -55,16 +55,24 @@ impl Instruments {
         let dropped = counters.clone();
         meter
             .u64_observable_counter("spyglass.otlp.spans.dropped")
-            .with_description("Spans dropped: receiver unreachable or refusing after retries, or queue full")
+            .with_description(
+                "Spans dropped: receiver unreachable or refusing after retries, or queue full",
+            )
             .with_callback(move |o| o.observe(dropped.spans_dropped.load(Ordering::Relaxed), &[]))
             .build();
         Instruments {
-            http_duration: hist("http.server.request.duration", "Duration of HTTP server requests"),
+            http_duration: hist(
+                "http.server.request.duration",
+                "Duration of HTTP server requests",
+            ),
             fn_calls: meter
                 .u64_counter("function.calls")
                 .with_description("Calls of instrumented functions")
                 .build(),
-            fn_duration: hist("function.calls.duration", "Duration of instrumented function calls"),
+            fn_duration: hist(
+                "function.calls.duration",
+                "Duration of instrumented function calls",
+            ),
             db_duration: hist(
                 "db.client.operation.duration",
                 "Duration of database client operations",

@@ -133,7 +133,12 @@ impl Default for Config {
 impl fmt::Debug for OtlpExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Header values may be credentials: print their names only.
-        let headers: Vec<&str> = self.config.headers.iter().map(|(k, _)| k.as_str()).collect();
+        let headers: Vec<&str> = self
+            .config
+            .headers
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
         f.debug_struct("OtlpExporter")
             .field("endpoint", &self.endpoint_url())
             .field("protocol", &self.config.protocol)
@@ -166,9 +171,7 @@ impl OtlpExporter {
 
     /// gRPC to `endpoint` (e.g. `http://127.0.0.1:4317`).
     pub fn grpc(endpoint: impl Into<String>) -> Self {
-        Self::new()
-            .protocol(OtlpProtocol::Grpc)
-            .endpoint(endpoint)
+        Self::new().protocol(OtlpProtocol::Grpc).endpoint(endpoint)
     }
 
     /// HTTP/protobuf to `endpoint`, the base URL (e.g. `http://127.0.0.1:4318`): spans go to
@@ -377,8 +380,8 @@ impl OtlpExporter {
     }
 
     fn metric_exporter(&self) -> Result<opentelemetry_otlp::MetricExporter, String> {
-        let b = opentelemetry_otlp::MetricExporter::builder()
-            .with_temporality(Temporality::Cumulative);
+        let b =
+            opentelemetry_otlp::MetricExporter::builder().with_temporality(Temporality::Cumulative);
         let built = match self.config.protocol {
             OtlpProtocol::Grpc => b
                 .with_tonic()
@@ -514,7 +517,10 @@ impl Exporter for OtlpExporter {
             return Ok(());
         }
         let run = self.start_inner(resource).map_err(|e| {
-            ExportError::Other(format!("OTLP exporter to {} not started: {e}", self.endpoint_url()))
+            ExportError::Other(format!(
+                "OTLP exporter to {} not started: {e}",
+                self.endpoint_url()
+            ))
         })?;
         self.running = Some(run);
         Ok(())
@@ -532,6 +538,18 @@ impl Exporter for OtlpExporter {
             }
         }
         if let Some(tx) = &run.tx {
+            if tx.capacity() == 0 {
+                // The collector is not keeping up: drop without building spans, sparing the
+                // collector thread when it is busiest.
+                let n = batch.sampled().count() as u64;
+                if n > 0 {
+                    self.counters.spans_dropped.fetch_add(n, Ordering::Relaxed);
+                    self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .set_last_error("send queue full: the collector is down or slow".into());
+                }
+                return self.report_drops();
+            }
             let spans: Vec<SpanData> = batch
                 .sampled()
                 .map(|ev| convert::span(ev, &mut run.cache, &run.scope))
@@ -545,8 +563,9 @@ impl Exporter for OtlpExporter {
                     Err(_) => {
                         self.counters.spans_dropped.fetch_add(n, Ordering::Relaxed);
                         self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
-                        self.counters
-                            .set_last_error("send queue full: the collector is down or slow".into());
+                        self.counters.set_last_error(
+                            "send queue full: the collector is down or slow".into(),
+                        );
                     }
                 }
             }
@@ -788,7 +807,12 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -824,10 +848,16 @@ mod tests {
         let e = OtlpExporter::from_vars(&EnvExporters::default(), vars(&[])).unwrap();
         assert_eq!(e.config.protocol, OtlpProtocol::HttpProtobuf);
         assert_eq!(e.endpoint_url(), "http://localhost:4318");
-        assert_eq!(e.signal_url("/v1/traces"), "http://localhost:4318/v1/traces");
+        assert_eq!(
+            e.signal_url("/v1/traces"),
+            "http://localhost:4318/v1/traces"
+        );
         let e = OtlpExporter::http("http://h:1/");
         assert_eq!(e.signal_url("/v1/metrics"), "http://h:1/v1/metrics");
-        assert_eq!(OtlpExporter::grpc("http://h:2").endpoint_url(), "http://h:2");
+        assert_eq!(
+            OtlpExporter::grpc("http://h:2").endpoint_url(),
+            "http://h:2"
+        );
     }
 
     #[test]

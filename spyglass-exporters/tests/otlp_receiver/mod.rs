@@ -44,6 +44,10 @@ pub struct Data {
     pub metrics: Vec<ExportMetricsServiceRequest>,
     /// The `x-api-key` header (gRPC metadata) of every request.
     pub api_keys: Vec<Option<String>>,
+    /// Spans received, also when not kept.
+    pub span_count: usize,
+    /// Keep requests (default) or only count spans (benches).
+    pub count_only: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -54,6 +58,30 @@ impl Store {
         let (m, cv) = &*self.0;
         f(&mut m.lock().unwrap());
         cv.notify_all();
+    }
+
+    fn add_traces(&self, key: Option<String>, req: ExportTraceServiceRequest) {
+        self.update(|d| {
+            d.span_count += req
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum::<usize>();
+            if !d.count_only {
+                d.api_keys.push(key);
+                d.traces.push(req);
+            }
+        });
+    }
+
+    fn add_metrics(&self, key: Option<String>, req: ExportMetricsServiceRequest) {
+        self.update(|d| {
+            if !d.count_only {
+                d.api_keys.push(key);
+                d.metrics.push(req);
+            }
+        });
     }
 
     /// Waits until `f` returns `Some`, at most `timeout`.
@@ -215,6 +243,13 @@ impl Receiver {
         Self::start_on(transport, 0)
     }
 
+    /// Starts a receiver that only counts spans (for benches: memory stays flat).
+    pub fn start_counting(transport: Transport) -> Receiver {
+        let r = Self::start_on(transport, 0);
+        r.store.update(|d| d.count_only = true);
+        r
+    }
+
     /// Starts a receiver on `port` (0: any free port).
     pub fn start_on(transport: Transport, port: u16) -> Receiver {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -234,9 +269,7 @@ impl Receiver {
                     tonic::transport::Server::builder()
                         .add_service(TraceServiceServer::new(svc.clone()))
                         .add_service(MetricsServiceServer::new(svc))
-                        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(
-                            listener,
-                        )),
+                        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
                 );
             }
             Transport::Http => {
@@ -309,11 +342,7 @@ impl TraceService for Grpc {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let key = key_of(request.metadata());
-        let req = request.into_inner();
-        self.0.update(|d| {
-            d.api_keys.push(key);
-            d.traces.push(req);
-        });
+        self.0.add_traces(key, request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))
@@ -327,11 +356,7 @@ impl MetricsService for Grpc {
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         let key = key_of(request.metadata());
-        let req = request.into_inner();
-        self.0.update(|d| {
-            d.api_keys.push(key);
-            d.metrics.push(req);
-        });
+        self.0.add_metrics(key, request.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse {
             partial_success: None,
         }))
@@ -351,10 +376,7 @@ fn protobuf(body: Vec<u8>) -> Response {
 async fn http_traces(State(store): State<Store>, headers: HeaderMap, body: Bytes) -> Response {
     match ExportTraceServiceRequest::decode(body) {
         Ok(req) => {
-            store.update(|d| {
-                d.api_keys.push(http_key(&headers));
-                d.traces.push(req);
-            });
+            store.add_traces(http_key(&headers), req);
             protobuf(ExportTraceServiceResponse::default().encode_to_vec())
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
@@ -364,10 +386,7 @@ async fn http_traces(State(store): State<Store>, headers: HeaderMap, body: Bytes
 async fn http_metrics(State(store): State<Store>, headers: HeaderMap, body: Bytes) -> Response {
     match ExportMetricsServiceRequest::decode(body) {
         Ok(req) => {
-            store.update(|d| {
-                d.api_keys.push(http_key(&headers));
-                d.metrics.push(req);
-            });
+            store.add_metrics(http_key(&headers), req);
             protobuf(ExportMetricsServiceResponse::default().encode_to_vec())
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
