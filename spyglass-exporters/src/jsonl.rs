@@ -446,7 +446,9 @@ impl JsonlExporter {
             return;
         };
         *self.shared.current.lock() = None;
-        let Current { file, path, bytes, .. } = cur;
+        let Current {
+            file, path, bytes, ..
+        } = cur;
         drop(file);
         if rotation {
             JsonlStats::add(&self.stats.inner.rotations, 1);
@@ -747,7 +749,10 @@ mod tests {
     fn bad_template_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let mut e = JsonlExporter::new(dir.path()).filename_template("a/b.jsonl");
-        let sg = spyglass_core::Spyglass::builder().service_name("s").build().unwrap();
+        let sg = spyglass_core::Spyglass::builder()
+            .service_name("s")
+            .build()
+            .unwrap();
         let res = sg.resource().clone();
         let err = e.start(&res).unwrap_err().to_string();
         assert!(err.contains("filename_template"), "{err}");

@@ -51,7 +51,7 @@
 //! touched histograms are published once per batch.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -59,8 +59,8 @@ use ::prometheus::core::{Collector, Desc};
 use ::prometheus::local::LocalHistogram;
 use ::prometheus::proto::MetricFamily;
 use ::prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use hashbrown::{Equivalent, HashMap};
 use parking_lot::{Mutex, RwLock};
@@ -97,10 +97,18 @@ pub struct PrometheusExporter {
     shared: Arc<Shared>,
     families: Families,
     max_series: usize,
-    /// Label children resolved so far, by key; values index `locals`.
+    /// Label children resolved so far, by key (text); values index `locals` / `fn_slots`.
     req: HashMap<ReqKey, usize>,
-    func: HashMap<FnKey, FnSlot>,
+    func: HashMap<FnKey, usize>,
     db: HashMap<DbKey, usize>,
+    fn_slots: Vec<FnSlot>,
+    /// The fast path: the same keys by the identity (address and length) of their shared names.
+    /// Routers, `#[instrument]` and the statement interner hand out one shared allocation per
+    /// name, so this usually hits, and costs one integer hash instead of hashing and comparing
+    /// strings. `pinned` keeps every name used as a key alive, so an address is never reused by
+    /// another string while it is in this map.
+    fast: HashMap<FastKey, usize, BuildHasherDefault<Fx>>,
+    pinned: Vec<Name>,
     /// Unsynchronised histograms, published (flushed) at the end of each batch.
     locals: Vec<LocalSlot>,
     /// Indices into `locals` touched by the current batch.
@@ -132,6 +140,7 @@ impl fmt::Debug for PrometheusExporter {
             .field("max_series", &self.max_series)
             .field("routes", &self.req.len())
             .field("functions", &self.func.len())
+            .field("fast_path_entries", &self.fast.len())
             .field("queries", &self.db.len())
             .finish()
     }
@@ -212,6 +221,9 @@ impl PrometheusExporter {
             req: HashMap::new(),
             func: HashMap::new(),
             db: HashMap::new(),
+            fn_slots: Vec::new(),
+            fast: HashMap::default(),
+            pinned: Vec::new(),
             locals: Vec::new(),
             dirty: Vec::new(),
         })
@@ -290,36 +302,36 @@ impl PrometheusExporter {
     }
 
     #[inline]
-    fn slot_for_fn(&mut self, name: &Name, module: &Name) -> &FnSlot {
-        let key = PairRef(name.as_str(), module.as_str());
-        // Two lookups on a miss only: the borrow checker cannot return from the first yet.
-        if self.func.contains_key(&key) {
-            return &self.func[&key];
+    fn slot_for_fn(&mut self, name: &Name, module: &Name) -> usize {
+        if let Some(&i) = self.func.get(&PairRef(name.as_str(), module.as_str())) {
+            return i;
         }
         self.new_fn(name, module)
     }
 
     #[cold]
-    fn new_fn(&mut self, name: &Name, module: &Name) -> &FnSlot {
+    fn new_fn(&mut self, name: &Name, module: &Name) -> usize {
         let (name, module) = if self.func.len() >= self.max_series {
             (Name::from_static(OTHER), Name::from_static(OTHER))
         } else {
             (name.clone(), module.clone())
         };
-        let key = FnKey(name.clone(), module.clone());
-        if !self.func.contains_key(&key) {
-            let (n, m) = (name.as_str(), module.as_str());
-            let slot = FnSlot {
-                local: push_local(
-                    &mut self.locals,
-                    self.families.fn_dur.with_label_values(&[n, m]).local(),
-                ),
-                ok: self.families.fn_calls.with_label_values(&[n, m, "ok"]),
-                error: self.families.fn_calls.with_label_values(&[n, m, "error"]),
-            };
-            self.func.insert(key.clone(), slot);
+        if let Some(&i) = self.func.get(&PairRef(name.as_str(), module.as_str())) {
+            return i;
         }
-        &self.func[&key]
+        let (n, m) = (name.as_str(), module.as_str());
+        let slot = FnSlot {
+            local: push_local(
+                &mut self.locals,
+                self.families.fn_dur.with_label_values(&[n, m]).local(),
+            ),
+            ok: self.families.fn_calls.with_label_values(&[n, m, "ok"]),
+            error: self.families.fn_calls.with_label_values(&[n, m, "error"]),
+        };
+        self.fn_slots.push(slot);
+        let i = self.fn_slots.len() - 1;
+        self.func.insert(FnKey(name, module), i);
+        i
     }
 
     #[inline]
@@ -346,10 +358,8 @@ impl PrometheusExporter {
             .db
             .with_label_values(&[system, statement.as_str()]);
         let i = push_local(&mut self.locals, h.local());
-        self.db.insert(
-            DbKey(Name::from_static(system), statement),
-            i,
-        );
+        self.db
+            .insert(DbKey(Name::from_static(system), statement), i);
         i
     }
 
@@ -358,18 +368,61 @@ impl PrometheusExporter {
     fn record(&mut self, ev: &Event) {
         let secs = ev.dur_ns as f64 * 1e-9;
         let i = match &ev.kind {
-            EventKind::Req(r) => self.local_for_req(r.method, &r.route, r.status),
+            EventKind::Req(r) => {
+                let k = FastKey(
+                    addr(&r.route),
+                    r.route.len(),
+                    r.method.as_ptr() as usize,
+                    usize::from(r.status) | TAG_REQ,
+                );
+                match self.fast.get(&k) {
+                    Some(&i) => i,
+                    None => {
+                        let i = self.local_for_req(r.method, &r.route, r.status);
+                        self.remember(k, i, [Some(&r.route), None]);
+                        i
+                    }
+                }
+            }
             EventKind::Fn(f) => {
-                let error = f.error;
-                let slot = self.slot_for_fn(&f.name, &f.module);
-                if error {
+                let k = FastKey(
+                    addr(&f.name),
+                    f.name.len(),
+                    addr(&f.module),
+                    f.module.len() | TAG_FN,
+                );
+                let si = match self.fast.get(&k) {
+                    Some(&i) => i,
+                    None => {
+                        let i = self.slot_for_fn(&f.name, &f.module);
+                        self.remember(k, i, [Some(&f.name), Some(&f.module)]);
+                        i
+                    }
+                };
+                let slot = &self.fn_slots[si];
+                if f.error {
                     slot.error.inc();
                 } else {
                     slot.ok.inc();
                 }
                 slot.local
             }
-            EventKind::Db(d) => self.local_for_db(d.system, &d.statement),
+            EventKind::Db(d) => {
+                let k = FastKey(
+                    d.system.as_ptr() as usize,
+                    d.system.len(),
+                    addr(&d.statement),
+                    d.statement.len() | TAG_DB,
+                );
+                match self.fast.get(&k) {
+                    Some(&i) => i,
+                    None => {
+                        let i = self.local_for_db(d.system, &d.statement);
+                        self.remember(k, i, [Some(&d.statement), None]);
+                        i
+                    }
+                }
+            }
         };
         let slot = &mut self.locals[i];
         slot.hist.observe(secs);
@@ -377,6 +430,17 @@ impl PrometheusExporter {
             slot.dirty = true;
             self.dirty.push(i);
         }
+    }
+
+    /// Adds a fast-path entry, pinning the names whose addresses it uses. Bounded: past the cap,
+    /// new identities take the (still allocation-free) lookup by text.
+    #[cold]
+    fn remember(&mut self, k: FastKey, i: usize, names: [Option<&Name>; 2]) {
+        if self.fast.len() >= FAST_PER_SERIES * self.max_series.max(64) {
+            return;
+        }
+        self.pinned.extend(names.into_iter().flatten().cloned());
+        self.fast.insert(k, i);
     }
 
     /// Publishes the histograms touched since the last call.
@@ -674,6 +738,50 @@ impl Equivalent<DbKey> for PairRef<'_> {
     }
 }
 
+/// (address, length) of two names, or of a name and a `&'static str`, plus a kind tag in the top
+/// bits of the last length (a status code for requests).
+#[derive(PartialEq, Eq, Hash, Clone, Copy)]
+struct FastKey(usize, usize, usize, usize);
+
+const TAG_REQ: usize = 1 << (usize::BITS - 2);
+const TAG_FN: usize = 2 << (usize::BITS - 2);
+const TAG_DB: usize = 3 << (usize::BITS - 2);
+/// Fast-path entries allowed per series (several threads may hold their own copy of a name).
+const FAST_PER_SERIES: usize = 8;
+
+#[inline]
+fn addr(n: &Name) -> usize {
+    n.as_str().as_ptr() as usize
+}
+
+/// FxHash (rustc's): one rotate, xor and multiply per word; plenty for integer keys.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Fx {
+    #[inline]
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for Fx {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.add(u64::from(*b));
+        }
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,7 +796,10 @@ mod tests {
 
     #[test]
     fn label_sets_are_capped_into_other() {
-        let sg = spyglass_core::Spyglass::builder().service_name("s").build().unwrap();
+        let sg = spyglass_core::Spyglass::builder()
+            .service_name("s")
+            .build()
+            .unwrap();
         let events: Vec<Event> = (0..5)
             .map(|i| Event::request("GET", format!("/r{i}"), 200, 1_000_000))
             .collect();
@@ -702,15 +813,61 @@ mod tests {
     }
 
     #[test]
+    fn one_series_whatever_allocation_holds_the_name() {
+        let sg = spyglass_core::Spyglass::builder()
+            .service_name("s")
+            .build()
+            .unwrap();
+        let shared: Name = Arc::<str>::from("/u/{id}").into();
+        let events = [
+            Event::request("GET", "/u/{id}", 200, 1_000_000),
+            Event::request("GET", shared.clone(), 200, 1_000_000),
+            Event::request("GET", shared, 200, 1_000_000),
+            Event::request("GET", String::from("/u/{id}"), 200, 1_000_000),
+            Event::request("GET", "/u/{id}", 404, 1_000_000),
+            Event::function("f", "m", 1, false),
+            Event::function(String::from("f"), "m", 1, true),
+            Event::query("SELECT ?", "sqlite", None, 1),
+            Event::query(String::from("SELECT ?"), "sqlite", None, 1),
+        ];
+        let mut e = PrometheusExporter::new();
+        let h = e.handle();
+        e.start(sg.resource()).unwrap();
+        e.export(&Batch {
+            events: &events,
+            resource: sg.resource(),
+        })
+        .unwrap();
+        e.export(&Batch {
+            events: &events,
+            resource: sg.resource(),
+        })
+        .unwrap();
+        let text = h.render();
+        assert!(text.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/u/{id}"} 8"#), "{text}");
+        assert!(text.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="404",http_route="/u/{id}"} 2"#), "{text}");
+        assert!(
+            text.contains(r#"function_calls_duration_seconds_count{function="f",module="m"} 4"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"db_client_operation_duration_seconds_count{db_query_summary="SELECT ?",db_system_name="sqlite"} 4"#), "{text}");
+    }
+
+    #[test]
     fn every_event_counts_sampled_or_not() {
-        let sg = spyglass_core::Spyglass::builder().service_name("s").build().unwrap();
+        let sg = spyglass_core::Spyglass::builder()
+            .service_name("s")
+            .build()
+            .unwrap();
         let mut a = Event::function("f", "m", 2_000_000, false);
         a.sampled = false;
         let b = Event::function("f", "m", 3_000_000, true);
         let text = batch_of(&[a, b], sg.resource());
         assert!(text.contains(r#"function_calls_total{function="f",module="m",result="ok"} 1"#));
         assert!(text.contains(r#"function_calls_total{function="f",module="m",result="error"} 1"#));
-        assert!(text.contains(r#"function_calls_duration_seconds_count{function="f",module="m"} 2"#));
+        assert!(
+            text.contains(r#"function_calls_duration_seconds_count{function="f",module="m"} 2"#)
+        );
         assert!(text.contains("spyglass_events_exported_total 2"), "{text}");
     }
 }

@@ -8,9 +8,24 @@ use spyglass_core::Spyglass;
 fn events() -> Vec<Event> {
     let mut v = Vec::new();
     for i in 0..64u64 {
-        v.push(Event::request("GET", format!("/r{}", i % 8), 200 + (i % 2) as u16, 1_000_000 + i));
-        v.push(Event::function("load_user", "shop::users", 50_000, i % 5 == 0));
-        v.push(Event::query("SELECT * FROM t WHERE id = ?", "sqlite", Some(1), 200_000));
+        v.push(Event::request(
+            "GET",
+            format!("/r{}", i % 8),
+            200 + (i % 2) as u16,
+            1_000_000 + i,
+        ));
+        v.push(Event::function(
+            "load_user",
+            "shop::users",
+            50_000,
+            i % 5 == 0,
+        ));
+        v.push(Event::query(
+            "SELECT * FROM t WHERE id = ?",
+            "sqlite",
+            Some(1),
+            200_000,
+        ));
     }
     v
 }
@@ -28,7 +43,10 @@ fn prometheus_export_allocates_nothing_once_keys_are_known() {
     let mut e = spyglass_exporters::PrometheusExporter::new();
     e.start(sg.resource()).unwrap();
     let evs = events();
-    let batch = Batch { events: &evs, resource: sg.resource() };
+    let batch = Batch {
+        events: &evs,
+        resource: sg.resource(),
+    };
     e.export(&batch).unwrap(); // first sight of each key resolves its label children
     let info = allocation_counter::measure(|| {
         for _ in 0..10 {
@@ -46,7 +64,10 @@ fn jsonl_export_allocates_nothing_per_batch() {
     let mut e = spyglass_exporters::JsonlExporter::new(dir.path()).rotate_bytes(0);
     e.start(sg.resource()).unwrap();
     let evs = events();
-    let batch = Batch { events: &evs, resource: sg.resource() };
+    let batch = Batch {
+        events: &evs,
+        resource: sg.resource(),
+    };
     e.export(&batch).unwrap(); // opens the file, sizes the buffer
     let info = allocation_counter::measure(|| {
         for _ in 0..10 {

@@ -55,7 +55,12 @@ fn events() -> Vec<Event> {
         r.error = Some("handler panicked: index out of bounds".into());
     }
     let call = fixed(Event::function("load_user", "shop::users", 1_500, false));
-    let mut failed = fixed(Event::function("charge", "shop::billing", 120_000_000, true));
+    let mut failed = fixed(Event::function(
+        "charge",
+        "shop::billing",
+        120_000_000,
+        true,
+    ));
     if let EventKind::Fn(f) = &mut failed.kind {
         f.error_text = Some("card declined\nretry later".into());
     }

@@ -29,7 +29,11 @@ fn exposition() -> String {
     em.emit_req("POST", "/orders", 503, Duration::from_millis(40));
     em.emit_fn("load_user", Duration::from_micros(300), false);
     em.emit_fn("load_user", Duration::from_micros(300), true);
-    em.emit_db("SELECT * FROM users WHERE id = 1", Duration::from_millis(2), Some(1));
+    em.emit_db(
+        "SELECT * FROM users WHERE id = 1",
+        Duration::from_millis(2),
+        Some(1),
+    );
     assert!(sg.flush(Duration::from_secs(30)));
     let text = handle.render();
     sg.shutdown();
@@ -49,7 +53,8 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
         .current_dir(&dir)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "promtool check rules failed:\n{text}");
     assert!(text.contains("SUCCESS: 5 rules found"), "{text}");
 
@@ -58,7 +63,8 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
         .current_dir(&dir)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "promtool test rules failed:\n{text}");
     assert!(text.contains("SUCCESS"), "{text}");
 }
@@ -86,28 +92,46 @@ fn dashboard_refers_only_to_exposed_metrics_and_labels() {
         let (ms, ls) = support::promql_names(e);
         assert!(!ms.is_empty(), "no metric in {e}");
         for m in ms {
-            assert!(metrics.contains(&m), "dashboard uses {m}, which the exporter does not expose: {e}");
+            assert!(
+                metrics.contains(&m),
+                "dashboard uses {m}, which the exporter does not expose: {e}"
+            );
             used.insert(m);
         }
         for l in ls {
-            assert!(labels.contains(&l), "dashboard uses label {l}, which the exporter does not expose: {e}");
+            assert!(
+                labels.contains(&l),
+                "dashboard uses label {l}, which the exporter does not expose: {e}"
+            );
         }
     }
     // Every family appears on the dashboard.
-    for family in ["http_server_request_duration_seconds", "function_calls", "db_client_operation", "spyglass_events_dropped", "spyglass_queue_depth"] {
-        assert!(used.iter().any(|m| m.starts_with(family)), "{family} missing from the dashboard");
+    for family in [
+        "http_server_request_duration_seconds",
+        "function_calls",
+        "db_client_operation",
+        "spyglass_events_dropped",
+        "spyglass_queue_depth",
+    ] {
+        assert!(
+            used.iter().any(|m| m.starts_with(family)),
+            "{family} missing from the dashboard"
+        );
     }
 }
 
 #[test]
 fn alert_rules_refer_only_to_exposed_metrics_and_labels() {
     let (metrics, labels) = support::exposed_names(&exposition());
-    let text = std::fs::read_to_string(support::deploy_dir().join("prometheus-alerts.yml")).unwrap();
+    let text =
+        std::fs::read_to_string(support::deploy_dir().join("prometheus-alerts.yml")).unwrap();
     // The expressions: every `expr:` value, single-line or a `|` block.
     let mut exprs = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
-        let Some((indent, rest)) = line.split_once("expr:") else { continue };
+        let Some((indent, rest)) = line.split_once("expr:") else {
+            continue;
+        };
         if indent.trim() != "" {
             continue;
         }
@@ -132,10 +156,16 @@ fn alert_rules_refer_only_to_exposed_metrics_and_labels() {
         let (ms, ls) = support::promql_names(e);
         assert!(!ms.is_empty(), "no metric in {e}");
         for m in ms {
-            assert!(metrics.contains(&m), "alert uses {m}, which the exporter does not expose: {e}");
+            assert!(
+                metrics.contains(&m),
+                "alert uses {m}, which the exporter does not expose: {e}"
+            );
         }
         for l in ls {
-            assert!(labels.contains(&l), "alert uses label {l}, which the exporter does not expose: {e}");
+            assert!(
+                labels.contains(&l),
+                "alert uses label {l}, which the exporter does not expose: {e}"
+            );
         }
     }
 }
@@ -160,8 +190,12 @@ fn dashboard_expressions_are_valid_promql() {
         .arg(&path)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "invalid PromQL in the dashboard:\n{text}\n{rules}");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "invalid PromQL in the dashboard:\n{text}\n{rules}"
+    );
 }
 
 #[test]

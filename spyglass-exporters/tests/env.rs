@@ -35,9 +35,12 @@ fn variables_turn_exporters_on_with_no_code() {
         .from_vars(|k| vars.get(k).cloned())
         .build()
         .unwrap();
-    sg.emitter().emit_req("GET", "/env", 200, Duration::from_millis(2));
+    sg.emitter()
+        .emit_req("GET", "/env", 200, Duration::from_millis(2));
     assert!(sg.flush(Duration::from_secs(30)));
-    let metrics = sg.render_metrics().expect("SPYGLASS_PROMETHEUS=1 serves metrics");
+    let metrics = sg
+        .render_metrics()
+        .expect("SPYGLASS_PROMETHEUS=1 serves metrics");
     assert!(metrics.contains(r#"http_route="/env""#), "{metrics}");
     assert!(metrics.contains(r#"service_name="from-env""#), "{metrics}");
     sg.shutdown();

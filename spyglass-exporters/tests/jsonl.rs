@@ -46,7 +46,11 @@ fn read_ids(dir: &Path) -> Vec<u64> {
     for f in files(dir) {
         let text = contents(&f);
         assert!(!text.is_empty(), "{} is empty", f.display());
-        assert!(text.ends_with('\n'), "{} does not end with a newline", f.display());
+        assert!(
+            text.ends_with('\n'),
+            "{} does not end with a newline",
+            f.display()
+        );
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("{}: bad line {line:?}: {e}", f.display()));
@@ -154,7 +158,8 @@ fn only_sampled_events_are_written_and_errors_always_are() {
         sg.emitter().emit_fn("ok", Duration::from_nanos(i), false);
     }
     for i in 101..=110 {
-        sg.emitter().emit_fn("failing", Duration::from_nanos(i), true);
+        sg.emitter()
+            .emit_fn("failing", Duration::from_nanos(i), true);
     }
     sg.shutdown();
     assert_eq!(stats.written(), 10);
@@ -164,7 +169,9 @@ fn only_sampled_events_are_written_and_errors_always_are() {
 #[test]
 fn retention_keeps_the_newest_files() {
     let dir = tempfile::tempdir().unwrap();
-    let jsonl = JsonlExporter::new(dir.path()).rotate_bytes(2048).max_files(3);
+    let jsonl = JsonlExporter::new(dir.path())
+        .rotate_bytes(2048)
+        .max_files(3);
     let stats = jsonl.stats();
     let sg = instance(jsonl);
     for id in 1..=2000 {
@@ -175,7 +182,10 @@ fn retention_keeps_the_newest_files() {
     let names = files(dir.path());
     assert!(names.len() <= 3, "{names:?}");
     assert!(stats.files_deleted() > 0);
-    assert_eq!(stats.files_deleted() + names.len() as u64, stats.files_opened());
+    assert_eq!(
+        stats.files_deleted() + names.len() as u64,
+        stats.files_opened()
+    );
     // What is left is the end of the stream, without holes.
     let mut ids = read_ids(dir.path());
     ids.sort_unstable();
@@ -206,7 +216,10 @@ fn max_age_deletes_old_files_of_the_template_only() {
     emit(&sg, 7);
     sg.shutdown();
     assert!(!old.exists() && !old_gz.exists(), "old files deleted");
-    assert!(unrelated.exists(), "files not matching the template are left alone");
+    assert!(
+        unrelated.exists(),
+        "files not matching the template are left alone"
+    );
     assert_eq!(stats.files_deleted(), 2);
     assert_eq!(files(dir.path()).len(), 2); // notes.txt and the new file
 }
@@ -230,7 +243,11 @@ fn gzip_compresses_every_closed_file_and_loses_nothing() {
         .iter()
         .filter(|p| p.to_str().unwrap().ends_with(".jsonl"))
         .collect();
-    assert_eq!(gz.len() + plain.len(), all.len(), "no temporaries left: {all:?}");
+    assert_eq!(
+        gz.len() + plain.len(),
+        all.len(),
+        "no temporaries left: {all:?}"
+    );
     assert_eq!(plain.len(), 1, "only the file open at shutdown stays plain");
     assert!(gz.len() >= 10, "{} gz files", gz.len());
     assert_eq!(stats.files_compressed(), gz.len() as u64);
@@ -270,11 +287,18 @@ fn filename_template_with_pid() {
     }
     sg.shutdown();
     let names = files(dir.path());
-    assert_eq!(names.len(), 20, "a line longer than the limit gets a file of its own");
+    assert_eq!(
+        names.len(),
+        20,
+        "a line longer than the limit gets a file of its own"
+    );
     let prefix = format!("app-{}-", std::process::id());
     for f in &names {
         let name = f.file_name().unwrap().to_str().unwrap();
-        assert!(name.starts_with(&prefix) && name.ends_with(".log"), "{name}");
+        assert!(
+            name.starts_with(&prefix) && name.ends_with(".log"),
+            "{name}"
+        );
     }
     assert_each_once(&read_ids(dir.path()), 1..=20);
 }
@@ -301,10 +325,17 @@ fn directory_replaced_by_a_file_loses_an_exact_count_then_recovers() {
         emit(&sg, id);
     }
     assert!(sg.flush(FLUSH));
-    assert_eq!(stats.lost(), 50, "every event of the outage, counted exactly");
+    assert_eq!(
+        stats.lost(),
+        50,
+        "every event of the outage, counted exactly"
+    );
     assert_eq!(stats.written(), 100);
     assert!(stats.write_errors() >= 1);
-    assert!(sg.collector().export_errors >= 1, "reported to the collector");
+    assert!(
+        sg.collector().export_errors >= 1,
+        "reported to the collector"
+    );
 
     // The way is clear again: the directory is re-created and writing resumes.
     fs::remove_file(&dir).unwrap();
@@ -428,10 +459,26 @@ fn full_disk_cuts_partial_lines_counts_losses_and_recovers() {
     sg.shutdown();
     assert_eq!(stats.written() + stats.lost(), 800);
     let ids = read_ids(&dir); // every line parses, every file ends with a newline
-    eprintln!("disk full: written {} lost {} errors {} files {}", stats.written(), stats.lost(), stats.write_errors(), stats.files_opened());
-    assert_eq!(ids.len() as u64, stats.written(), "the written count is exact");
+    eprintln!(
+        "disk full: written {} lost {} errors {} files {}",
+        stats.written(),
+        stats.lost(),
+        stats.write_errors(),
+        stats.files_opened()
+    );
+    assert_eq!(
+        ids.len() as u64,
+        stats.written(),
+        "the written count is exact"
+    );
     let set: HashSet<u64> = ids.iter().copied().collect();
     assert_eq!(set.len(), ids.len(), "no event written twice");
-    assert!((1..=200).all(|i| set.contains(&i)), "events before the outage kept");
-    assert!((701..=800).all(|i| set.contains(&i)), "events after the outage written");
+    assert!(
+        (1..=200).all(|i| set.contains(&i)),
+        "events before the outage kept"
+    );
+    assert!(
+        (701..=800).all(|i| set.contains(&i)),
+        "events after the outage written"
+    );
 }

@@ -51,10 +51,15 @@ fn counts_are_exact_across_batches_while_renders_race_the_collector() {
                     for i in 0..PER {
                         let route = ["/a", "/b/{id}", "/c"][(i % 3) as usize];
                         let status = if i % 10 == 0 { 500 } else { 200 };
-                        sg.emitter()
-                            .emit_req("GET", route, status, Duration::from_micros(100 * (t + 1)));
+                        sg.emitter().emit_req(
+                            "GET",
+                            route,
+                            status,
+                            Duration::from_micros(100 * (t + 1)),
+                        );
                         if i % 2 == 0 {
-                            sg.emitter().emit_fn("work", Duration::from_micros(5), i % 4 == 0);
+                            sg.emitter()
+                                .emit_fn("work", Duration::from_micros(5), i % 4 == 0);
                         }
                     }
                 })
@@ -79,9 +84,20 @@ fn counts_are_exact_across_batches_while_renders_race_the_collector() {
         .sum();
     assert_eq!(errors as u64, THREADS * PER / 10);
     let calls = samples(&text, "function_calls_total");
-    let ok: f64 = calls.iter().filter(|(s, _)| s.contains(r#"result="ok""#)).map(|(_, v)| v).sum();
-    let err: f64 = calls.iter().filter(|(s, _)| s.contains(r#"result="error""#)).map(|(_, v)| v).sum();
-    assert_eq!((ok as u64, err as u64), (THREADS * PER / 4, THREADS * PER / 4));
+    let ok: f64 = calls
+        .iter()
+        .filter(|(s, _)| s.contains(r#"result="ok""#))
+        .map(|(_, v)| v)
+        .sum();
+    let err: f64 = calls
+        .iter()
+        .filter(|(s, _)| s.contains(r#"result="error""#))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(
+        (ok as u64, err as u64),
+        (THREADS * PER / 4, THREADS * PER / 4)
+    );
     // +Inf bucket equals the count; sum of durations is exact to the microsecond.
     let inf: f64 = samples(&text, "http_server_request_duration_seconds_bucket")
         .iter()
@@ -93,7 +109,9 @@ fn counts_are_exact_across_batches_while_renders_race_the_collector() {
         .iter()
         .map(|(_, v)| v)
         .sum();
-    let expected = (1..=THREADS).map(|t| 100e-6 * t as f64 * PER as f64).sum::<f64>();
+    let expected = (1..=THREADS)
+        .map(|t| 100e-6 * t as f64 * PER as f64)
+        .sum::<f64>();
     assert!((sum - expected).abs() < 1e-6, "{sum} vs {expected}");
     sg.shutdown();
 }
@@ -103,8 +121,10 @@ fn buckets_are_opentelemetry_defaults_from_5ms_to_10s() {
     let prom = PrometheusExporter::new();
     let handle = prom.handle();
     let sg = Spyglass::builder().exporter(prom).build().unwrap();
-    sg.emitter().emit_req("GET", "/x", 200, Duration::from_millis(7));
-    sg.emitter().emit_db("SELECT 1", Duration::from_millis(7), None);
+    sg.emitter()
+        .emit_req("GET", "/x", 200, Duration::from_millis(7));
+    sg.emitter()
+        .emit_db("SELECT 1", Duration::from_millis(7), None);
     sg.emitter().emit_fn("f", Duration::from_millis(7), false);
     assert!(sg.flush(Duration::from_secs(30)));
     let text = handle.render();
@@ -144,7 +164,11 @@ fn buckets_are_opentelemetry_defaults_from_5ms_to_10s() {
 fn health_metrics_need_a_source_for_a_private_instance() {
     let prom = PrometheusExporter::new();
     let handle = prom.handle();
-    let sg = Spyglass::builder().service_name("svc").exporter(prom).build().unwrap();
+    let sg = Spyglass::builder()
+        .service_name("svc")
+        .exporter(prom)
+        .build()
+        .unwrap();
     for _ in 0..5 {
         sg.emitter().emit_fn("f", Duration::from_millis(1), false);
     }
@@ -153,7 +177,9 @@ fn health_metrics_need_a_source_for_a_private_instance() {
     // Without a source, what the exporter saw itself.
     assert!(text.contains("spyglass_events_exported_total 5"), "{text}");
     assert!(!text.contains("spyglass_events_emitted_total"));
-    assert!(text.contains(r#"spyglass_build_info{service_name="svc",service_version="",spyglass_version="#));
+    assert!(text.contains(
+        r#"spyglass_build_info{service_name="svc",service_version="",spyglass_version="#
+    ));
 
     let probe = sg.clone();
     handle.set_health_source(move || Some(probe.collector()));
@@ -180,7 +206,8 @@ fn a_users_registry_renders_both() {
     let prom = PrometheusExporter::with_registry(registry.clone()).unwrap();
     let handle = prom.handle();
     let sg = Spyglass::builder().exporter(prom).build().unwrap();
-    sg.emitter().emit_req("GET", "/x", 200, Duration::from_millis(1));
+    sg.emitter()
+        .emit_req("GET", "/x", 200, Duration::from_millis(1));
     assert!(sg.flush(Duration::from_secs(30)));
     let text = handle.render();
     assert!(text.contains("shop_orders_total 3"));

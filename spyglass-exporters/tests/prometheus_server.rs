@@ -41,7 +41,11 @@ fn real_prometheus_scrapes_the_exposition() {
     em.emit_req("POST", "/orders", 503, Duration::from_millis(900));
     em.emit_fn("load_user", Duration::from_micros(250), false);
     em.emit_fn("charge", Duration::from_millis(30), true);
-    em.emit_db("SELECT * FROM users WHERE id = 42", Duration::from_millis(2), Some(1));
+    em.emit_db(
+        "SELECT * FROM users WHERE id = 42",
+        Duration::from_millis(2),
+        Some(1),
+    );
     assert!(sg.flush(Duration::from_secs(30)));
 
     // The instance's renderer (what /_spyglass/metrics serves) and the handle render the same.
@@ -52,13 +56,19 @@ fn real_prometheus_scrapes_the_exposition() {
     assert!(body.contains(
         r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/users/{id}"} 7"#
     ), "{body}");
-    assert!(body.contains(r#"spyglass_build_info{service_name="shop",service_version="1.2.3",spyglass_version=""#));
+    assert!(body.contains(
+        r#"spyglass_build_info{service_name="shop",service_version="1.2.3",spyglass_version=""#
+    ));
     assert!(body.contains("spyglass_events_emitted_total 14"), "{body}");
     assert!(body.contains("spyglass_events_exported_total 14"), "{body}");
     assert!(body.contains("spyglass_events_dropped_total 0"), "{body}");
     assert!(body.contains("spyglass_queue_depth 0"), "{body}");
     assert_eq!(
-        sg.render_metrics().unwrap().lines().filter(|l| !l.starts_with("spyglass_")).count(),
+        sg.render_metrics()
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("spyglass_"))
+            .count(),
         body.lines().filter(|l| !l.starts_with("spyglass_")).count()
     );
 
@@ -70,11 +80,23 @@ fn real_prometheus_scrapes_the_exposition() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "promtool check metrics:\n{report}\n{body}");
-    assert!(report.trim().is_empty(), "promtool check metrics reported:\n{report}");
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{report}\n{body}"
+    );
+    assert!(
+        report.trim().is_empty(),
+        "promtool check metrics reported:\n{report}"
+    );
 
     // A real server scrapes it, with the alerting rules loaded.
     let server = support::PrometheusServer::start(
@@ -143,7 +165,10 @@ fn real_prometheus_scrapes_the_exposition() {
     }
     // The health and build-info series arrive too.
     let v = server.query("spyglass_build_info");
-    assert_eq!(v["data"]["result"][0]["metric"]["service_name"], "shop", "{v}");
+    assert_eq!(
+        v["data"]["result"][0]["metric"]["service_name"], "shop",
+        "{v}"
+    );
     let v = server.query("spyglass_events_exported_total");
     assert_eq!(v["data"]["result"][0]["value"][1], "14", "{v}");
 }

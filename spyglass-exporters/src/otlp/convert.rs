@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,108 +74,170 @@ pub(crate) struct DbAttrs {
     pub(crate) metric: Vec<KeyValue>,
 }
 
+/// The Fx hash (as in rustc): keys are route templates, function names and statement fingerprints
+/// chosen by the application's code, not by its clients, so a fast non-keyed hash is safe here and
+/// several times cheaper than SipHash on the collector's per-event path.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
 /// Caches of attribute lists, one per event kind.
 #[derive(Debug, Default)]
 pub(crate) struct AttrCache {
-    req: HashMap<(&'static str, Name, u16), ReqAttrs>,
-    func: HashMap<(Name, Name), FnAttrs>,
-    db: HashMap<(Name, &'static str), DbAttrs>,
+    req: FxMap<(&'static str, Name, u16), ReqAttrs>,
+    func: FxMap<(Name, Name), FnAttrs>,
+    db: FxMap<(Name, &'static str), DbAttrs>,
 }
 
-fn make_room<K, V>(m: &mut HashMap<K, V>) {
-    if m.len() >= CACHE_CAP {
+/// The cached value of `key`, built by `build` on a miss; a full cache is cleared first.
+fn cached<K: std::hash::Hash + Eq, V>(
+    m: &mut FxMap<K, V>,
+    key: K,
+    build: impl FnOnce() -> V,
+) -> &V {
+    if m.len() >= CACHE_CAP && !m.contains_key(&key) {
         m.clear();
     }
+    m.entry(key).or_insert_with(build)
 }
 
 impl AttrCache {
     pub(crate) fn req(&mut self, r: &ReqEvent) -> &ReqAttrs {
-        let key = (r.method, r.route.clone(), r.status);
-        if !self.req.contains_key(&key) {
-            make_room(&mut self.req);
-            let unmatched = r.route.as_str() == "<unmatched>";
-            let span_name = if unmatched {
-                Cow::Borrowed(r.method)
-            } else {
-                Cow::Owned(format!("{} {}", r.method, r.route.as_str()))
-            };
-            let mut attrs = vec![
-                KeyValue::new(keys::HTTP_METHOD, r.method),
-                KeyValue::new(keys::HTTP_ROUTE, shared(r.route.as_str())),
-                KeyValue::new(keys::HTTP_STATUS, i64::from(r.status)),
-            ];
-            if r.status >= 500 {
-                attrs.push(KeyValue::new(keys::ERROR_TYPE, r.status.to_string()));
-            }
-            self.req.insert(key.clone(), ReqAttrs { span_name, attrs });
-        }
-        &self.req[&key]
+        cached(&mut self.req, (r.method, r.route.clone(), r.status), || {
+            build_req(r)
+        })
     }
 
     pub(crate) fn func(&mut self, f: &FnEvent) -> &FnAttrs {
-        let key = (f.name.clone(), f.module.clone());
-        if !self.func.contains_key(&key) {
-            make_room(&mut self.func);
-            let name = f.name.as_str();
-            let module = f.module.as_str();
-            let qualified = if module.is_empty() {
-                name.to_string()
-            } else {
-                format!("{module}::{name}")
-            };
-            let mut span = vec![KeyValue::new(keys::CODE_FUNCTION, qualified)];
-            if !module.is_empty() {
-                span.push(KeyValue::new(keys::CODE_NAMESPACE, shared(module)));
-            }
-            let metric = vec![
-                KeyValue::new(keys::FUNCTION, shared(name)),
-                KeyValue::new(keys::MODULE, shared(module)),
-            ];
-            let mut calls_ok = metric.clone();
-            calls_ok.push(KeyValue::new(keys::RESULT, "ok"));
-            let mut calls_err = metric.clone();
-            calls_err.push(KeyValue::new(keys::RESULT, "error"));
-            let attrs = FnAttrs {
-                span_name: Cow::Owned(name.to_string()),
-                span,
-                metric,
-                calls_ok,
-                calls_err,
-            };
-            self.func.insert(key.clone(), attrs);
-        }
-        &self.func[&key]
+        cached(&mut self.func, (f.name.clone(), f.module.clone()), || {
+            build_fn(f)
+        })
     }
 
     pub(crate) fn db(&mut self, d: &DbEvent) -> &DbAttrs {
-        let key = (d.statement.clone(), d.system);
-        if !self.db.contains_key(&key) {
-            make_room(&mut self.db);
-            let (op, summary) = query_summary(d.statement.as_str());
-            let summary: Value = match &summary {
-                Some(s) => shared(s),
-                None => Value::from(d.system),
-            };
-            let mut metric = vec![
-                KeyValue::new(keys::DB_SYSTEM, d.system),
-                KeyValue::new(keys::DB_QUERY_SUMMARY, summary.clone()),
-            ];
-            if let Some(op) = &op {
-                metric.push(KeyValue::new(keys::DB_OPERATION, shared(op)));
-            }
-            let mut span = metric.clone();
-            span.push(KeyValue::new(
-                keys::DB_QUERY_TEXT,
-                shared(d.statement.as_str()),
-            ));
-            let attrs = DbAttrs {
-                span_name: Cow::Owned(summary.as_str().into_owned()),
-                span,
-                metric,
-            };
-            self.db.insert(key.clone(), attrs);
-        }
-        &self.db[&key]
+        cached(&mut self.db, (d.statement.clone(), d.system), || {
+            build_db(d)
+        })
+    }
+}
+
+fn build_req(r: &ReqEvent) -> ReqAttrs {
+    let unmatched = r.route.as_str() == "<unmatched>";
+    let span_name = if unmatched {
+        Cow::Borrowed(r.method)
+    } else {
+        Cow::Owned(format!("{} {}", r.method, r.route.as_str()))
+    };
+    let mut attrs = vec![
+        KeyValue::new(keys::HTTP_METHOD, r.method),
+        KeyValue::new(keys::HTTP_ROUTE, shared(r.route.as_str())),
+        KeyValue::new(keys::HTTP_STATUS, i64::from(r.status)),
+    ];
+    if r.status >= 500 {
+        attrs.push(KeyValue::new(keys::ERROR_TYPE, r.status.to_string()));
+    }
+    ReqAttrs { span_name, attrs }
+}
+
+fn build_fn(f: &FnEvent) -> FnAttrs {
+    let name = f.name.as_str();
+    let module = f.module.as_str();
+    let qualified = if module.is_empty() {
+        name.to_string()
+    } else {
+        format!("{module}::{name}")
+    };
+    let mut span = vec![KeyValue::new(keys::CODE_FUNCTION, qualified)];
+    if !module.is_empty() {
+        span.push(KeyValue::new(keys::CODE_NAMESPACE, shared(module)));
+    }
+    let metric = vec![
+        KeyValue::new(keys::FUNCTION, shared(name)),
+        KeyValue::new(keys::MODULE, shared(module)),
+    ];
+    let mut calls_ok = metric.clone();
+    calls_ok.push(KeyValue::new(keys::RESULT, "ok"));
+    let mut calls_err = metric.clone();
+    calls_err.push(KeyValue::new(keys::RESULT, "error"));
+    FnAttrs {
+        span_name: Cow::Owned(name.to_string()),
+        span,
+        metric,
+        calls_ok,
+        calls_err,
+    }
+}
+
+fn build_db(d: &DbEvent) -> DbAttrs {
+    let (op, summary) = query_summary(d.statement.as_str());
+    let summary: Value = match &summary {
+        Some(s) => shared(s),
+        None => Value::from(d.system),
+    };
+    let mut metric = vec![
+        KeyValue::new(keys::DB_SYSTEM, d.system),
+        KeyValue::new(keys::DB_QUERY_SUMMARY, summary.clone()),
+    ];
+    if let Some(op) = &op {
+        metric.push(KeyValue::new(keys::DB_OPERATION, shared(op)));
+    }
+    let mut span = metric.clone();
+    span.push(KeyValue::new(
+        keys::DB_QUERY_TEXT,
+        shared(d.statement.as_str()),
+    ));
+    DbAttrs {
+        span_name: Cow::Owned(summary.as_str().into_owned()),
+        span,
+        metric,
     }
 }
 

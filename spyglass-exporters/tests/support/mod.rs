@@ -2,11 +2,11 @@
 //! over loopback, bounded waits.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,10 @@ pub fn wait_until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) ->
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -71,7 +74,11 @@ pub fn serve_metrics(render: Arc<dyn Fn() -> String + Send + Sync>) -> u16 {
                 let line = String::from_utf8_lossy(&req);
                 let path = line.split_whitespace().nth(1).unwrap_or("/");
                 let (status, ctype, body) = if path == "/metrics" {
-                    ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render())
+                    (
+                        "200 OK",
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        render(),
+                    )
                 } else {
                     ("404 Not Found", "text/plain", "not found\n".to_string())
                 };
@@ -175,7 +182,10 @@ impl PrometheusServer {
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
         let child = Command::new(bin)
             .arg(format!("--config.file={}", cfg_path.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -194,8 +204,11 @@ impl PrometheusServer {
 
     /// `GET /api/v1/query?query=…` → the parsed JSON response.
     pub fn query(&self, promql: &str) -> serde_json::Value {
-        let (status, body) =
-            http_get(self.port, &format!("/api/v1/query?query={}", urlencode(promql))).unwrap();
+        let (status, body) = http_get(
+            self.port,
+            &format!("/api/v1/query?query={}", urlencode(promql)),
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("query {promql}: HTTP {status}, not JSON ({e}): {body}"));
         v
@@ -234,7 +247,9 @@ pub fn dashboard_exprs() -> Vec<String> {
             serde_json::Value::Object(m) => {
                 for (k, v) in m {
                     if k == "expr" {
-                        out.push(substitute_grafana_vars(v.as_str().expect("expr is a string")));
+                        out.push(substitute_grafana_vars(
+                            v.as_str().expect("expr is a string"),
+                        ));
                     } else {
                         walk(v, out);
                     }
@@ -261,8 +276,17 @@ pub fn dashboard_exprs() -> Vec<String> {
 /// The metric names and label names a PromQL expression refers to.
 pub fn promql_names(expr: &str) -> (Vec<String>, Vec<String>) {
     const KEYWORDS: &[&str] = &[
-        "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
-        "bool", "offset",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
     ];
     let b: Vec<char> = expr.chars().collect();
     let (mut metrics, mut labels) = (Vec::new(), Vec::new());
@@ -326,8 +350,15 @@ pub fn promql_names(expr: &str) -> (Vec<String>, Vec<String>) {
         match c {
             '{' => in_braces = true,
             '}' => in_braces = false,
-            '(' if ["by", "without", "on", "ignoring", "group_left", "group_right"]
-                .contains(&last_word.as_str()) =>
+            '(' if [
+                "by",
+                "without",
+                "on",
+                "ignoring",
+                "group_left",
+                "group_right",
+            ]
+            .contains(&last_word.as_str()) =>
             {
                 label_list = true
             }
