@@ -2,26 +2,40 @@
 //!
 //! One batch of 128 events (request → function → query, repeated) handed to the exporter's
 //! `export`, as Spyglass's collector thread does. Spans go to a real OTLP/gRPC receiver on loopback
-//! (counting only); the encoding and the network I/O run on the exporter's own `spyglass-otlp`
-//! thread, so what is measured here is the collector thread's share: building spans with
-//! Spyglass's ids and attributes, recording metrics, queueing. The peer is what a user would
-//! otherwise write: the OpenTelemetry SDK's tracer (batch span processor) and meter, building the
-//! same spans and recording the same histograms per event (its exporter discards, so it pays no
-//! export cost at all, and its spans get SDK-generated ids).
+//! (counting only); protobuf encoding and network I/O run on the exporter's own `spyglass-otlp`
+//! thread. What is measured is the collector thread's share, as that thread's CPU time (so that
+//! preemption on a busy machine does not count): building spans with Spyglass's ids and
+//! semantic-convention attributes, recording the metrics, queueing. After each timed call the bench
+//! waits (untimed) until the batch has been sent, so every call takes the full path, never the
+//! cheap drop path of a full queue.
+//!
+//! The peer is what a user would otherwise write: the OpenTelemetry SDK's tracer (batch span
+//! processor) and meter, building the same spans and recording the same histograms and counter per
+//! event, timed the same way. Its exporter discards, so it pays no export cost at all, and its spans
+//! get SDK-generated ids (it cannot continue Spyglass's trace ids).
 //!
 //! Run: `cargo bench -p spyglass-exporters --features otlp --bench otlp`
 //!
-//! Machine: 2 vCPU container (shared with other builds while measured), Linux x86_64,
-//! rustc 1.95.0 (59807616e 2026-04-14). Times per event (128-event batch / 128):
+//! Machine: 2 vCPU container, Linux x86_64, shared with other builds while measured (load average
+//! 5–6); rustc 1.95.0 (59807616e 2026-04-14). Collector-thread CPU time per event (batch / 128),
+//! criterion median:
 //!
-//! | case | per event | notes |
+//! | case | per batch of 128 | per event |
 //! | --- | --- | --- |
-//! | spyglass OTLP, spans + metrics | see `RESULTS` below | |
+//! | spyglass OTLP, spans + metrics | 46.4 µs | 0.36 µs |
+//! | spyglass OTLP, spans only | 28.9 µs | 0.23 µs |
+//! | spyglass OTLP, metrics only | 20.0 µs | 0.16 µs |
+//! | opentelemetry_sdk tracer + meter (peer) | 58.0 µs | 0.45 µs |
 //!
-//! RESULTS
+//! The receiver got every span (`spans_dropped: 0` in the printed stats). On this machine the
+//! sender thread delivered about 180 k spans/s over gRPC while the bench ran; when the collector is
+//! slower than the application, batches past the queue bound are dropped and counted without being
+//! converted at all.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cpu_time::ThreadTime;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry::metrics::MeterProvider as _;
@@ -83,7 +97,7 @@ fn spyglass_case(c: &mut Criterion, name: &str, exp: OtlpExporter, resource: &Re
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let target = stats.spans_exported() + stats.spans_dropped() + N as u64;
-                let t = Instant::now();
+                let t = ThreadTime::now();
                 let _ = exp.export(black_box(&batch));
                 total += t.elapsed();
                 if name.contains("spans") {
@@ -164,57 +178,62 @@ fn otel_sdk_case(c: &mut Criterion) {
     let mut g = c.benchmark_group("otlp_export");
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("opentelemetry_sdk tracer + meter (peer)", |b| {
-        b.iter(|| {
-            for ev in black_box(&events) {
-                let secs = ev.dur_ns as f64 / 1e9;
-                let (name, kind, attrs): (String, SpanKind, Vec<KeyValue>) = match &ev.kind {
-                    EventKind::Req(r) => {
-                        let attrs = vec![
-                            KeyValue::new("http.request.method", r.method),
-                            KeyValue::new("http.route", r.route.to_string()),
-                            KeyValue::new("http.response.status_code", i64::from(r.status)),
-                        ];
-                        http.record(secs, &attrs);
-                        (
-                            format!("{} {}", r.method, r.route.as_str()),
-                            SpanKind::Server,
-                            attrs,
-                        )
-                    }
-                    EventKind::Fn(f) => {
-                        let attrs = vec![
-                            KeyValue::new("function", f.name.to_string()),
-                            KeyValue::new("module", f.module.to_string()),
-                        ];
-                        let mut with_result = attrs.clone();
-                        with_result.push(KeyValue::new("result", "ok"));
-                        calls.add(1, &with_result);
-                        fdur.record(secs, &attrs);
-                        let span_attrs = vec![KeyValue::new(
-                            "code.function.name",
-                            format!("{}::{}", f.module.as_str(), f.name.as_str()),
-                        )];
-                        (f.name.to_string(), SpanKind::Internal, span_attrs)
-                    }
-                    EventKind::Db(d) => {
-                        let attrs = vec![
-                            KeyValue::new("db.system.name", d.system),
-                            KeyValue::new("db.query.summary", "SELECT users"),
-                        ];
-                        db.record(secs, &attrs);
-                        let mut span_attrs = attrs.clone();
-                        span_attrs.push(KeyValue::new("db.query.text", d.statement.to_string()));
-                        ("SELECT users".to_string(), SpanKind::Client, span_attrs)
-                    }
-                };
-                let mut span = tracer
-                    .span_builder(name)
-                    .with_kind(kind)
-                    .with_start_time(time(ev.ts_ns))
-                    .with_attributes(attrs)
-                    .start(&tracer);
-                span.end_with_timestamp(time(ev.ts_ns + ev.dur_ns));
+        b.iter_custom(|iters| {
+            let t = ThreadTime::now();
+            for _ in 0..iters {
+                for ev in black_box(&events) {
+                    let secs = ev.dur_ns as f64 / 1e9;
+                    let (name, kind, attrs): (String, SpanKind, Vec<KeyValue>) = match &ev.kind {
+                        EventKind::Req(r) => {
+                            let attrs = vec![
+                                KeyValue::new("http.request.method", r.method),
+                                KeyValue::new("http.route", r.route.to_string()),
+                                KeyValue::new("http.response.status_code", i64::from(r.status)),
+                            ];
+                            http.record(secs, &attrs);
+                            (
+                                format!("{} {}", r.method, r.route.as_str()),
+                                SpanKind::Server,
+                                attrs,
+                            )
+                        }
+                        EventKind::Fn(f) => {
+                            let attrs = vec![
+                                KeyValue::new("function", f.name.to_string()),
+                                KeyValue::new("module", f.module.to_string()),
+                            ];
+                            let mut with_result = attrs.clone();
+                            with_result.push(KeyValue::new("result", "ok"));
+                            calls.add(1, &with_result);
+                            fdur.record(secs, &attrs);
+                            let span_attrs = vec![KeyValue::new(
+                                "code.function.name",
+                                format!("{}::{}", f.module.as_str(), f.name.as_str()),
+                            )];
+                            (f.name.to_string(), SpanKind::Internal, span_attrs)
+                        }
+                        EventKind::Db(d) => {
+                            let attrs = vec![
+                                KeyValue::new("db.system.name", d.system),
+                                KeyValue::new("db.query.summary", "SELECT users"),
+                            ];
+                            db.record(secs, &attrs);
+                            let mut span_attrs = attrs.clone();
+                            span_attrs
+                                .push(KeyValue::new("db.query.text", d.statement.to_string()));
+                            ("SELECT users".to_string(), SpanKind::Client, span_attrs)
+                        }
+                    };
+                    let mut span = tracer
+                        .span_builder(name)
+                        .with_kind(kind)
+                        .with_start_time(time(ev.ts_ns))
+                        .with_attributes(attrs)
+                        .start(&tracer);
+                    span.end_with_timestamp(time(ev.ts_ns + ev.dur_ns));
+                }
             }
+            t.elapsed()
         })
     });
     g.finish();
