@@ -5,8 +5,9 @@
 //! connections, 2 s warm-up then 8 s measured, one run per variant.
 //!
 //! ```text
-//! cargo run --release -p spyglass-benches-http-load            # all variants
-//! cargo run --release -p spyglass-benches-http-load -- --secs 8 bare spyglass
+//! cargo run --release -p spyglass-benches-http-load --bin http-load                 # all variants, one run
+//! cargo run --release -p spyglass-benches-http-load --bin http-load -- --rounds 3 --secs 5
+//! cargo run --release -p spyglass-benches-http-load --bin http-load -- bare spyglass
 //! ```
 //!
 //! Results (one run; 2 shared vCPUs, so ±3 % between runs is noise; rustc 1.95.0, Debian 12,
@@ -52,6 +53,14 @@ fn app(variant: &str) -> Result<Router, String> {
     Ok(match variant {
         "bare" => routes(),
         "spyglass" => routes().layer(spyglass::axum::SpyglassLayer::new()),
+        // Diagnostic, not in the default set: the layer with recording switched off.
+        "spyglass-disabled" => {
+            let sg = spyglass::Spyglass::builder()
+                .enabled(false)
+                .build()
+                .map_err(|e| e.to_string())?;
+            routes().layer(spyglass::axum::SpyglassLayer::with_instance(sg))
+        }
         "trace" => {
             tracing_subscriber::fmt()
                 .with_max_level(tracing::Level::DEBUG)
@@ -108,7 +117,7 @@ impl Drop for Server {
     }
 }
 
-fn start(variant: &str) -> Result<(Server, u16), String> {
+fn start(variant: &str) -> Result<(Server, u16, u32), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new("taskset")
         .args(["-c", "0"])
@@ -118,6 +127,7 @@ fn start(variant: &str) -> Result<(Server, u16), String> {
         .spawn()
         .map_err(|e| format!("cannot start the server under taskset: {e}"))?;
     let out = child.stdout.take().ok_or("no stdout")?;
+    let pid = child.id();
     let server = Server(child);
     let mut line = String::new();
     BufReader::new(out)
@@ -135,10 +145,34 @@ fn start(variant: &str) -> Result<(Server, u16), String> {
         }
         std::thread::yield_now();
     }
-    Ok((server, port))
+    Ok((server, port, pid))
 }
 
-fn wrk(port: u16, secs: u64) -> Result<(f64, f64), String> {
+/// CPU time (user + system) the process has used so far, in seconds, from `/proc/PID/stat`.
+fn cpu_secs(pid: u32, ticks_per_sec: f64) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|x| x.1).ok_or("bad /proc stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or("bad /proc stat")
+    };
+    Ok((ticks(11)? + ticks(12)?) / ticks_per_sec)
+}
+
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// One measured run: requests/s, p99 (ms), total requests.
+fn wrk(port: u16, secs: u64) -> Result<(f64, f64, f64), String> {
     let out = Command::new("taskset")
         .args(["-c", "1", "wrk", "-t1", "-c32"])
         .arg(format!("-d{secs}s"))
@@ -166,7 +200,16 @@ fn wrk(port: u16, secs: u64) -> Result<(f64, f64), String> {
         .find_map(|l| l.trim().strip_prefix("99%"))
         .and_then(|v| parse_latency(v.trim()))
         .ok_or_else(|| format!("no 99% latency in:\n{text}"))?;
-    Ok((rps, p99))
+    let total = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .map(|x| x.0.trim().to_string())
+        })
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| format!("no request count in:\n{text}"))?;
+    Ok((rps, p99, total))
 }
 
 /// wrk latency (`812.00us`, `1.23ms`, `2.00s`) in milliseconds.
@@ -189,6 +232,7 @@ fn main() -> ExitCode {
         return serve(args.get(1).map(String::as_str).unwrap_or("bare"));
     }
     let mut secs = 8;
+    let mut rounds = 1;
     let mut chosen: Vec<&str> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -200,8 +244,18 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+        } else if a == "--rounds" {
+            rounds = match it.next().and_then(|s| s.parse().ok()) {
+                Some(r) if r > 0 => r,
+                _ => {
+                    eprintln!("--rounds needs a whole number above 0");
+                    return ExitCode::from(2);
+                }
+            };
         } else if let Some((v, _)) = VARIANTS.iter().find(|(v, _)| v == a) {
             chosen.push(v);
+        } else if a == "spyglass-disabled" {
+            chosen.push("spyglass-disabled");
         } else {
             eprintln!(
                 "unknown argument '{a}'; variants: {}",
@@ -213,37 +267,70 @@ fn main() -> ExitCode {
     if chosen.is_empty() {
         chosen = VARIANTS.iter().map(|v| v.0).collect();
     }
-    let mut results: Vec<(&str, f64, f64)> = Vec::new();
-    for v in &chosen {
-        let run = || -> Result<(f64, f64), String> {
-            let (_server, port) = start(v)?;
-            wrk(port, 2)?; // warm-up
-            wrk(port, secs)
-        };
-        match run() {
-            Ok((rps, p99)) => {
-                eprintln!("{v}: {rps:.0} req/s, p99 {p99:.2} ms");
-                results.push((v, rps, p99));
-            }
-            Err(e) => {
-                eprintln!("{v}: {e}");
-                return ExitCode::FAILURE;
+    // Rounds run the variants interleaved (a, b, c, d, then b, c, d, a, …) so a noisy neighbour
+    // hurts them alike; each variant reports its median round.
+    let tck = clk_tck();
+    let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); chosen.len()];
+    for round in 0..rounds {
+        // Rotate the order each round so no variant always runs first.
+        for k in 0..chosen.len() {
+            let i = (k + round) % chosen.len();
+            let v = &chosen[i];
+            let run = || -> Result<(f64, f64, f64), String> {
+                let (_server, port, pid) = start(v)?;
+                wrk(port, 2)?; // warm-up
+                let cpu0 = cpu_secs(pid, tck)?;
+                let (rps, p99, total) = wrk(port, secs)?;
+                let cpu = cpu_secs(pid, tck)? - cpu0;
+                Ok((rps, p99, cpu / total * 1e6))
+            };
+            match run() {
+                Ok((rps, p99, cpu_us)) => {
+                    eprintln!(
+                        "round {}: {v}: {rps:.0} req/s, p99 {p99:.2} ms, server CPU {cpu_us:.1} µs/request",
+                        round + 1
+                    );
+                    runs[i].push((rps, p99, cpu_us));
+                }
+                Err(e) => {
+                    eprintln!("{v}: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
     }
-    let bare = results.iter().find(|r| r.0 == "bare").map(|r| (r.1, r.2));
-    println!("| variant | requests/s | p99 | vs bare |");
-    println!("| --- | ---: | ---: | ---: |");
-    for (v, rps, p99) in &results {
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    let results: Vec<(&str, f64, f64, f64)> = chosen
+        .iter()
+        .zip(runs)
+        .map(|(v, r)| {
+            (
+                *v,
+                median(r.iter().map(|x| x.0).collect()),
+                median(r.iter().map(|x| x.1).collect()),
+                median(r.iter().map(|x| x.2).collect()),
+            )
+        })
+        .collect();
+    let bare = results.iter().find(|r| r.0 == "bare").copied();
+    println!(
+        "| variant | requests/s | p99 | server CPU per request | vs bare: throughput, p99, CPU |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (v, rps, p99, cpu) in &results {
         let label = VARIANTS.iter().find(|x| x.0 == *v).map_or(*v, |x| x.1);
-        let ratio = bare.map_or("–".to_string(), |(b, bp)| {
+        let ratio = bare.map_or("–".to_string(), |(_, b, bp, bc)| {
             format!(
-                "{:.1} % of the throughput, p99 ×{:.2}",
+                "{:.1} %, ×{:.2}, ×{:.2}",
                 100.0 * rps / b,
-                p99 / bp
+                p99 / bp,
+                cpu / bc
             )
         });
-        println!("| {label} | {rps:.0} | {p99:.2} ms | {ratio} |");
+        println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} |");
     }
     ExitCode::SUCCESS
 }
