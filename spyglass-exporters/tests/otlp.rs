@@ -448,3 +448,40 @@ fn an_unusable_endpoint_is_reported_and_counted() {
     assert_eq!(stats.spans_dropped(), 3);
     assert!(sg.collector().export_errors >= 1);
 }
+
+/// A collector that answers "unavailable": each request is retried with backoff exactly
+/// `max_retries` times, then its spans are dropped and counted; once it accepts again, export
+/// resumes by itself.
+fn refusing(t: Transport) {
+    let rx = Receiver::start(t);
+    rx.store.set_refuse(true);
+    let exp = exporter(t, rx.endpoint())
+        .metrics(false)
+        .max_retries(2)
+        .retry_delay(Duration::from_millis(10));
+    let stats = exp.stats();
+    let sg = Spyglass::builder().exporter(exp).build().unwrap();
+    serve(&sg, &headers(None), 200, false);
+    assert!(sg.flush(WAIT));
+    assert_eq!(rx.store.with(|d| d.refused), 3, "1 attempt + 2 retries");
+    assert_eq!(stats.failed_requests(), 1);
+    assert_eq!(stats.spans_dropped(), 3);
+    assert!(sg.collector().export_errors >= 1);
+
+    rx.store.set_refuse(false);
+    serve(&sg, &headers(None), 200, false);
+    assert!(sg.flush(WAIT));
+    assert_eq!(rx.wait_spans(3, WAIT).len(), 3);
+    assert_eq!(stats.spans_exported(), 3);
+    assert_eq!(rx.store.with(|d| d.refused), 3);
+}
+
+#[test]
+fn grpc_refusing_collector_is_retried_then_counted() {
+    refusing(Transport::Grpc);
+}
+
+#[test]
+fn http_refusing_collector_is_retried_then_counted() {
+    refusing(Transport::Http);
+}

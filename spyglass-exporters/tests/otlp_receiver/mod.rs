@@ -48,6 +48,10 @@ pub struct Data {
     pub span_count: usize,
     /// Keep requests (default) or only count spans (benches).
     pub count_only: bool,
+    /// Answer every request with "unavailable" (gRPC `UNAVAILABLE`, HTTP 503).
+    pub refuse: bool,
+    /// Requests refused so far.
+    pub refused: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -58,6 +62,23 @@ impl Store {
         let (m, cv) = &*self.0;
         f(&mut m.lock().unwrap());
         cv.notify_all();
+    }
+
+    /// Counts the request as refused when refusing.
+    fn refused(&self) -> bool {
+        let mut refused = false;
+        self.update(|d| {
+            if d.refuse {
+                d.refused += 1;
+                refused = true;
+            }
+        });
+        refused
+    }
+
+    /// Starts or stops refusing requests.
+    pub fn set_refuse(&self, on: bool) {
+        self.update(|d| d.refuse = on);
     }
 
     fn add_traces(&self, key: Option<String>, req: ExportTraceServiceRequest) {
@@ -341,6 +362,9 @@ impl TraceService for Grpc {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if self.0.refused() {
+            return Err(tonic::Status::unavailable("refusing (test)"));
+        }
         let key = key_of(request.metadata());
         self.0.add_traces(key, request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
@@ -355,6 +379,9 @@ impl MetricsService for Grpc {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        if self.0.refused() {
+            return Err(tonic::Status::unavailable("refusing (test)"));
+        }
         let key = key_of(request.metadata());
         self.0.add_metrics(key, request.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse {
@@ -374,6 +401,9 @@ fn protobuf(body: Vec<u8>) -> Response {
 }
 
 async fn http_traces(State(store): State<Store>, headers: HeaderMap, body: Bytes) -> Response {
+    if store.refused() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     match ExportTraceServiceRequest::decode(body) {
         Ok(req) => {
             store.add_traces(http_key(&headers), req);
@@ -384,6 +414,9 @@ async fn http_traces(State(store): State<Store>, headers: HeaderMap, body: Bytes
 }
 
 async fn http_metrics(State(store): State<Store>, headers: HeaderMap, body: Bytes) -> Response {
+    if store.refused() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     match ExportMetricsServiceRequest::decode(body) {
         Ok(req) => {
             store.add_metrics(http_key(&headers), req);
