@@ -46,8 +46,10 @@
 //!   requests that match no resource share the route `<unmatched>`.
 //! - The duration runs until the response body has been sent (or dropped), so streamed bodies count
 //!   whole.
-//! - Bytes in are counted as the handler reads the payload (never buffered); a handler that does
-//!   not read the body records what it read. Bytes out are counted as body chunks pass.
+//! - Bytes in: the declared `Content-Length` when the request has one (actix's decoder holds the
+//!   body to exactly that length, as hyper does for the axum layer); for bodies of unknown length
+//!   (chunked uploads) the payload is counted as the handler reads it, never buffered. Bytes out are
+//!   counted as body chunks pass.
 //! - A request is an error when its status is 5xx or its handler panicked. A panic becomes a `500`
 //!   with the request's `traceparent`, the panic message is recorded as the error, and the worker
 //!   keeps serving. (actix needs the request to build a response, and a panicking handler takes it
@@ -71,8 +73,8 @@
 //! No boxed future and no lock per request: the response future and body are `pin-project-lite`
 //! wrappers, route names are interned per worker thread, and the response's `traceparent` value is
 //! cut from a per-thread buffer. actix's `match_pattern()` builds the route as a `String`: one
-//! allocation per request, freed at once (`tests/allocations.rs` counts). A request with a body adds
-//! two for the payload counter (actix takes payload streams boxed).
+//! allocation per request, freed at once (`tests/allocations.rs` counts). A chunked upload (a body
+//! without `Content-Length`) adds two for the payload counter (actix takes payload streams boxed).
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 

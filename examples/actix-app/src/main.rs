@@ -20,6 +20,7 @@
 #[path = "../../axum-app/src/demo.rs"]
 mod demo;
 #[rustfmt::skip]
+#[allow(clippy::manual_is_multiple_of)] // linted with the axum example, its owner
 #[path = "../../axum-app/src/domain.rs"]
 mod domain;
 mod routes;

@@ -16,7 +16,9 @@ use super::hooks::OnResponse;
 use super::record::{panic_message, route_name, traceparent_value, PathCopy, Record, Recorder};
 use super::service::{Shared, UNMATCHED};
 
-const TRACEPARENT: HeaderName = HeaderName::from_static(spyglass_core::context::TRACEPARENT);
+/// The `traceparent` header name, static: looking it up by `&str` would allocate.
+pub(crate) const TRACEPARENT: HeaderName =
+    HeaderName::from_static(spyglass_core::context::TRACEPARENT);
 
 type Output<B> = Result<ServiceResponse<ResponseBody<B>>, actix_web::Error>;
 

@@ -1,4 +1,6 @@
-//! The request payload, counted as it streams to the handler (never buffered).
+//! Request bytes: the declared `Content-Length` when there is one (actix's decoder holds the body to
+//! exactly that length), else the payload counted as it streams to the handler (chunked uploads).
+//! Never buffered.
 
 use std::cell::Cell;
 use std::pin::Pin;
@@ -7,16 +9,50 @@ use std::task::{Context, Poll};
 
 use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::error::PayloadError;
+use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use actix_web::http::Version;
 use actix_web::HttpMessage;
 use bytes::Bytes;
 use futures_core::Stream;
 
-/// Wraps the request's payload in a counter and returns the counter; `None` (and nothing wrapped, no
-/// allocation) for a request without a body.
-pub(crate) fn count(req: &mut ServiceRequest) -> Option<Rc<Cell<u64>>> {
+/// How a request's bytes in are known.
+#[derive(Debug)]
+pub(crate) enum BytesIn {
+    /// Exactly this many (no body, or a declared length).
+    Known(u64),
+    /// Counted as the handler reads the payload.
+    Counted(Rc<Cell<u64>>),
+}
+
+impl BytesIn {
+    pub(crate) fn get(&self) -> u64 {
+        match self {
+            BytesIn::Known(n) => *n,
+            BytesIn::Counted(c) => c.get(),
+        }
+    }
+}
+
+/// The request's bytes in; for a body of unknown length, wraps the payload in a counter (the one
+/// case that allocates: actix takes payload streams boxed).
+pub(crate) fn bytes_in(req: &mut ServiceRequest) -> BytesIn {
+    let headers = req.headers();
+    if !headers.contains_key(TRANSFER_ENCODING) {
+        if let Some(n) = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            return BytesIn::Known(n);
+        }
+        // HTTP/1: a request with neither `Content-Length` nor `Transfer-Encoding` has no body.
+        if req.version() < Version::HTTP_2 {
+            return BytesIn::Known(0);
+        }
+    }
     let payload = req.take_payload();
     if let Payload::None = payload {
-        return None;
+        return BytesIn::Known(0);
     }
     let counter = Rc::new(Cell::new(0));
     req.set_payload(Payload::Stream {
@@ -25,7 +61,7 @@ pub(crate) fn count(req: &mut ServiceRequest) -> Option<Rc<Cell<u64>>> {
             counter: counter.clone(),
         }),
     });
-    Some(counter)
+    BytesIn::Counted(counter)
 }
 
 struct Counting {

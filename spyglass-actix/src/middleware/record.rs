@@ -1,8 +1,7 @@
 //! What one request records, and the per-thread caches that keep the hot path allocation-free.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,6 +9,8 @@ use actix_web::http::header::HeaderValue;
 use bytes::BytesMut;
 use spyglass_core::event::{EventKind, ReqEvent};
 use spyglass_core::{Name, Spyglass, TraceContext};
+
+use super::payload::BytesIn;
 
 /// Which Spyglass instance a middleware records into.
 #[derive(Debug, Clone)]
@@ -39,9 +40,7 @@ pub(crate) struct Record {
     pub(crate) method: &'static str,
     pub(crate) route: Name,
     pub(crate) status: u16,
-    /// Request body bytes read so far, shared with the counting payload; `None` for a request
-    /// without a body.
-    pub(crate) bytes_in: Option<Rc<Cell<u64>>>,
+    pub(crate) bytes_in: BytesIn,
     pub(crate) bytes_out: u64,
     pub(crate) error: Option<Arc<str>>,
 }
@@ -53,7 +52,7 @@ impl Record {
             method: self.method,
             route: self.route,
             status: self.status,
-            bytes_in: self.bytes_in.map_or(0, |c| c.get()),
+            bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out,
             error: self.error,
         });

@@ -120,11 +120,11 @@ where
         };
         let remote = req
             .headers()
-            .get(spyglass_core::context::TRACEPARENT)
+            .get(&super::future::TRACEPARENT)
             .and_then(|v| TraceContext::from_traceparent(v.as_bytes()).ok());
         let ctx = sg.new_request_context(remote, cfg.sampler);
         cfg.on_request.on_request(&req, &ctx);
-        let bytes_in = payload::count(&mut req);
+        let bytes_in = payload::bytes_in(&mut req);
         let path = PathCopy::new(req.path());
         let rec = Record {
             instance: cfg.instance.clone(),

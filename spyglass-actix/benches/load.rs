@@ -1,0 +1,237 @@
+//! Load comparison over loopback: the same actix-web app served bare, wrapped in
+//! `spyglass_actix::Spyglass`, and wrapped in `actix-web-prom` (the middleware an actix user would
+//! otherwise pick). Each variant runs as its own server process (this binary, re-executed with
+//! `--serve VARIANT`, one actix worker) pinned to core 0; `wrk` (Debian package `wrk`) pinned to
+//! core 1 loads `GET /users/{id}` over loopback: 1 thread, 32 keep-alive connections, 1 s warm-up then
+//! `--secs` (default 5) measured, one run per variant, same client for all.
+//!
+//! ```text
+//! cargo bench -p spyglass-actix --bench load                     # all variants, 5 s each
+//! cargo bench -p spyglass-actix --bench load -- --secs 5 bare spyglass
+//! ```
+//!
+//! Results (one run each, `--secs 5`; 2 shared vCPUs with other builds running, so a few percent
+//! between runs is noise; rustc 1.95.0, Debian 12, bench profile; wrk 4.1.0, `-t1 -c32`):
+//!
+//! | variant | requests/s | p99 | vs bare |
+//! | --- | ---: | ---: | ---: |
+//! | bare actix-web | RESULTS_BARE |
+//! | spyglass_actix::Spyglass | RESULTS_SPYGLASS |
+//! | actix-web-prom 0.10 | RESULTS_PROM |
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpServer};
+
+const VARIANTS: &[(&str, &str)] = &[
+    ("bare", "bare actix-web"),
+    ("spyglass", "spyglass_actix::Spyglass"),
+    ("prometheus", "actix-web-prom 0.10"),
+];
+
+async fn user(id: web::Path<u64>) -> String {
+    let id = id.into_inner();
+    format!(r#"{{"id":{id},"name":"user-{id}"}}"#)
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users/{id}", web::get().to(user))
+        .route("/health", web::get().to(|| async { "ok" }));
+}
+
+/// Server mode: `load --serve VARIANT`; prints `listening on PORT`.
+fn serve(variant: &str) -> ExitCode {
+    // One macro arm per variant: the three apps differ in type.
+    macro_rules! run {
+        ($factory:expr) => {{
+            let server = HttpServer::new($factory)
+                .workers(1)
+                .disable_signals()
+                .bind(("127.0.0.1", 0))?;
+            println!("listening on {}", server.addrs()[0].port());
+            server.run().await
+        }};
+    }
+    let variant = variant.to_string();
+    let res = actix_web::rt::System::new().block_on(async move {
+        match variant.as_str() {
+            "bare" => run!(|| App::new().configure(routes)),
+            "spyglass" => run!(|| App::new()
+                .configure(routes)
+                .wrap(spyglass_actix::Spyglass::new())),
+            "prometheus" => {
+                let prom = actix_web_prom::PrometheusMetricsBuilder::new("api")
+                    .endpoint("/metrics")
+                    .build()
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                run!(move || App::new().configure(routes).wrap(prom.clone()))
+            }
+            other => Err(std::io::Error::other(format!("unknown variant '{other}'"))),
+        }
+    });
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(variant: &str) -> Result<(Server, u16), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(exe)
+        .args(["--serve", variant])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the server under taskset: {e}"))?;
+    let out = child.stdout.take().ok_or("no stdout")?;
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(out)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let port: u16 = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("unexpected server output '{line}'"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("server did not accept connections".into());
+        }
+        std::thread::yield_now();
+    }
+    Ok((server, port))
+}
+
+fn wrk(port: u16, secs: u64) -> Result<(f64, f64), String> {
+    let out = Command::new("taskset")
+        .args(["-c", "1", "wrk", "-t1", "-c32"])
+        .arg(format!("-d{secs}s"))
+        .arg("--latency")
+        .arg(format!("http://127.0.0.1:{port}/users/42"))
+        .output()
+        .map_err(|e| format!("cannot run wrk (apt-get install wrk): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
+        return Err(format!("wrk saw errors:\n{text}"));
+    }
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("no Requests/sec in:\n{text}"))?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .and_then(|v| parse_latency(v.trim()))
+        .ok_or_else(|| format!("no 99% latency in:\n{text}"))?;
+    Ok((rps, p99))
+}
+
+/// wrk latency (`812.00us`, `1.23ms`, `2.00s`) in milliseconds.
+fn parse_latency(v: &str) -> Option<f64> {
+    let (num, mul) = if let Some(n) = v.strip_suffix("us") {
+        (n, 1e-3)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1e3)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|x| x * mul)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--serve") {
+        return serve(args.get(1).map(String::as_str).unwrap_or("bare"));
+    }
+    let mut secs = 5;
+    let mut chosen: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            // Passed by `cargo bench`.
+            "--bench" => {}
+            "--secs" => {
+                secs = match it.next().and_then(|s| s.parse().ok()) {
+                    Some(s) => s,
+                    None => {
+                        eprintln!("--secs needs a whole number");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            _ => match VARIANTS.iter().find(|(v, _)| v == a) {
+                Some((v, _)) => chosen.push(v),
+                None => {
+                    eprintln!(
+                        "unknown argument '{a}'; variants: {}",
+                        VARIANTS.iter().map(|v| v.0).collect::<Vec<_>>().join(", ")
+                    );
+                    return ExitCode::from(2);
+                }
+            },
+        }
+    }
+    if chosen.is_empty() {
+        chosen = VARIANTS.iter().map(|v| v.0).collect();
+    }
+    let mut results: Vec<(&str, f64, f64)> = Vec::new();
+    for v in &chosen {
+        let run = || -> Result<(f64, f64), String> {
+            let (_server, port) = start(v)?;
+            wrk(port, 1)?; // warm-up
+            wrk(port, secs)
+        };
+        match run() {
+            Ok((rps, p99)) => {
+                eprintln!("{v}: {rps:.0} req/s, p99 {p99:.2} ms");
+                results.push((v, rps, p99));
+            }
+            Err(e) => {
+                eprintln!("{v}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let bare = results.iter().find(|r| r.0 == "bare").map(|r| (r.1, r.2));
+    println!("| variant | requests/s | p99 | vs bare |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (v, rps, p99) in &results {
+        let label = VARIANTS.iter().find(|x| x.0 == *v).map_or(*v, |x| x.1);
+        let ratio = bare.map_or("–".to_string(), |(b, bp)| {
+            format!(
+                "{:.1} % of the throughput, p99 ×{:.2}",
+                100.0 * rps / b,
+                p99 / bp
+            )
+        });
+        println!("| {label} | {rps:.0} | {p99:.2} ms | {ratio} |");
+    }
+    ExitCode::SUCCESS
+}

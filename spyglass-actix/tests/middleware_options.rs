@@ -1,0 +1,503 @@
+//! The middleware's own options and actix-specific edge cases, over real loopback HTTP, each with a
+//! private Spyglass instance: exclusions, per-middleware sampling, hooks, scopes, streamed bodies
+//! (duration until the last chunk, clients that leave early), chunked uploads, panics in `call` and
+//! in the handler on a single worker, errors from inner middlewares, `/_spyglass/metrics`, and
+//! `dashboard(false)`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::Service as _;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use spyglass_actix::Spyglass as Middleware;
+use spyglass_core::export::InMemoryExporter;
+use spyglass_core::{EventKind, Spyglass};
+use spyglass_http_suite::{eventually, App as Client};
+
+/// Serves the app made by `$factory` on its own thread and actix system; yields the client.
+macro_rules! serve {
+    ($workers:expr, $factory:expr) => {{
+        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let factory = $factory;
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(factory)
+                    .workers($workers)
+                    .disable_signals()
+                    .bind(("127.0.0.1", 0))
+                    .unwrap();
+                tx.send(server.addrs()[0]).unwrap();
+                server.run().await.unwrap();
+            })
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server started");
+        (Client::new(addr), addr)
+    }};
+}
+
+fn count(sg: &Spyglass, route: &str) -> u64 {
+    sg.stats()
+        .snapshot(Duration::from_secs(60))
+        .requests
+        .iter()
+        .filter(|r| r.route == route)
+        .map(|r| r.count)
+        .sum()
+}
+
+async fn wait_count(sg: &Spyglass, route: &str, n: u64) {
+    let ok = eventually(|| async { (count(sg, route) == n).then_some(()) }).await;
+    assert!(
+        ok.is_some(),
+        "{route}: {} recorded, expected {n}",
+        count(sg, route)
+    );
+}
+
+fn row(sg: &Spyglass, route: &str) -> spyglass_core::stats::RequestStats {
+    sg.stats()
+        .snapshot(Duration::from_secs(60))
+        .requests
+        .into_iter()
+        .find(|r| r.route == route)
+        .unwrap_or_else(|| panic!("no row {route}"))
+}
+
+fn req_events(
+    mem: &InMemoryExporter,
+) -> Vec<(spyglass_core::Event, spyglass_core::event::ReqEvent)> {
+    mem.events()
+        .into_iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Req(r) => {
+                let r = r.clone();
+                Some((e, r))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn exclusions_take_exact_routes_and_prefixes_and_scopes_keep_their_prefix() {
+    let sg = Spyglass::builder().build().unwrap();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route("/internal/{x}", web::get().to(|| async { "i" }))
+            .route("/health", web::get().to(|| async { "ok" }))
+            .service(web::scope("/api").route("/items/{id}", web::get().to(|| async { "item" })))
+            .wrap(Middleware::with_instance(s.clone()).exclude(["/internal/*", "/health"]))
+    });
+    for p in ["/internal/a", "/internal/b", "/health", "/api/items/7"] {
+        assert_eq!(app.get(p).await.status, 200, "{p}");
+    }
+    wait_count(&sg, "/api/items/{id}", 1).await;
+    assert_eq!(count(&sg, "/internal/{x}"), 0);
+    assert_eq!(count(&sg, "/health"), 0);
+    // Excluded requests pass untouched: no traceparent is added.
+    assert!(app.get("/health").await.header("traceparent").is_none());
+    assert!(app
+        .get("/api/items/8")
+        .await
+        .header("traceparent")
+        .is_some());
+}
+
+#[tokio::test]
+async fn per_middleware_sample_rate_keeps_stats_exact_and_errors_exported() {
+    let mem = InMemoryExporter::new();
+    let sg = Spyglass::builder()
+        .exporter(mem.clone())
+        .flush_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route("/ok", web::get().to(|| async { "ok" }))
+            .route(
+                "/fail",
+                web::get().to(|| async { HttpResponse::InternalServerError().body("no") }),
+            )
+            .wrap(Middleware::with_instance(s.clone()).sample(0.0))
+    });
+    for _ in 0..40 {
+        let a = app.get("/ok").await;
+        assert!(
+            a.header("traceparent").unwrap().ends_with("-00"),
+            "unsampled flag"
+        );
+    }
+    for _ in 0..5 {
+        assert_eq!(app.get("/fail").await.status, 500);
+    }
+    wait_count(&sg, "/ok", 40).await;
+    wait_count(&sg, "/fail", 5).await;
+    assert!(sg.flush(Duration::from_secs(10)));
+    let reqs = req_events(&mem);
+    assert_eq!(reqs.len(), 45, "metric exporters see every event");
+    assert!(reqs
+        .iter()
+        .filter(|r| r.1.route == "/ok")
+        .all(|r| !r.0.sampled));
+    assert!(
+        reqs.iter()
+            .filter(|r| r.1.route == "/fail")
+            .all(|r| r.0.sampled),
+        "errors are always exported"
+    );
+}
+
+#[tokio::test]
+async fn hooks_see_requests_and_responses_but_not_the_dashboard() {
+    let sg = Spyglass::builder().build().unwrap();
+    let seen_req = Arc::new(AtomicUsize::new(0));
+    let seen_5xx = Arc::new(AtomicUsize::new(0));
+    let traces = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (s, r, e, t) = (
+        sg.clone(),
+        seen_req.clone(),
+        seen_5xx.clone(),
+        traces.clone(),
+    );
+    let (app, _) = serve!(1, move || {
+        let (r, e, t) = (r.clone(), e.clone(), t.clone());
+        App::new()
+            .route("/a", web::get().to(|| async { "a" }))
+            .route("/e", web::get().to(HttpResponse::BadGateway))
+            .wrap(
+                Middleware::with_instance(s.clone())
+                    .on_request(
+                        move |req: &actix_web::dev::ServiceRequest,
+                              ctx: &spyglass_core::TraceContext| {
+                            assert!(req.path().starts_with('/'));
+                            assert!(
+                                ctx.parent_span_id().is_none(),
+                                "no traceparent: a new trace"
+                            );
+                            r.fetch_add(1, Ordering::SeqCst);
+                        },
+                    )
+                    .on_response(
+                        move |res: &actix_web::dev::ServiceResponse<_>,
+                              _latency: Duration,
+                              ctx: &spyglass_core::TraceContext| {
+                            if res.status().is_server_error() {
+                                e.fetch_add(1, Ordering::SeqCst);
+                            }
+                            t.lock().unwrap().push(ctx.trace_id().to_string());
+                        },
+                    ),
+            )
+    });
+    let a = app.get("/a").await;
+    app.get("/e").await;
+    app.get("/e").await;
+    // Dashboard requests are not the app's: no hooks.
+    assert_eq!(app.get("/_spyglass/api/stats").await.status, 200);
+    assert_eq!(seen_req.load(Ordering::SeqCst), 3);
+    assert_eq!(seen_5xx.load(Ordering::SeqCst), 2);
+    let tp = a.header("traceparent").unwrap();
+    let first = traces.lock().unwrap()[0].clone();
+    assert_eq!(&tp[3..35], first, "the hook sees the request's own context");
+}
+
+/// A body streamed in three chunks 40 ms apart: recorded when the last chunk is sent, with every
+/// byte, while the response head was ready at once.
+#[tokio::test]
+async fn streamed_bodies_are_timed_to_their_end_and_counted_whole() {
+    let mem = InMemoryExporter::new();
+    let sg = Spyglass::builder()
+        .exporter(mem.clone())
+        .flush_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let head_latency = Arc::new(Mutex::new(Duration::ZERO));
+    let (s, h) = (sg.clone(), head_latency.clone());
+    let (app, _) = serve!(1, move || {
+        let h = h.clone();
+        App::new()
+            .route(
+                "/stream",
+                web::get().to(|| async {
+                    let chunks = futures_util::stream::unfold(0u8, |i| async move {
+                        if i == 3 {
+                            return None;
+                        }
+                        if i > 0 {
+                            tokio::time::sleep(Duration::from_millis(40)).await;
+                        }
+                        Some((
+                            Ok::<_, std::io::Error>(web::Bytes::from(vec![b'x'; 1000])),
+                            i + 1,
+                        ))
+                    });
+                    HttpResponse::Ok().streaming(chunks)
+                }),
+            )
+            .wrap(Middleware::with_instance(s.clone()).on_response(
+                move |_: &actix_web::dev::ServiceResponse<_>,
+                      latency: Duration,
+                      _: &spyglass_core::TraceContext| {
+                    *h.lock().unwrap() = latency;
+                },
+            ))
+    });
+    let a = app.get("/stream").await;
+    assert_eq!(a.body.len(), 3000);
+    wait_count(&sg, "/stream", 1).await;
+    assert_eq!(row(&sg, "/stream").bytes_out, 3000);
+    assert!(sg.flush(Duration::from_secs(10)));
+    let (ev, _) = req_events(&mem).pop().expect("the request event");
+    let head = *head_latency.lock().unwrap();
+    assert!(
+        ev.dur_ns >= 80_000_000,
+        "recorded at the body's end: {} ns",
+        ev.dur_ns
+    );
+    assert!(
+        (head.as_nanos() as u64) < ev.dur_ns,
+        "the head ({head:?}) came before the body's end ({} ns)",
+        ev.dur_ns
+    );
+}
+
+/// A client that leaves in the middle of an endless body: the request is still recorded once, with
+/// the bytes that were sent.
+#[tokio::test]
+async fn a_client_leaving_mid_body_is_recorded() {
+    let sg = Spyglass::builder().build().unwrap();
+    let s = sg.clone();
+    let (_, addr) = serve!(1, move || {
+        App::new()
+            .route(
+                "/endless",
+                web::get().to(|| async {
+                    let chunks = futures_util::stream::unfold((), |()| async {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        Some((
+                            Ok::<_, std::io::Error>(web::Bytes::from_static(b"tick\n")),
+                            (),
+                        ))
+                    });
+                    HttpResponse::Ok().streaming(chunks)
+                }),
+            )
+            .wrap(Middleware::with_instance(s.clone()))
+    });
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.write_all(b"GET /endless HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("tick") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(conn);
+    wait_count(&sg, "/endless", 1).await;
+    let r = row(&sg, "/endless");
+    assert!(r.bytes_out >= 5, "{r:?}");
+    assert_eq!(r.errors, 0);
+}
+
+/// Bodies without `Content-Length` are counted as they stream; declared lengths are taken as is.
+#[tokio::test]
+async fn chunked_uploads_are_counted_as_they_stream() {
+    let sg = Spyglass::builder().build().unwrap();
+    let s = sg.clone();
+    let (app, addr) = serve!(1, move || {
+        App::new()
+            .route(
+                "/echo",
+                web::post().to(|body: web::Bytes| async move { body }),
+            )
+            .wrap(Middleware::with_instance(s.clone()))
+    });
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.write_all(
+        b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n\
+          400\r\n",
+    )
+    .unwrap();
+    conn.write_all(&[b'a'; 0x400]).unwrap();
+    conn.write_all(b"\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"0123456789abcdef") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    let a = app
+        .send(
+            app.req(reqwest::Method::POST, "/echo")
+                .body(vec![b'z'; 777]),
+        )
+        .await;
+    assert_eq!(a.body.len(), 777);
+    wait_count(&sg, "/echo", 2).await;
+    let r = row(&sg, "/echo");
+    assert_eq!(r.bytes_in, 1024 + 16 + 777);
+    assert_eq!(r.bytes_out, 1024 + 16 + 777);
+}
+
+/// Panics in the handler and in an inner middleware's `call`, on a single worker: each becomes a 500
+/// with a `traceparent` and its message recorded under the right route, and the worker serves on.
+#[tokio::test]
+async fn panics_anywhere_inside_become_500s_and_the_only_worker_serves_on() {
+    let mem = InMemoryExporter::new();
+    let sg = Spyglass::builder()
+        .exporter(mem.clone())
+        .flush_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route("/ok", web::get().to(|| async { "ok" }))
+            .route(
+                "/boom/{n}",
+                web::get().to(|n: web::Path<u32>| async move {
+                    tokio::task::yield_now().await;
+                    if *n < 1000 {
+                        panic!("handler boom {}", n.into_inner());
+                    }
+                    "never"
+                }),
+            )
+            .route("/early", web::get().to(|| async { "never" }))
+            .wrap_fn(|req, srv| {
+                if req.path() == "/early" {
+                    panic!("panic in call, before any future");
+                }
+                srv.call(req)
+            })
+            .wrap(Middleware::with_instance(s.clone()))
+    });
+    for i in 0..20 {
+        let a = app.get(&format!("/boom/{i}")).await;
+        assert_eq!(a.status, 500);
+        assert_eq!(a.text(), "Internal Server Error");
+        assert!(a.header("traceparent").is_some());
+        assert_eq!(app.get("/ok").await.status, 200);
+    }
+    let early = app.get("/early").await;
+    assert_eq!(early.status, 500);
+    assert!(early.header("traceparent").is_some());
+    assert_eq!(app.get("/ok").await.status, 200);
+    wait_count(&sg, "/boom/{n}", 20).await;
+    wait_count(&sg, "/early", 1).await;
+    wait_count(&sg, "/ok", 21).await;
+    assert_eq!(row(&sg, "/boom/{n}").errors, 20);
+    assert_eq!(row(&sg, "/early").errors, 1);
+    assert!(sg.flush(Duration::from_secs(10)));
+    let reqs = req_events(&mem);
+    let boom: Vec<_> = reqs.iter().filter(|r| r.1.route == "/boom/{n}").collect();
+    assert!(boom
+        .iter()
+        .all(|r| r.1.status == 500 && r.1.error.as_deref().unwrap().starts_with("handler boom")));
+    let early = reqs.iter().find(|r| r.1.route == "/early").unwrap();
+    assert_eq!(
+        early.1.error.as_deref(),
+        Some("panic in call, before any future")
+    );
+}
+
+/// An inner middleware that fails without a response: recorded with the error's status.
+#[tokio::test]
+async fn errors_from_inner_middlewares_are_recorded_with_their_status() {
+    let sg = Spyglass::builder().build().unwrap();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route("/guarded/{x}", web::get().to(|| async { "in" }))
+            .wrap_fn(|req, srv| {
+                let deny = req.path().ends_with("/deny");
+                let fut = srv.call(req);
+                async move {
+                    if deny {
+                        return Err(actix_web::error::ErrorServiceUnavailable("maintenance"));
+                    }
+                    fut.await
+                }
+            })
+            .wrap(Middleware::with_instance(s.clone()))
+    });
+    assert_eq!(app.get("/guarded/deny").await.status, 503);
+    assert_eq!(app.get("/guarded/ok").await.status, 200);
+    wait_count(&sg, "/guarded/{x}", 2).await;
+    let r = row(&sg, "/guarded/{x}");
+    assert_eq!(r.errors, 1);
+    // The flight recorder is filled by the collector thread.
+    assert!(sg.flush(Duration::from_secs(10)));
+    let errs = sg.recent().errors(10);
+    assert!(
+        errs.iter().any(|e| e.error_text() == Some("maintenance")),
+        "{errs:?}"
+    );
+}
+
+/// `/_spyglass/metrics` serves the Prometheus exporter's exposition through the dashboard crate.
+#[tokio::test]
+async fn metrics_are_served_when_prometheus_is_enabled() {
+    let sg = Spyglass::builder()
+        .exporter(spyglass_exporters::PrometheusExporter::new())
+        .flush_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route("/users/{id}", web::get().to(|| async { "u" }))
+            .wrap(Middleware::with_instance(s.clone()))
+    });
+    for i in 0..3 {
+        app.get(&format!("/users/{i}")).await;
+    }
+    let text = eventually(|| async {
+        let m = app.get("/_spyglass/metrics").await;
+        assert_eq!(m.status, 200);
+        assert!(m.header("content-type").unwrap().starts_with("text/plain"));
+        let t = m.text();
+        t.contains(
+            r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/users/{id}"} 3"#,
+        )
+        .then_some(t)
+    })
+    .await;
+    assert!(
+        text.is_some(),
+        "{}",
+        app.get("/_spyglass/metrics").await.text()
+    );
+}
+
+/// `dashboard(false)`: `/_spyglass` falls through to the app, whose default service answers.
+#[tokio::test]
+async fn dashboard_can_be_left_to_the_app() {
+    let sg = Spyglass::builder().build().unwrap();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route(
+                "/_spyglass/mine",
+                web::get().to(|| async { "the app's own" }),
+            )
+            .wrap(Middleware::with_instance(s.clone()).dashboard(false))
+    });
+    assert_eq!(app.get("/_spyglass").await.status, 404);
+    let own = app.get("/_spyglass/mine").await;
+    assert_eq!(own.text(), "the app's own");
+    wait_count(&sg, "<unmatched>", 1).await;
+    wait_count(&sg, "/_spyglass/mine", 1).await;
+}
