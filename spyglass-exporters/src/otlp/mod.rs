@@ -52,6 +52,10 @@
 //! cumulative, so an export that fails is made good by the next one.
 //!
 //! No OpenTelemetry type appears in this API: upgrading OpenTelemetry never breaks Spyglass users.
+//!
+//! TLS is not built in: `https://` endpoints are refused with a clear error. Send to an
+//! OpenTelemetry Collector on the host or in the pod (`http://127.0.0.1:4317`), which forwards to
+//! the backend over TLS — the usual deployment for SaaS backends anyway.
 
 mod convert;
 mod metrics;
@@ -78,6 +82,14 @@ use convert::AttrCache;
 use metrics::{Instruments, OnRuntime};
 
 const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
+const TLS_HINT: &str = "an http:// URL: TLS is not built into the OTLP exporter, send to a local \
+                        OpenTelemetry Collector that forwards over TLS";
+
+fn is_https(url: &str) -> bool {
+    url.trim()
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
 const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318";
 
 /// Exports Spyglass events as OTLP spans and metrics. See the [module docs](self).
@@ -201,6 +213,13 @@ impl OtlpExporter {
             e = e.protocol(p);
         }
         if let Some(url) = &env.otlp_endpoint {
+            if is_https(url) {
+                return Err(ConfigError::Env {
+                    var: "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    value: url.clone(),
+                    expected: TLS_HINT,
+                });
+            }
             e = e.endpoint(url.clone());
         }
         if let Some(v) = get("OTEL_EXPORTER_OTLP_HEADERS") {
@@ -403,6 +422,9 @@ impl OtlpExporter {
     }
 
     fn start_inner(&mut self, resource: &Resource) -> Result<Running, String> {
+        if is_https(self.endpoint_url()) {
+            return Err(format!("the endpoint must be {TLS_HINT}"));
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("spyglass-otlp")
@@ -499,6 +521,15 @@ struct Running {
     instruments: Option<Instruments>,
     cache: AttrCache,
     scope: InstrumentationScope,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropped without `shutdown` (possibly inside an async context): never block there.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Running {
@@ -858,6 +889,23 @@ mod tests {
             OtlpExporter::grpc("http://h:2").endpoint_url(),
             "http://h:2"
         );
+    }
+
+    #[test]
+    fn https_endpoints_are_a_clear_error() {
+        let mut env = EnvExporters::default();
+        env.otlp_endpoint = Some("https://api.example.com".into());
+        let err = OtlpExporter::from_vars(&env, vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_ENDPOINT") && err.contains("TLS"),
+            "{err}"
+        );
+        let mut e = OtlpExporter::http("HTTPS://api.example.com");
+        let sg = spyglass_core::Spyglass::builder().build().unwrap();
+        let err = e.start(sg.resource()).unwrap_err().to_string();
+        assert!(err.contains("TLS"), "{err}");
     }
 
     #[test]
