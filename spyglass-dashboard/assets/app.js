@@ -102,7 +102,6 @@
       width: 1.5,
       fill: fill || undefined,
       spanGaps: true,
-      points: { show: false },
       value: function (u, v) { return v == null ? "–" : v.toFixed(2); },
     };
   }
@@ -128,10 +127,13 @@
     while (first < pts.length - 6 && pts[first].count === 0) first++;
     pts = pts.slice(first);
     var x = [], rps = [], eps = [], err = [], p50 = [], p95 = [], p99 = [];
+    var now = ts.generated_at_ms || Date.now();
     pts.forEach(function (p) {
       x.push(p.ts_ms / 1000);
-      rps.push(p.rps);
-      eps.push(p.errors / bucket);
+      // The newest bucket is still filling: divide by the time it has covered so far.
+      var secs = Math.min(bucket, Math.max(1, (now - p.ts_ms) / 1000));
+      rps.push(p.count / secs);
+      eps.push(p.errors / secs);
       var has = p.count > 0;
       err.push(has ? (p.errors / p.count) * 100 : null);
       p50.push(has ? p.p50_ms : null);
