@@ -1,4 +1,4 @@
-//! Prometheus metrics, built on the [`prometheus`](::prometheus) crate.
+//! Prometheus metrics, built on the [`prometheus`] crate.
 //!
 //! Every event is counted (sampling applies to traces and logs, never to metrics). Names and labels
 //! follow OpenTelemetry's semantic conventions for HTTP and databases and autometrics' names for
