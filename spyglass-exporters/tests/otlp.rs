@@ -485,3 +485,41 @@ fn grpc_refusing_collector_is_retried_then_counted() {
 fn http_refusing_collector_is_retried_then_counted() {
     refusing(Transport::Http);
 }
+
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`: every request is compressed, the receiver decodes it.
+#[test]
+fn gzip_compression_over_both_protocols() {
+    for t in [Transport::Grpc, Transport::Http] {
+        let rx = Receiver::start(t);
+        let endpoint = rx.endpoint();
+        let protocol = match t {
+            Transport::Grpc => "grpc",
+            Transport::Http => "http/protobuf",
+        };
+        let b = Spyglass::builder().from_vars(|k| match k {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.to_string()),
+            _ => None,
+        });
+        let exp = OtlpExporter::from_env(b.env_exporters())
+            .unwrap()
+            .gzip(true)
+            .metrics_interval(Duration::from_secs(3600));
+        let sg = Spyglass::builder().exporter(exp).build().unwrap();
+        serve(&sg, &headers(Some(INCOMING)), 200, false);
+        assert!(sg.flush(WAIT));
+        let spans = rx.wait_spans(3, WAIT);
+        assert!(spans
+            .iter()
+            .all(|s| s.trace_hex() == "4bf92f3577b34da6a3ce929d0e0e4736"));
+        rx.wait_metric("http.server.request.duration", WAIT, |m| {
+            histogram_count(m) == 1
+        });
+        rx.store.with(|d| {
+            // Every trace and metric request arrived compressed.
+            assert_eq!(d.gzipped, d.traces.len() + d.metrics.len(), "{t:?}");
+            assert!(d.gzipped >= 2);
+        });
+        sg.shutdown();
+    }
+}

@@ -20,8 +20,8 @@
 //! ```
 //!
 //! With no code, `OTEL_EXPORTER_OTLP_ENDPOINT` (and optionally `OTEL_EXPORTER_OTLP_PROTOCOL`,
-//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_METRIC_EXPORT_INTERVAL`) turns
-//! the exporter on: see [`OtlpExporter::from_env`].
+//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_COMPRESSION`,
+//! `OTEL_METRIC_EXPORT_INTERVAL`) turns the exporter on: see [`OtlpExporter::from_env`].
 //!
 //! # What is sent
 //!
@@ -69,7 +69,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{
-    Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
+    Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
@@ -120,6 +120,7 @@ struct Config {
     metrics_interval: Duration,
     traces: bool,
     metrics: bool,
+    gzip: bool,
 }
 
 impl Default for Config {
@@ -138,6 +139,7 @@ impl Default for Config {
             metrics_interval: Duration::from_secs(10),
             traces: true,
             metrics: true,
+            gzip: false,
         }
     }
 }
@@ -197,8 +199,9 @@ impl OtlpExporter {
     /// The exporter the environment asks for, as parsed by `Spyglass::builder().from_env()`:
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_EXPORTER_OTLP_PROTOCOL` (default `http/protobuf`, as
     /// OpenTelemetry specifies), plus from the process environment `OTEL_EXPORTER_OTLP_HEADERS`
-    /// (`key=value,…`, URL-encoded values), `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds) and
-    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds). A malformed value is an error naming the
+    /// (`key=value,…`, URL-encoded values), `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds),
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` | `none`) and `OTEL_METRIC_EXPORT_INTERVAL`
+    /// (milliseconds). A malformed value is an error naming the
     /// variable.
     pub fn from_env(env: &EnvExporters) -> Result<OtlpExporter, ConfigError> {
         Self::from_vars(env, |k| std::env::var(k).ok())
@@ -235,6 +238,19 @@ impl OtlpExporter {
                 value: v.clone(),
                 expected: "a positive number of milliseconds",
             })?;
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_COMPRESSION") {
+            e.config.gzip = match v.trim().to_ascii_lowercase().as_str() {
+                "gzip" => true,
+                "none" | "" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "OTEL_EXPORTER_OTLP_COMPRESSION",
+                        value: v,
+                        expected: "'gzip' or 'none'",
+                    })
+                }
+            };
         }
         if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL") {
             e.config.metrics_interval = parse_millis(&v).ok_or(ConfigError::Env {
@@ -319,6 +335,12 @@ impl OtlpExporter {
         self
     }
 
+    /// Compresses request bodies with gzip (default off; `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`).
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.config.gzip = on;
+        self
+    }
+
     /// Exports spans (default on).
     pub fn traces(mut self, on: bool) -> Self {
         self.config.traces = on;
@@ -379,21 +401,33 @@ impl OtlpExporter {
     fn span_exporter(&self) -> Result<opentelemetry_otlp::SpanExporter, String> {
         let b = opentelemetry_otlp::SpanExporter::builder();
         let built = match self.config.protocol {
-            OtlpProtocol::Grpc => b
-                .with_tonic()
-                .with_endpoint(self.endpoint_url())
-                .with_timeout(self.config.timeout)
-                .with_metadata(self.metadata()?)
-                .with_retry_policy(self.retry_policy())
-                .build(),
-            OtlpProtocol::HttpProtobuf => b
-                .with_http()
-                .with_endpoint(self.signal_url("/v1/traces"))
-                .with_protocol(Protocol::HttpBinary)
-                .with_timeout(self.config.timeout)
-                .with_headers(self.header_map())
-                .with_retry_policy(self.retry_policy())
-                .build(),
+            OtlpProtocol::Grpc => {
+                let b = b
+                    .with_tonic()
+                    .with_endpoint(self.endpoint_url())
+                    .with_timeout(self.config.timeout)
+                    .with_metadata(self.metadata()?)
+                    .with_retry_policy(self.retry_policy());
+                match self.config.gzip {
+                    true => b.with_compression(Compression::Gzip),
+                    false => b,
+                }
+                .build()
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let b = b
+                    .with_http()
+                    .with_endpoint(self.signal_url("/v1/traces"))
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_timeout(self.config.timeout)
+                    .with_headers(self.header_map())
+                    .with_retry_policy(self.retry_policy());
+                match self.config.gzip {
+                    true => b.with_compression(Compression::Gzip),
+                    false => b,
+                }
+                .build()
+            }
         };
         built.map_err(|e| e.to_string())
     }
@@ -402,21 +436,33 @@ impl OtlpExporter {
         let b =
             opentelemetry_otlp::MetricExporter::builder().with_temporality(Temporality::Cumulative);
         let built = match self.config.protocol {
-            OtlpProtocol::Grpc => b
-                .with_tonic()
-                .with_endpoint(self.endpoint_url())
-                .with_timeout(self.config.timeout)
-                .with_metadata(self.metadata()?)
-                .with_retry_policy(self.retry_policy())
-                .build(),
-            OtlpProtocol::HttpProtobuf => b
-                .with_http()
-                .with_endpoint(self.signal_url("/v1/metrics"))
-                .with_protocol(Protocol::HttpBinary)
-                .with_timeout(self.config.timeout)
-                .with_headers(self.header_map())
-                .with_retry_policy(self.retry_policy())
-                .build(),
+            OtlpProtocol::Grpc => {
+                let b = b
+                    .with_tonic()
+                    .with_endpoint(self.endpoint_url())
+                    .with_timeout(self.config.timeout)
+                    .with_metadata(self.metadata()?)
+                    .with_retry_policy(self.retry_policy());
+                match self.config.gzip {
+                    true => b.with_compression(Compression::Gzip),
+                    false => b,
+                }
+                .build()
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let b = b
+                    .with_http()
+                    .with_endpoint(self.signal_url("/v1/metrics"))
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_timeout(self.config.timeout)
+                    .with_headers(self.header_map())
+                    .with_retry_policy(self.retry_policy());
+                match self.config.gzip {
+                    true => b.with_compression(Compression::Gzip),
+                    false => b,
+                }
+                .build()
+            }
         };
         built.map_err(|e| e.to_string())
     }
@@ -915,6 +961,7 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_HEADERS", "k=%zz"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
         ] {
             let err = OtlpExporter::from_vars(&EnvExporters::default(), |k| {
                 (k == var).then(|| val.to_string())

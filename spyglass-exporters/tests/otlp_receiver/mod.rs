@@ -52,6 +52,8 @@ pub struct Data {
     pub refuse: bool,
     /// Requests refused so far.
     pub refused: usize,
+    /// Requests that arrived gzip-compressed.
+    pub gzipped: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -74,6 +76,10 @@ impl Store {
             }
         });
         refused
+    }
+
+    fn gzipped(&self) {
+        self.update(|d| d.gzipped += 1);
     }
 
     /// Starts or stops refusing requests.
@@ -288,8 +294,14 @@ impl Receiver {
                 let svc = Grpc(store.clone());
                 rt.spawn(
                     tonic::transport::Server::builder()
-                        .add_service(TraceServiceServer::new(svc.clone()))
-                        .add_service(MetricsServiceServer::new(svc))
+                        .add_service(
+                            TraceServiceServer::new(svc.clone())
+                                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                        )
+                        .add_service(
+                            MetricsServiceServer::new(svc)
+                                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                        )
                         .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
                 );
             }
@@ -350,6 +362,12 @@ impl Receiver {
 #[derive(Debug, Clone)]
 struct Grpc(Store);
 
+fn grpc_gzip(store: &Store, md: &tonic::metadata::MetadataMap) {
+    if md.get("grpc-encoding").and_then(|v| v.to_str().ok()) == Some("gzip") {
+        store.gzipped();
+    }
+}
+
 fn key_of(md: &tonic::metadata::MetadataMap) -> Option<String> {
     md.get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -365,6 +383,7 @@ impl TraceService for Grpc {
         if self.0.refused() {
             return Err(tonic::Status::unavailable("refusing (test)"));
         }
+        grpc_gzip(&self.0, request.metadata());
         let key = key_of(request.metadata());
         self.0.add_traces(key, request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
@@ -382,6 +401,7 @@ impl MetricsService for Grpc {
         if self.0.refused() {
             return Err(tonic::Status::unavailable("refusing (test)"));
         }
+        grpc_gzip(&self.0, request.metadata());
         let key = key_of(request.metadata());
         self.0.add_metrics(key, request.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse {
@@ -396,6 +416,21 @@ fn http_key(h: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The body, gunzipped when sent with `Content-Encoding: gzip`.
+fn http_body(store: &Store, headers: &HeaderMap, body: Bytes) -> Result<Bytes, Response> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if !gzip {
+        return Ok(body);
+    }
+    store.gzipped();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+        .map(|_| Bytes::from(out))
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())
+}
+
 fn protobuf(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/x-protobuf")], body).into_response()
 }
@@ -404,6 +439,10 @@ async fn http_traces(State(store): State<Store>, headers: HeaderMap, body: Bytes
     if store.refused() {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
+    let body = match http_body(&store, &headers, body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
     match ExportTraceServiceRequest::decode(body) {
         Ok(req) => {
             store.add_traces(http_key(&headers), req);
@@ -417,6 +456,10 @@ async fn http_metrics(State(store): State<Store>, headers: HeaderMap, body: Byte
     if store.refused() {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
+    let body = match http_body(&store, &headers, body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
     match ExportMetricsServiceRequest::decode(body) {
         Ok(req) => {
             store.add_metrics(http_key(&headers), req);
