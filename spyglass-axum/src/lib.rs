@@ -32,45 +32,7 @@
 //!
 //! Then open <http://127.0.0.1:3000/_spyglass>.
 //!
-//! # Where `.layer()` goes
-//!
-//! axum applies `Router::layer` to the routes and the fallback that exist *when it is called*. Put
-//! `.layer(SpyglassLayer::new())` last, after every `.route()`, `.nest()`, `.merge()` and
-//! `.fallback()`:
-//!
-//! - routes added after it are not recorded;
-//! - a `.fallback()` added after it replaces the wrapped fallback, so requests that match no route are
-//!   not recorded as `<unmatched>` and **`/_spyglass` answers 404** (the dashboard is served through the
-//!   fallback, since no route of the application matches it). A 404 at `/_spyglass` therefore always
-//!   means "the layer was added too early".
-//!
-//! The layer also works around a whole service, independent of order:
-//! `tower::ServiceBuilder::new().layer(SpyglassLayer::new()).service(router)` (then the route
-//! template comes from `MatchedPath` only when an inner axum `Router` inserts it, so prefer
-//! `Router::layer`).
-//!
-//! # Access to the dashboard
-//!
-//! Loopback peers may open it; others need `SPYGLASS_DASHBOARD_TOKEN` (see
-//! [`spyglass_dashboard`]). The peer address comes from axum's `ConnectInfo<SocketAddr>` (or a plain
-//! `SocketAddr` request extension); without it every peer counts as non-loopback and the dashboard
-//! answers 403 with a message saying so. `SPYGLASS_DASHBOARD=off` lets `/_spyglass` through to the
-//! application.
-//!
-//! # Cost
-//!
-//! No boxed future and no lock per request: the response future and body are
-//! `pin-project-lite` wrappers, route names are interned per thread, and the response's
-//! `traceparent` header value is cut from a per-thread shared buffer. Driven directly as a tower
-//! `Service` the layer allocates nothing per request. Under axum's `Router::layer` it costs one
-//! allocation more than a no-op layer: axum boxes the wrapped response body (and any layer costs
-//! axum two: it boxes the cloned service and its future). `tests/allocations.rs` counts both over
-//! real loopback HTTP.
-//!
-//! Request bytes are taken from the request body's exact size (its `Content-Length`, which hyper
-//! enforces frame by frame) so the request body type is left alone; for chunked uploads of unknown
-//! length the count is the body's lower size bound. Response bytes are counted as frames pass.
-
+#![doc = include_str!("../../docs/axum.md")]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod middleware;

@@ -228,3 +228,34 @@ async fn a_panic_in_call_becomes_a_500_and_dropped_bodies_are_recorded() {
     let err = &sg.recent().errors(1)[0];
     assert_eq!(err.error_text(), Some("synchronous boom"));
 }
+
+#[tokio::test]
+async fn route_from_path_names_routes_of_services_without_matched_path() {
+    use http_body_util::Full;
+    use tower::{Layer, ServiceExt};
+
+    let sg = Spyglass::builder().build().unwrap();
+    let grpc_like = tower::service_fn(|_req: http::Request<Full<bytes::Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+            bytes::Bytes::from_static(b"ok"),
+        )))
+    });
+    let svc = SpyglassLayer::with_instance(sg.clone())
+        .route_from_path()
+        .exclude(["/grpc.health.v1.Health/Check"])
+        .layer(grpc_like);
+    for path in [
+        "/shop.Users/Get",
+        "/shop.Users/Get",
+        "/grpc.health.v1.Health/Check",
+    ] {
+        let req = http::Request::builder()
+            .uri(path)
+            .body(Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let resp = svc.clone().oneshot(req).await.unwrap();
+        drop(resp);
+    }
+    assert_eq!(count(&sg, "/shop.Users/Get"), 2);
+    assert_eq!(count(&sg, "/grpc.health.v1.Health/Check"), 0);
+}

@@ -109,13 +109,17 @@ async fn main() -> ExitCode {
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
-    if let Err(e) = server.await {
-        eprintln!("server error: {e}");
-        return ExitCode::FAILURE;
+    );
+    // Not a graceful shutdown: an open dashboard keeps its live stream open forever, and Ctrl-C must
+    // still stop the app. Dropping `_guard` afterwards flushes every recorded event to the exporters.
+    tokio::select! {
+        res = server => {
+            if let Err(e) = res {
+                eprintln!("server error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
     }
     ExitCode::SUCCESS
 }

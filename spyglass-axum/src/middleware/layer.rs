@@ -18,6 +18,7 @@ pub struct SpyglassLayer<OnReq = DefaultOnRequest, OnResp = DefaultOnResponse> {
     pub(crate) sampler: Option<Sampler>,
     pub(crate) exclude: Arc<[String]>,
     pub(crate) dashboard: bool,
+    pub(crate) path_routes: bool,
     pub(crate) on_request: OnReq,
     pub(crate) on_response: OnResp,
 }
@@ -37,6 +38,7 @@ impl SpyglassLayer {
             sampler: None,
             exclude: Arc::from(Vec::new()),
             dashboard: true,
+            path_routes: false,
             on_request: DefaultOnRequest,
             on_response: DefaultOnResponse,
         }
@@ -78,6 +80,17 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
         self
     }
 
+    /// For services without axum's `MatchedPath` (tonic, plain hyper services, or this layer wrapped
+    /// around a whole `Router`): record the request path as the route instead of `<unmatched>`.
+    ///
+    /// Only for services whose paths form a small fixed set, such as gRPC (`/package.Service/Method`):
+    /// raw paths with ids would make one row per id (the stats store folds keys past its cap into
+    /// `<other>`, so memory stays bounded either way).
+    pub fn route_from_path(mut self) -> Self {
+        self.path_routes = true;
+        self
+    }
+
     /// Runs `f` when a recorded request arrives (see [`OnRequest`](super::OnRequest)).
     pub fn on_request<F>(self, f: F) -> SpyglassLayer<F, OnResp> {
         SpyglassLayer {
@@ -85,6 +98,7 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
             sampler: self.sampler,
             exclude: self.exclude,
             dashboard: self.dashboard,
+            path_routes: self.path_routes,
             on_request: f,
             on_response: self.on_response,
         }
@@ -98,6 +112,7 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
             sampler: self.sampler,
             exclude: self.exclude,
             dashboard: self.dashboard,
+            path_routes: self.path_routes,
             on_request: self.on_request,
             on_response: f,
         }

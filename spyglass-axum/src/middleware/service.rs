@@ -101,9 +101,13 @@ where
         if !sg.emitter().is_enabled() {
             return ResponseFuture::passthrough(self.inner.call(req));
         }
-        let route = match req.extensions().get::<MatchedPath>() {
+        let template = match req.extensions().get::<MatchedPath>() {
+            Some(p) => Some(p.as_str()),
+            None if self.layer.path_routes => Some(req.uri().path()),
+            None => None,
+        };
+        let route = match template {
             Some(p) => {
-                let p = p.as_str();
                 if !self.layer.exclude.is_empty() || !sg.exclude_routes().is_empty() {
                     let excluded = sg.is_excluded(p)
                         || self
