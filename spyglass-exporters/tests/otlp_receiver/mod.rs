@@ -417,7 +417,7 @@ fn http_key(h: &HeaderMap) -> Option<String> {
 }
 
 /// The body, gunzipped when sent with `Content-Encoding: gzip`.
-fn http_body(store: &Store, headers: &HeaderMap, body: Bytes) -> Result<Bytes, Response> {
+fn http_body(store: &Store, headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
@@ -428,7 +428,7 @@ fn http_body(store: &Store, headers: &HeaderMap, body: Bytes) -> Result<Bytes, R
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
         .map(|_| Bytes::from(out))
-        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())
+        .map_err(|e| e.to_string())
 }
 
 fn protobuf(body: Vec<u8>) -> Response {
@@ -441,7 +441,7 @@ async fn http_traces(State(store): State<Store>, headers: HeaderMap, body: Bytes
     }
     let body = match http_body(&store, &headers, body) {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     match ExportTraceServiceRequest::decode(body) {
         Ok(req) => {
@@ -458,7 +458,7 @@ async fn http_metrics(State(store): State<Store>, headers: HeaderMap, body: Byte
     }
     let body = match http_body(&store, &headers, body) {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     match ExportMetricsServiceRequest::decode(body) {
         Ok(req) => {
