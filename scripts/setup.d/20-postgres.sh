@@ -63,3 +63,4 @@ _pg_as "$_pg_bindir/createdb" -h 127.0.0.1 -p "$_pg_port" -U spyglass spyglass_t
 export SPYGLASS_TEST_PG_URL="postgres://spyglass@127.0.0.1:$_pg_port/spyglass_test"
 echo "PostgreSQL ready: $SPYGLASS_TEST_PG_URL (data in $_pg_dir)"
 unset _pg_bindir _pg_user _pg_dir _pg_sock _pg_port _d
+unset -f _pg_as
