@@ -135,7 +135,7 @@ impl Default for Config {
             retry_delay: Duration::from_millis(100),
             max_queued_batches: 64,
             max_spans_per_request: 512,
-            flush_timeout: Duration::from_secs(10),
+            flush_timeout: Duration::from_secs(5),
             metrics_interval: Duration::from_secs(10),
             traces: true,
             metrics: true,
@@ -323,7 +323,7 @@ impl OtlpExporter {
         self
     }
 
-    /// Longest time a flush waits for queued spans to be sent (default 10 s).
+    /// Longest time a flush (and so shutdown) waits for queued spans to be sent (default 5 s).
     pub fn flush_timeout(mut self, d: Duration) -> Self {
         self.config.flush_timeout = d;
         self
