@@ -259,6 +259,192 @@ impl Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn call(
+        d: &Dashboard,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        peer: Option<&str>,
+    ) -> DashboardResponse {
+        let headers = HeaderMap::new();
+        let peer = peer.map(|p| p.parse::<SocketAddr>().unwrap());
+        d.handle(DashboardRequest {
+            method: &method,
+            path,
+            query,
+            headers: &headers,
+            peer,
+        })
+    }
+
+    #[test]
+    fn answers_every_path_and_rejects_bad_input() {
+        let sg = Spyglass::builder().service_name("t").build().unwrap();
+        sg.emitter()
+            .emit_req("GET", "/a/{id}", 503, Duration::from_millis(2));
+        sg.emitter()
+            .emit_fn("work", Duration::from_micros(10), true);
+        assert!(sg.flush(Duration::from_secs(5)));
+        let d = Dashboard::new(sg);
+        let lo = Some("127.0.0.1:9");
+        let ok = |p: &str, q: Option<&str>| {
+            let r = call(&d, Method::GET, p, q, lo);
+            assert_eq!(r.status, StatusCode::OK, "{p}");
+            r
+        };
+        let page = ok("", None);
+        assert!(page.headers[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(page
+            .headers
+            .contains_key(http::header::CONTENT_SECURITY_POLICY));
+        for a in [
+            "app.js",
+            "app.css",
+            "uPlot.min.js",
+            "uPlot.min.css",
+            "uPlot.LICENSE",
+        ] {
+            ok(&format!("/assets/{a}"), None);
+        }
+        let events: serde_json::Value = serde_json::from_slice(
+            &ok("/api/events", Some("kind=fn&limit=5"))
+                .body
+                .into_bytes()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(events[0]["name"], "work");
+        let errors: serde_json::Value =
+            serde_json::from_slice(&ok("/api/errors", None).body.into_bytes().unwrap()).unwrap();
+        assert_eq!(errors.as_array().unwrap().len(), 2);
+        let req_err = errors
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "req")
+            .unwrap();
+        assert_eq!(req_err["message"], "HTTP 503");
+        let traces: serde_json::Value =
+            serde_json::from_slice(&ok("/api/traces", None).body.into_bytes().unwrap()).unwrap();
+        let id = traces[0]["trace_id"].as_str().unwrap().to_string();
+        let one: serde_json::Value = serde_json::from_slice(
+            &ok(&format!("/api/traces/{id}"), None)
+                .body
+                .into_bytes()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(one["trace_id"], id.as_str());
+        ok("/api/timeseries", Some("window=60&top=3"));
+
+        let status = |m: Method, p: &str, q: Option<&str>| call(&d, m, p, q, lo).status;
+        assert_eq!(
+            status(Method::GET, "/api/stats", Some("window=-1")),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(Method::GET, "/api/stats", Some("window=100000")),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(Method::GET, "/api/events", Some("limit=0")),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(Method::GET, "/api/stream", Some("interval_ms=1")),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(
+                Method::GET,
+                "/api/traces/00000000000000000000000000000000",
+                None
+            ),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(
+                Method::GET,
+                "/api/traces/4bf92f3577b34da6a3ce929d0e0e4736",
+                None
+            ),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(status(Method::GET, "/metrics", None), StatusCode::NOT_FOUND);
+        assert_eq!(
+            status(Method::GET, "/assets/../../etc/passwd", None),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(Method::POST, "/api/stats", None),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        let head = call(&d, Method::HEAD, "/api/stats", None, lo);
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(head.body.into_bytes().unwrap().len(), 0);
+        let long = "x=".to_string() + &"a".repeat(5000);
+        assert_eq!(
+            status(Method::GET, "/api/stats", Some(&long)),
+            StatusCode::BAD_REQUEST
+        );
+
+        // Unknown peer: 403, with the fix in the message, and no data.
+        let r = call(&d, Method::GET, "/api/stats", None, None);
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let text = String::from_utf8(r.body.into_bytes().unwrap().to_vec()).unwrap();
+        assert!(
+            text.contains("into_make_service_with_connect_info"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn off_answers_nothing() {
+        let d = Dashboard::new(Spyglass::builder().dashboard(false).build().unwrap());
+        assert!(!d.is_enabled());
+        assert_eq!(
+            call(&d, Method::GET, "/api/stats", None, Some("127.0.0.1:1")).status,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn the_stream_sends_updates() {
+        let sg = Spyglass::builder().build().unwrap();
+        let d = Dashboard::new(sg.clone());
+        let r = call(
+            &d,
+            Method::GET,
+            "/api/stream",
+            Some("interval_ms=100&window=60"),
+            Some("[::1]:5"),
+        );
+        assert_eq!(r.headers[CONTENT_TYPE], "text/event-stream");
+        let DashboardBody::Stream(mut s) = r.body else {
+            panic!("a stream")
+        };
+        use futures_core::Stream;
+        async fn next(s: &mut DashboardStream) -> Option<Bytes> {
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+        }
+        let first = next(&mut s).await.unwrap();
+        assert!(first.starts_with(b"retry: 2000\n\nevent: update\ndata: {"));
+        sg.emitter()
+            .emit_req("GET", "/x", 200, Duration::from_millis(1));
+        assert!(sg.flush(Duration::from_secs(5)));
+        let second = next(&mut s).await.unwrap();
+        let text = std::str::from_utf8(&second).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(text.trim_start_matches("event: update\ndata: ").trim()).unwrap();
+        assert_eq!(json["stats"]["requests"][0]["route"], "/x");
+        assert_eq!(json["events"][0]["route"], "/x");
+        assert_eq!(json["stats"]["window_secs"], 60);
+    }
 
     #[test]
     fn sub_paths() {
