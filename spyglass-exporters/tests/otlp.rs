@@ -9,7 +9,7 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use otlp_receiver::{free_port, str_attr, Receiver, RecvSpan, Transport};
+use otlp_receiver::{str_attr, Receiver, RecvSpan, ReservedPort, Transport};
 use spyglass::event::{EventKind, FnEvent, ReqEvent};
 use spyglass::export::{Batch, Exporter};
 use spyglass::sample::Sampler;
@@ -298,8 +298,8 @@ fn request_count(sg: &Spyglass) -> u64 {
 }
 
 fn down_then_up(t: Transport) {
-    let port = free_port();
-    let exp = exporter(t, format!("http://127.0.0.1:{port}"))
+    let port = ReservedPort::new();
+    let exp = exporter(t, port.endpoint())
         .timeout(Duration::from_secs(2))
         .max_retries(1)
         .retry_delay(Duration::from_millis(20));
@@ -324,7 +324,7 @@ fn down_then_up(t: Transport) {
     assert!(stats.metric_export_failures() >= 1);
 
     // It comes back: export resumes by itself.
-    let rx = Receiver::start_on(t, port);
+    let rx = Receiver::start_on_reserved(t, port);
     let ctx = serve(&sg, &headers(Some(INCOMING)), 200, false);
     assert!(sg.flush(WAIT));
     let spans = rx.wait_spans(3, WAIT);

@@ -255,13 +255,21 @@ impl Drop for Receiver {
     }
 }
 
-/// A loopback port nothing listens on (yet).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback port held but not listened on: connections to it are refused until a receiver is
+/// started on it with [`Receiver::start_on_reserved`], and no other process can take it meanwhile.
+#[derive(Debug)]
+pub struct ReservedPort(tokio::net::TcpSocket);
+
+impl ReservedPort {
+    pub fn new() -> ReservedPort {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        ReservedPort(s)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.0.local_addr().unwrap())
+    }
 }
 
 impl Receiver {
@@ -279,6 +287,15 @@ impl Receiver {
 
     /// Starts a receiver on `port` (0: any free port).
     pub fn start_on(transport: Transport, port: u16) -> Receiver {
+        Self::start_inner(transport, None, port)
+    }
+
+    /// Starts listening on a port reserved before.
+    pub fn start_on_reserved(transport: Transport, port: ReservedPort) -> Receiver {
+        Self::start_inner(transport, Some(port), 0)
+    }
+
+    fn start_inner(transport: Transport, reserved: Option<ReservedPort>, port: u16) -> Receiver {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -286,8 +303,13 @@ impl Receiver {
             .unwrap();
         let store = Store::default();
         let listener = rt
-            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
-            .expect("bind the receiver's port");
+            .block_on(async move {
+                match reserved {
+                    Some(ReservedPort(s)) => s.listen(1024),
+                    None => tokio::net::TcpListener::bind(("127.0.0.1", port)).await,
+                }
+            })
+            .expect("listen on the receiver's port");
         let addr = listener.local_addr().unwrap();
         match transport {
             Transport::Grpc => {
