@@ -9,6 +9,12 @@
 //!    address, and return the bound address.
 //! 2. In a test file: `spyglass_http_suite::http_suite!(MyHarness);` — one `#[tokio::test]` per case.
 //!
+//! The returned future must be `Send`: a server whose futures are not (actix-web) runs on its own
+//! thread (`actix_rt::System::new().block_on(…)`) and sends the bound address back over a channel.
+//! The dashboard must see the peer address (axum: `into_make_service_with_connect_info`; actix:
+//! `HttpRequest::peer_addr`), and the access case binds `0.0.0.0` and connects from this machine's
+//! non-loopback address ([`non_loopback_ip`]).
+//!
 //! Each case installs the global instance, so the cases need one process per test: run them with
 //! `cargo nextest` (the repository's runner, `scripts/test-all.sh`). Under plain `cargo test` they
 //! run in one process and all but the first fail with a message saying so.
