@@ -601,6 +601,19 @@ fn matches_template(name: &str, prefix: &str, suffix: &str) -> bool {
     rest.ends_with(suffix)
 }
 
+/// Sort key of a file name in creation order within one timestamp: `x-TS.jsonl` < `x-TS-1.jsonl` <
+/// `x-TS-2.jsonl` < `x-TS-10.jsonl`.
+fn creation_order(name: &str, suffix: &str) -> (String, u64) {
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    let stem = name.strip_suffix(suffix).unwrap_or(name);
+    match stem.rsplit_once('-') {
+        Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            (head.to_string(), n.parse().unwrap_or(u64::MAX))
+        }
+        _ => (stem.to_string(), 0),
+    }
+}
+
 #[derive(Debug)]
 struct Housekeeper {
     tx: mpsc::Sender<Job>,
@@ -651,7 +664,7 @@ impl HousekeeperThread {
         let Ok(entries) = fs::read_dir(&self.cfg.dir) else {
             return;
         };
-        let mut files: Vec<(SystemTime, String, PathBuf)> = entries
+        let mut files: Vec<(SystemTime, (String, u64), PathBuf)> = entries
             .filter_map(Result::ok)
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
@@ -665,11 +678,12 @@ impl HousekeeperThread {
                 let meta = e.metadata().ok()?;
                 meta.is_file().then(|| {
                     let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                    (mtime, name, path)
+                    (mtime, creation_order(&name, suffix), path)
                 })
             })
             .collect();
-        // Newest first.
+        // Newest first. File times are only as fine as the kernel's clock tick, so files closed in
+        // the same tick are ordered by name, reading the collision counter as a number.
         files.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
         let keep_closed = self.cfg.max_files.map(|m| m.saturating_sub(1));
         let now = SystemTime::now();
@@ -690,7 +704,8 @@ impl HousekeeperThread {
     }
 }
 
-/// `x.jsonl` → `x.jsonl.gz` through `x.jsonl.gz.tmp`; the original is removed after the rename.
+/// `x.jsonl` → `x.jsonl.gz` through `x.jsonl.gz.tmp`, with the original's modification time; the
+/// original is removed after the rename.
 fn compress(path: &Path) -> io::Result<()> {
     let mut gz = path.as_os_str().to_owned();
     gz.push(".gz");
@@ -700,11 +715,14 @@ fn compress(path: &Path) -> io::Result<()> {
     let tmp = PathBuf::from(tmp);
     let r = (|| {
         let mut input = File::open(path)?;
+        let modified = input.metadata()?.modified()?;
         let out = io::BufWriter::with_capacity(256 << 10, File::create(&tmp)?);
         let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
         io::copy(&mut input, &mut enc)?;
         let out = enc.finish()?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
+        // Keep the time of the last event: retention orders and ages files by it.
+        file.set_modified(modified)?;
         file.sync_all()?;
         fs::rename(&tmp, &gz)?;
         fs::remove_file(path)
@@ -743,6 +761,28 @@ mod tests {
             ".jsonl"
         ));
         assert!(!matches_template("other.jsonl", "spyglass-", ".jsonl"));
+    }
+
+    #[test]
+    fn creation_order_reads_the_counter_as_a_number() {
+        let mut names = [
+            "spyglass-20261122T054248Z-10.jsonl",
+            "spyglass-20261122T054248Z-2.jsonl.gz",
+            "spyglass-20261122T054249Z.jsonl",
+            "spyglass-20261122T054248Z.jsonl",
+            "spyglass-20261122T054248Z-1.jsonl",
+        ];
+        names.sort_by_key(|n| creation_order(n, ".jsonl"));
+        assert_eq!(
+            names,
+            [
+                "spyglass-20261122T054248Z.jsonl",
+                "spyglass-20261122T054248Z-1.jsonl",
+                "spyglass-20261122T054248Z-2.jsonl.gz",
+                "spyglass-20261122T054248Z-10.jsonl",
+                "spyglass-20261122T054249Z.jsonl",
+            ]
+        );
     }
 
     #[test]

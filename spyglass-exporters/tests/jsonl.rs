@@ -256,6 +256,43 @@ fn gzip_compresses_every_closed_file_and_loses_nothing() {
 }
 
 #[test]
+fn gzip_with_retention_keeps_the_newest_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = JsonlExporter::new(dir.path())
+        .rotate_bytes(2048)
+        .max_files(4)
+        .gzip(true);
+    let stats = jsonl.stats();
+    let sg = instance(jsonl);
+    for id in 1..=3000 {
+        emit(&sg, id);
+    }
+    sg.shutdown();
+    let all = files(dir.path());
+    assert!(all.len() <= 4, "{all:?}");
+    assert!(stats.files_deleted() > 0);
+    // A compressed file keeps the time of its last event, so it never looks newer than a file
+    // written after it.
+    let plain = all
+        .iter()
+        .find(|p| p.to_str().unwrap().ends_with(".jsonl"))
+        .unwrap();
+    let current = fs::metadata(plain).unwrap().modified().unwrap();
+    for f in all.iter().filter(|p| p.to_str().unwrap().ends_with(".gz")) {
+        assert!(fs::metadata(f).unwrap().modified().unwrap() <= current);
+    }
+    let mut ids = read_ids(dir.path());
+    ids.sort_unstable();
+    assert_eq!(*ids.last().unwrap(), 3000);
+    let first = ids[0];
+    assert_eq!(
+        ids,
+        (first..=3000).collect::<Vec<_>>(),
+        "the newest events, without holes"
+    );
+}
+
+#[test]
 fn rotates_by_age() {
     let dir = tempfile::tempdir().unwrap();
     let jsonl = JsonlExporter::new(dir.path()).rotate_secs(1);
