@@ -47,7 +47,8 @@ METRICS_URL="http://127.0.0.1:$APP_PORT/_spyglass/metrics"
 app_serves_metrics() { # polls for up to 60 s; fails early if the app exits
   local i
   for ((i = 0; i < 600; i++)); do
-    if fetch "$METRICS_URL" 2>/dev/null | grep -q '^http_server_request_duration_seconds_count{'; then return 0; fi
+    if fetch "$METRICS_URL" >"$WORK/poll.txt" 2>/dev/null \
+      && grep -q '^http_server_request_duration_seconds_count{' "$WORK/poll.txt"; then return 0; fi
     kill -0 "$APP_PID" 2>/dev/null || return 1
     sleep 0.1
   done
