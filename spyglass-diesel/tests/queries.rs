@@ -145,7 +145,7 @@ fn pg_base_url() -> Option<String> {
 
 /// A URL of a fresh schema of the test database (every connection made with it uses the schema), so
 /// tests sharing one PostgreSQL do not collide.
-fn pg_url() -> Option<String> {
+fn pg_url() -> Option<(String, TempFile)> {
     let base = pg_base_url()?;
     let schema = unique("t");
     let mut c = PgConnection::establish(&base).expect("connect to PostgreSQL");
@@ -153,16 +153,31 @@ fn pg_url() -> Option<String> {
         .execute(&mut c)
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+    Some((
+        format!("{base}{sep}options=-csearch_path%3D{schema}"),
+        TempFile(None),
+    ))
 }
 
-fn sqlite_url() -> Option<String> {
+/// Removes a test's SQLite file (and its journal files) when the test ends.
+struct TempFile(Option<std::path::PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut f = p.clone().into_os_string();
+                f.push(suffix);
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    }
+}
+
+fn sqlite_url() -> Option<(String, TempFile)> {
     let dir = std::env::var_os("SPYGLASS_TEST_TMP").map_or_else(std::env::temp_dir, Into::into);
-    Some(
-        dir.join(format!("{}.sqlite3", unique("diesel")))
-            .to_string_lossy()
-            .into_owned(),
-    )
+    let path = dir.join(format!("{}.sqlite3", unique("diesel")));
+    Some((path.to_string_lossy().into_owned(), TempFile(Some(path))))
 }
 
 /// The SQL diesel sends for `q`, without its binds, fingerprinted: what the event must carry.
@@ -178,7 +193,7 @@ macro_rules! backend_suite {
 
             type Conn = $conn;
 
-            fn url() -> Option<String> {
+            fn url() -> Option<(String, TempFile)> {
                 $url
             }
 
@@ -193,7 +208,7 @@ macro_rules! backend_suite {
 
             #[test]
             fn durations_system_and_sql_without_binds_under_a_request() {
-                let Some(url) = url() else { return };
+                let Some((url, _tmp)) = url() else { return };
                 let mut conn = setup(&url);
                 let root = TraceContext::new_root(true);
                 root.in_scope(|| {
@@ -244,7 +259,7 @@ macro_rules! backend_suite {
 
             #[test]
             fn syntax_error_and_constraint_violation() {
-                let Some(url) = url() else { return };
+                let Some((url, _tmp)) = url() else { return };
                 let mut conn = setup(&url);
                 let root = TraceContext::new_root(true);
                 root.in_scope(|| {
@@ -285,7 +300,7 @@ macro_rules! backend_suite {
 
             #[test]
             fn nested_under_an_instrumented_function() {
-                let Some(url) = url() else { return };
+                let Some((url, _tmp)) = url() else { return };
                 let mut conn = setup(&url);
                 let root = TraceContext::new_root(true);
                 let emails = root.in_scope(|| load_emails(&mut conn)).unwrap();
@@ -303,7 +318,7 @@ macro_rules! backend_suite {
 
             #[test]
             fn transactions_are_spans_with_their_queries() {
-                let Some(url) = url() else { return };
+                let Some((url, _tmp)) = url() else { return };
                 let mut conn = setup(&url);
                 let root = TraceContext::new_root(true);
                 root.in_scope(|| {
@@ -364,7 +379,7 @@ macro_rules! backend_suite {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn pooled_connections_and_spawn_blocking_keep_the_context() {
-                let Some(url) = url() else { return };
+                let Some((url, _tmp)) = url() else { return };
                 drop(setup(&url));
                 let pool = diesel::r2d2::Pool::builder()
                     .max_size(2)
@@ -404,7 +419,7 @@ macro_rules! backend_suite {
 
             #[test]
             fn n_plus_one_found_for_a_loop_not_for_distinct_queries() {
-                let Some(url) = url() else { return };
+                let Some((url, _tmp)) = url() else { return };
                 let mut conn = setup(&url);
                 let loop_route: &'static str = Box::leak(format!("/{}/loop", unique("n1")).into_boxed_str());
                 let ctx = spyglass::global().new_request_context(None, None);

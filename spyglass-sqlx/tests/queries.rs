@@ -140,6 +140,21 @@ fn pg_url() -> Option<String> {
     }
 }
 
+/// Removes a test's SQLite file (and its journal files) when the test ends.
+struct TempFile(Option<std::path::PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut f = p.clone().into_os_string();
+                f.push(suffix);
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    }
+}
+
 fn sqlite_path(name: &str) -> std::path::PathBuf {
     let dir = std::env::var_os("SPYGLASS_TEST_TMP").map_or_else(std::env::temp_dir, Into::into);
     dir.join(format!("{}.sqlite3", unique(name)))
@@ -152,7 +167,7 @@ macro_rules! backend_suite {
 
             type Db = $db;
 
-            async fn pool() -> Option<sqlx::Pool<Db>> {
+            async fn pool() -> Option<(sqlx::Pool<Db>, TempFile)> {
                 $pool
             }
 
@@ -172,7 +187,7 @@ macro_rules! backend_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn durations_rows_and_system_under_a_request() {
                 harness();
-                let Some(pool) = pool().await else { return };
+                let Some((pool, _tmp)) = pool().await else { return };
                 let table = setup(&pool).await;
                 let root = TraceContext::new_root(true);
                 async {
@@ -239,7 +254,7 @@ macro_rules! backend_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn syntax_error_and_constraint_violation() {
                 harness();
-                let Some(pool) = pool().await else { return };
+                let Some((pool, _tmp)) = pool().await else { return };
                 let table = setup(&pool).await;
                 let root = TraceContext::new_root(true);
                 async {
@@ -296,7 +311,7 @@ macro_rules! backend_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn nested_under_an_instrumented_function() {
                 harness();
-                let Some(pool) = pool().await else { return };
+                let Some((pool, _tmp)) = pool().await else { return };
                 let table = setup(&pool).await;
                 let root = TraceContext::new_root(true);
                 let names = load_names(&pool, &table).with_context(root).await.unwrap();
@@ -319,7 +334,7 @@ macro_rules! backend_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn n_plus_one_found_for_a_loop_not_for_distinct_queries() {
                 harness();
-                let Some(pool) = pool().await else { return };
+                let Some((pool, _tmp)) = pool().await else { return };
                 let table = setup(&pool).await;
                 let ipool = InstrumentedPool::new(pool.clone());
                 // The loop: one query per id, the same statement 6 times (threshold 5).
@@ -381,7 +396,7 @@ macro_rules! backend_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn pool_stream_dropped_early_transactions_and_no_context() {
                 harness();
-                let Some(pool) = pool().await else { return };
+                let Some((pool, _tmp)) = pool().await else { return };
                 let table = setup(&pool).await;
                 let ipool = InstrumentedPool::new(pool.clone());
                 let root = TraceContext::new_root(true);
@@ -437,13 +452,14 @@ backend_suite!(
     "postgresql",
     {
         let url = pg_url()?;
-        Some(
+        Some((
             sqlx::postgres::PgPoolOptions::new()
                 .max_connections(4)
                 .connect(&url)
                 .await
                 .expect("connect to PostgreSQL"),
-        )
+            TempFile(None),
+        ))
     },
     "$1",
     "$2"
@@ -454,16 +470,18 @@ backend_suite!(
     sqlx::Sqlite,
     "sqlite",
     {
+        let path = sqlite_path("sqlx");
         let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(sqlite_path("sqlx"))
+            .filename(&path)
             .create_if_missing(true);
-        Some(
+        Some((
             sqlx::sqlite::SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(opts)
                 .await
                 .expect("open SQLite"),
-        )
+            TempFile(Some(path)),
+        ))
     },
     "?",
     "?"
