@@ -28,9 +28,11 @@
 //!
 //! # How queries are caught
 //!
-//! sqlx has no per-query hook. Its `sqlx::query` log events carry the statement, elapsed time and
-//! row counts but not the error, only for queries over its log thresholds, and through `log` or
-//! `tracing` formatting on the query's own path. So this crate wraps the executor instead:
+//! sqlx has no per-query hook. Its `sqlx::query` tracing events carry the statement, elapsed time
+//! and row counts but not the error, exist only at the levels the connection's `log_statements` /
+//! `log_slow_statements` settings allow, carry no link to the caller's span, and would need a
+//! `tracing` subscriber formatting fields on the query's own path. So this crate wraps the executor
+//! instead:
 //! [`Instrumented`] implements [`sqlx::Executor`] around any executor (`&Pool`, `&mut PgConnection`,
 //! `&mut *transaction`), and [`InstrumentedPool`] around a pool. Every sqlx API that takes an
 //! executor (`query`, `query_as`, `query_scalar`, `raw_sql`, `QueryBuilder`, the `query!` macros)
