@@ -53,8 +53,8 @@
 //! sink that stops the formatting at the `-- binds:` marker, so the bind values are never even
 //! formatted. The statement is then fingerprinted by spyglass-core, which also drops comments.
 //!
-//! diesel-async connections take the same [`Instrumentation`] (`set_instrumentation`, or the default
-//! one): their callbacks run while the query's future is polled, so the current context is the
+//! diesel-async connections take the same [`Instrumentation`] (`set_instrumentation`, untested
+//! here): their callbacks run while the query's future is polled, so the current context is the
 //! caller's and no helper is needed.
 //!
 //! # In a library
