@@ -8,6 +8,7 @@
 //! ```text
 //! cargo bench -p spyglass-actix --bench load                     # all variants, 5 s each
 //! cargo bench -p spyglass-actix --bench load -- --secs 5 bare spyglass
+//! cargo bench -p spyglass-actix --bench load -- --rounds 3   # interleaved rounds, medians
 //! ```
 //!
 //! Results (one run each, `--secs 5`; 2 shared vCPUs with other builds running, so a few percent
@@ -171,12 +172,22 @@ fn main() -> ExitCode {
         return serve(args.get(1).map(String::as_str).unwrap_or("bare"));
     }
     let mut secs = 5;
+    let mut rounds = 1;
     let mut chosen: Vec<&str> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             // Passed by `cargo bench`.
             "--bench" => {}
+            "--rounds" => {
+                rounds = match it.next().and_then(|s| s.parse().ok()) {
+                    Some(r) if r > 0 => r,
+                    _ => {
+                        eprintln!("--rounds needs a whole number above 0");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             "--secs" => {
                 secs = match it.next().and_then(|s| s.parse().ok()) {
                     Some(s) => s,
@@ -201,24 +212,42 @@ fn main() -> ExitCode {
     if chosen.is_empty() {
         chosen = VARIANTS.iter().map(|v| v.0).collect();
     }
-    let mut results: Vec<(&str, f64, f64)> = Vec::new();
-    for v in &chosen {
-        let run = || -> Result<(f64, f64), String> {
-            let (_server, port) = start(v)?;
-            wrk(port, 1)?; // warm-up
-            wrk(port, secs)
-        };
-        match run() {
-            Ok((rps, p99)) => {
-                eprintln!("{v}: {rps:.0} req/s, p99 {p99:.2} ms");
-                results.push((v, rps, p99));
-            }
-            Err(e) => {
-                eprintln!("{v}: {e}");
-                return ExitCode::FAILURE;
+    // Rounds interleave the variants (bare, spyglass, prometheus, bare, …) so that load from other
+    // processes on a shared machine hits each about equally; each variant's median is reported.
+    let mut runs: Vec<(&str, Vec<(f64, f64)>)> = chosen.iter().map(|v| (*v, Vec::new())).collect();
+    for round in 0..rounds {
+        for (v, got) in runs.iter_mut() {
+            let run = || -> Result<(f64, f64), String> {
+                let (_server, port) = start(v)?;
+                wrk(port, 1)?; // warm-up
+                wrk(port, secs)
+            };
+            match run() {
+                Ok((rps, p99)) => {
+                    eprintln!("round {}: {v}: {rps:.0} req/s, p99 {p99:.2} ms", round + 1);
+                    got.push((rps, p99));
+                }
+                Err(e) => {
+                    eprintln!("{v}: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
     }
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    let results: Vec<(&str, f64, f64)> = runs
+        .into_iter()
+        .map(|(v, got)| {
+            (
+                v,
+                median(got.iter().map(|g| g.0).collect()),
+                median(got.iter().map(|g| g.1).collect()),
+            )
+        })
+        .collect();
     let bare = results.iter().find(|r| r.0 == "bare").map(|r| (r.1, r.2));
     println!("| variant | requests/s | p99 | vs bare |");
     println!("| --- | ---: | ---: | ---: |");

@@ -7,14 +7,15 @@ use std::task::{ready, Context, Poll};
 
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderName, CONTENT_TYPE};
+use actix_web::http::uri::PathAndQuery;
 use actix_web::HttpResponse;
 use pin_project_lite::pin_project;
 use spyglass_core::context::WithContext;
 
 use super::body::ResponseBody;
 use super::hooks::OnResponse;
-use super::record::{panic_message, route_name, traceparent_value, PathCopy, Record, Recorder};
-use super::service::{Shared, UNMATCHED};
+use super::record::{panic_message, route_name, traceparent_value, Record, Recorder};
+use super::service::{req_path, Shared, UNMATCHED};
 
 /// The `traceparent` header name, static: looking it up by `&str` would allocate.
 pub(crate) const TRACEPARENT: HeaderName =
@@ -32,7 +33,7 @@ pin_project! {
         rec: Option<Record>,
         // Whether `rec.route` is known already (matched before the call because of exclusions).
         routed: bool,
-        path: Option<PathCopy>,
+        path: Option<PathAndQuery>,
         shared: Option<Rc<Shared<OnReq, OnResp>>>,
     }
 }
@@ -84,14 +85,14 @@ impl<F, B, OnReq, OnResp> ResponseFuture<F, B, OnReq, OnResp> {
         fut: WithContext<F>,
         rec: Record,
         routed: bool,
-        path: PathCopy,
+        path: Option<PathAndQuery>,
         shared: Rc<Shared<OnReq, OnResp>>,
     ) -> Self {
         ResponseFuture {
             state: State::Recording { fut },
             rec: Some(rec),
             routed,
-            path: Some(path),
+            path,
             shared: Some(shared),
         }
     }
@@ -152,9 +153,7 @@ where
         let path = this.path.take();
         let route_from_path = |rec: &mut Record| {
             if !routed {
-                rec.route = path
-                    .as_ref()
-                    .map_or(UNMATCHED, |p| shared.route_of(p.as_str()));
+                rec.route = shared.route_of(req_path(path.as_ref()));
             }
         };
         match polled {
@@ -168,10 +167,12 @@ where
                         .match_pattern()
                         .map_or(UNMATCHED, |p| route_name(&p));
                 }
-                shared
-                    .cfg
-                    .on_response
-                    .on_response(&resp, rec.start.elapsed(), &rec.ctx);
+                if OnResp::ENABLED {
+                    shared
+                        .cfg
+                        .on_response
+                        .on_response(&resp, rec.start.elapsed(), &rec.ctx);
+                }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));
                 Poll::Ready(Ok(resp.map_body(|_, b| ResponseBody::recorded(b, rec))))

@@ -14,6 +14,9 @@ pub trait OnRequest {
 
 /// Called when a recorded request's response head is ready (the body may still be streaming).
 pub trait OnResponse<B> {
+    /// Whether the hook does anything; when `false` the middleware skips reading the clock for it.
+    const ENABLED: bool = true;
+
     /// `latency` is the time from the request's arrival to its response head.
     fn on_response(&self, response: &ServiceResponse<B>, latency: Duration, ctx: &TraceContext);
 }
@@ -32,6 +35,8 @@ impl OnRequest for DefaultOnRequest {
 }
 
 impl<B> OnResponse<B> for DefaultOnResponse {
+    const ENABLED: bool = false;
+
     #[inline]
     fn on_response(&self, _: &ServiceResponse<B>, _: Duration, _: &TraceContext) {}
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use actix_web::http::header::HeaderValue;
 use bytes::BytesMut;
 use spyglass_core::event::{EventKind, ReqEvent};
-use spyglass_core::{Name, Spyglass, TraceContext};
+use spyglass_core::{Event, Name, Spyglass, TraceContext};
 
 use super::payload::BytesIn;
 
@@ -47,19 +47,25 @@ pub(crate) struct Record {
 
 impl Record {
     fn emit(self) {
+        // One clock read: the start is the one taken on arrival, the timestamp derives from it.
         let dur_ns = self.start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-        let kind = EventKind::Req(ReqEvent {
-            method: self.method,
-            route: self.route,
-            status: self.status,
-            bytes_in: self.bytes_in.get(),
-            bytes_out: self.bytes_out,
-            error: self.error,
-        });
-        self.instance
-            .get()
-            .emitter()
-            .emit_span(self.ctx, dur_ns, kind);
+        let ev = Event {
+            ts_ns: spyglass_core::clock::unix_nanos_at(self.start),
+            dur_ns,
+            trace_id: self.ctx.trace_id(),
+            span_id: self.ctx.span_id(),
+            parent_span_id: self.ctx.parent_span_id(),
+            sampled: self.ctx.is_sampled(),
+            kind: EventKind::Req(ReqEvent {
+                method: self.method,
+                route: self.route,
+                status: self.status,
+                bytes_in: self.bytes_in.get(),
+                bytes_out: self.bytes_out,
+                error: self.error,
+            }),
+        };
+        self.instance.get().emitter().emit(ev);
     }
 }
 
@@ -140,51 +146,6 @@ pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> Arc<str> {
     }
 }
 
-/// The request path, copied without a heap allocation when it is short: kept only to name the
-/// route of a request whose handler panicked (the request itself is gone by then).
-pub(crate) enum PathCopy {
-    Inline {
-        buf: [u8; PathCopy::INLINE],
-        len: u8,
-    },
-    Heap(Box<str>),
-}
-
-impl PathCopy {
-    const INLINE: usize = 120;
-
-    #[inline]
-    pub(crate) fn new(path: &str) -> Self {
-        let b = path.as_bytes();
-        if b.len() <= Self::INLINE {
-            let mut buf = [0u8; Self::INLINE];
-            buf[..b.len()].copy_from_slice(b);
-            PathCopy::Inline {
-                buf,
-                len: b.len() as u8,
-            }
-        } else {
-            PathCopy::Heap(path.into())
-        }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            // Copied from a `&str` at a length that is a char boundary (the whole string).
-            PathCopy::Inline { buf, len } => {
-                std::str::from_utf8(&buf[..*len as usize]).unwrap_or("")
-            }
-            PathCopy::Heap(s) => s,
-        }
-    }
-}
-
-impl std::fmt::Debug for PathCopy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("PathCopy").field(&self.as_str()).finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,14 +170,5 @@ mod tests {
         let b = route_name("/users/{id}");
         assert_eq!(a, b);
         assert_eq!(a.as_str(), "/users/{id}");
-    }
-
-    #[test]
-    fn path_copies() {
-        assert_eq!(PathCopy::new("/users/1").as_str(), "/users/1");
-        let long = format!("/{}", "é".repeat(200));
-        assert_eq!(PathCopy::new(&long).as_str(), long);
-        let edge = "a".repeat(PathCopy::INLINE);
-        assert_eq!(PathCopy::new(&edge).as_str(), edge);
     }
 }

@@ -12,11 +12,16 @@ use spyglass_dashboard::sub_path;
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
 use super::hooks::{OnRequest, OnResponse};
-use super::record::{panic_message, route_name, PathCopy, Record};
+use super::record::{panic_message, route_name, Record};
 use super::transform::Spyglass;
 use super::{dashboard, payload};
 
 pub(crate) const UNMATCHED: Name = Name::from_static(crate::UNMATCHED);
+
+/// The path of a request's `PathAndQuery` (`/` when it had none).
+pub(crate) fn req_path(p: Option<&actix_web::http::uri::PathAndQuery>) -> &str {
+    p.map_or("/", |p| p.path())
+}
 
 /// What the per-worker service and its request futures share.
 pub(crate) struct Shared<OnReq, OnResp> {
@@ -125,7 +130,9 @@ where
         let ctx = sg.new_request_context(remote, cfg.sampler);
         cfg.on_request.on_request(&req, &ctx);
         let bytes_in = payload::bytes_in(&mut req);
-        let path = PathCopy::new(req.path());
+        // Kept to name the route should the handler panic (taking the request down with it): a
+        // reference-counted clone, which actix's router makes anyway.
+        let path = req.uri().path_and_query().cloned();
         let rec = Record {
             instance: cfg.instance.clone(),
             ctx,
@@ -149,7 +156,7 @@ where
             Err(p) => {
                 let mut rec = rec;
                 if route.is_none() {
-                    rec.route = self.shared.route_of(path.as_str());
+                    rec.route = self.shared.route_of(req_path(path.as_ref()));
                 }
                 ResponseFuture::ready(Err(super::future::panicked(rec, panic_message(&*p))))
             }
