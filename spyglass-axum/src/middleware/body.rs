@@ -24,7 +24,8 @@ pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Dashboard { body: DashboardBody },
+        // Boxed: dashboard answers are rare, and the app's responses stay small to move.
+        Dashboard { body: Box<DashboardBody> },
         Full { data: Option<Bytes> },
     }
 }
@@ -61,7 +62,9 @@ impl<B> ResponseBody<B> {
 
     pub(crate) fn dashboard(body: DashboardBody) -> Self {
         ResponseBody {
-            kind: Kind::Dashboard { body },
+            kind: Kind::Dashboard {
+                body: Box::new(body),
+            },
             rec: Recorder(None),
         }
     }
@@ -104,7 +107,7 @@ where
                     Poll::Ready(None)
                 }
             },
-            KindProj::Dashboard { body } => match Pin::new(body).poll_frame(cx) {
+            KindProj::Dashboard { body } => match Pin::new(&mut **body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
                 Poll::Ready(Some(Err(never))) => match never {},
                 Poll::Ready(None) => Poll::Ready(None),

@@ -56,11 +56,11 @@ fn internal_error<B>(rec: Record) -> Response<ResponseBody<B>> {
 }
 
 impl<F, B, OnResp> ResponseFuture<F, B, OnResp> {
-    pub(crate) fn recording(fut: WithContext<F>, rec: Record, on_response: OnResp) -> Self {
+    pub(crate) fn recording(fut: WithContext<F>, rec: Record, on_response: Option<OnResp>) -> Self {
         ResponseFuture {
             state: State::Recording { fut },
             rec: Some(rec),
-            on_response: Some(on_response),
+            on_response,
         }
     }
 

@@ -21,6 +21,8 @@ pub struct SpyglassLayer<OnReq = DefaultOnRequest, OnResp = DefaultOnResponse> {
     pub(crate) path_routes: bool,
     pub(crate) on_request: OnReq,
     pub(crate) on_response: OnResp,
+    /// Whether `on_response` was set (the default hook is skipped, with its clock read).
+    pub(crate) has_on_response: bool,
 }
 
 impl Default for SpyglassLayer {
@@ -41,6 +43,7 @@ impl SpyglassLayer {
             path_routes: false,
             on_request: DefaultOnRequest,
             on_response: DefaultOnResponse,
+            has_on_response: false,
         }
     }
 
@@ -101,6 +104,7 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
             path_routes: self.path_routes,
             on_request: f,
             on_response: self.on_response,
+            has_on_response: self.has_on_response,
         }
     }
 
@@ -115,6 +119,7 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
             path_routes: self.path_routes,
             on_request: self.on_request,
             on_response: f,
+            has_on_response: true,
         }
     }
 }

@@ -145,9 +145,13 @@ where
         };
         let inner = &mut self.inner;
         match panic::catch_unwind(AssertUnwindSafe(|| ctx.in_scope(|| inner.call(req)))) {
-            Ok(fut) => {
-                ResponseFuture::recording(ctx.scope(fut), rec, self.layer.on_response.clone())
-            }
+            Ok(fut) => ResponseFuture::recording(
+                ctx.scope(fut),
+                rec,
+                self.layer
+                    .has_on_response
+                    .then(|| self.layer.on_response.clone()),
+            ),
             Err(p) => ResponseFuture::panicked(rec, panic_message(&*p)),
         }
     }
