@@ -169,6 +169,19 @@ impl Recorder {
         ))
     }
 
+    /// Records a query that never ran because no connection could be had (a pool timeout, a failed
+    /// connect): an error event whose duration is the wait, under the caller's span.
+    pub(crate) fn record_unrun<'q, DB: Database, Q: Execute<'q, DB>>(
+        query: Q,
+        waited_since: Instant,
+        error: &Error,
+    ) {
+        if let Either::Right((_, mut rec)) = Recorder::start::<DB, Q>(query) {
+            rec.start = waited_since;
+            rec.finish(Some(error));
+        }
+    }
+
     fn on_item<DB: Database>(&mut self, item: &Either<DB::QueryResult, DB::Row>) {
         match item {
             Either::Left(r) => {

@@ -34,7 +34,7 @@ use sqlx_core::pool::{Pool, PoolConnection};
 use sqlx_core::sql_str::SqlStr;
 use sqlx_core::transaction::Transaction;
 
-use crate::executor::Instrumented;
+use crate::executor::{Instrumented, Recorder};
 
 /// A point-in-time view of a pool: its gauges and how long callers waited for connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,9 @@ impl AcquireCounters {
 /// Use `&InstrumentedPool` wherever `&Pool` is used as an executor. A query's recorded duration
 /// starts once it has a connection; the wait for that connection is counted in [`stats`](Self::stats)
 /// (`acquire_wait_total`, `acquire_wait_max`) instead, so a slow query and a starved pool are told
-/// apart.
+/// apart. A query that never ran because no connection could be had (the pool's acquire timeout, a
+/// failed connect) is recorded as a failed query whose duration is the wait and whose error says
+/// why.
 pub struct InstrumentedPool<DB: Database> {
     pool: Pool<DB>,
     counters: Arc<AcquireCounters>,
@@ -206,7 +208,14 @@ where
     {
         let pool = self.clone();
         Box::pin(TryAsyncStream::new(move |yielder| async move {
-            let mut conn = timed_acquire(&pool.pool, &pool.counters).await?;
+            let t0 = Instant::now();
+            let mut conn = match timed_acquire(&pool.pool, &pool.counters).await {
+                Ok(c) => c,
+                Err(e) => {
+                    Recorder::record_unrun::<DB, E>(query, t0, &e);
+                    return Err(e);
+                }
+            };
             let mut s = Instrumented::new(&mut *conn).fetch_many(query);
             while let Some(v) = s.try_next().await? {
                 yielder.r#yield(v).await;
@@ -225,7 +234,14 @@ where
     {
         let pool = self.clone();
         Box::pin(async move {
-            let mut conn = timed_acquire(&pool.pool, &pool.counters).await?;
+            let t0 = Instant::now();
+            let mut conn = match timed_acquire(&pool.pool, &pool.counters).await {
+                Ok(c) => c,
+                Err(e) => {
+                    Recorder::record_unrun::<DB, E>(query, t0, &e);
+                    return Err(e);
+                }
+            };
             Instrumented::new(&mut *conn).fetch_optional(query).await
         })
     }

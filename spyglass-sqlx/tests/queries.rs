@@ -394,6 +394,47 @@ macro_rules! backend_suite {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_starved_pool_is_an_error_event_and_counted() {
+                harness();
+                let Some((pool, _tmp)) = pool().await else { return };
+                // One connection, a short acquire timeout, and the connection held elsewhere.
+                let small = sqlx::pool::PoolOptions::<Db>::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_millis(200))
+                    .connect_with((*pool.connect_options()).clone())
+                    .await
+                    .unwrap();
+                let ipool = InstrumentedPool::new(small);
+                let held = ipool.acquire().await.unwrap();
+                let root = TraceContext::new_root(true);
+                async {
+                    let e1 = sqlx::query("SELECT 1").fetch_all(&ipool).await.unwrap_err();
+                    assert!(matches!(e1, sqlx::Error::PoolTimedOut), "{e1}");
+                    let e2 = sqlx::query("SELECT 2").fetch_optional(&ipool).await.unwrap_err();
+                    assert!(matches!(e2, sqlx::Error::PoolTimedOut), "{e2}");
+                }
+                .with_context(root)
+                .await;
+                let stats = ipool.stats();
+                assert_eq!((stats.acquires, stats.acquire_errors), (1, 2));
+                assert_eq!((stats.size, stats.idle, stats.in_use, stats.max_connections), (1, 0, 1, 1));
+                assert!(stats.acquire_wait_total >= stats.acquire_wait_max);
+                drop(held);
+
+                let evs = trace_events(root.trace_id());
+                let dbs = db_events(&evs);
+                assert_eq!(dbs.len(), 2, "{dbs:#?}");
+                for (e, d) in &dbs {
+                    assert!(d.error);
+                    assert_eq!(d.statement.as_str(), "SELECT ?");
+                    assert_eq!(d.rows, None);
+                    assert_eq!(e.parent_span_id, Some(root.span_id()));
+                    let text = d.error_text.as_deref().unwrap();
+                    assert!(text.contains("timed out"), "{text}");
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn pool_stream_dropped_early_transactions_and_no_context() {
                 harness();
                 let Some((pool, _tmp)) = pool().await else { return };
