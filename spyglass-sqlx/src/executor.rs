@@ -98,6 +98,14 @@ fn rows_affected<DB: Database>(r: &DB::QueryResult) -> Option<u64> {
     None
 }
 
+/// Whether `sql` starts with a data-changing keyword (INSERT, UPDATE, DELETE, REPLACE).
+fn changes_data(sql: &str) -> bool {
+    let head = sql.trim_start().as_bytes();
+    ["insert", "update", "delete", "replace"]
+        .iter()
+        .any(|k| head.len() >= k.len() && head[..k.len()].eq_ignore_ascii_case(k.as_bytes()))
+}
+
 /// The query handed to the wrapped executor: the caller's query taken apart (its SQL, statement,
 /// arguments and persistence flag), because reading the SQL of an [`Execute`] consumes it.
 pub(crate) struct Traced<DB: Database> {
@@ -193,6 +201,23 @@ impl Recorder {
         }
     }
 
+    /// Rows returned, else rows affected when the backend reports them; unknown for a statement that
+    /// returned nothing on a backend whose result this crate cannot read.
+    ///
+    /// SQLite reports, for a statement that changes nothing, the changes of the connection's last
+    /// INSERT/UPDATE/DELETE (`sqlite3_changes`), so there only a data-changing statement's count is
+    /// taken.
+    fn rows_recorded(&self) -> Option<u64> {
+        if self.rows > 0 {
+            return Some(self.rows);
+        }
+        let n = self.affected?;
+        if self.system == "sqlite" && !changes_data(self.sql.as_str()) {
+            return Some(0);
+        }
+        Some(n)
+    }
+
     /// Emits the event (once).
     pub(crate) fn finish(&mut self, error: Option<&Error>) {
         if self.done {
@@ -200,12 +225,7 @@ impl Recorder {
         }
         self.done = true;
         let dur = self.start.elapsed();
-        // Rows returned, or affected when the backend reports it; unknown for a statement that
-        // returned nothing on a backend this crate cannot read the result of.
-        let rows = match self.affected {
-            Some(n) => Some(self.rows.max(n)),
-            None => (self.rows > 0).then_some(self.rows),
-        };
+        let rows = self.rows_recorded();
         let text = error.map(crate::error::error_text);
         let emit = || {
             spyglass_core::global().emitter().emit_db_with(

@@ -211,6 +211,14 @@ macro_rules! backend_suite {
                         .await
                         .unwrap();
                     assert_eq!(done.rows_affected(), 2);
+                    // Right after an UPDATE of 2 rows, a SELECT of none records 0 rows (SQLite
+                    // reports the UPDATE's count again for it).
+                    let none = q(format!("SELECT id FROM {table} WHERE id > {}", $p1))
+                        .bind(1000_i64)
+                        .fetch_all(instrument(&pool))
+                        .await
+                        .unwrap();
+                    assert!(none.is_empty());
                     let one = q(format!("SELECT email FROM {table} WHERE id = {}", $p1))
                         .bind(3_i64)
                         .fetch_optional(instrument(&pool))
@@ -223,7 +231,7 @@ macro_rules! backend_suite {
 
                 let evs = trace_events(root.trace_id());
                 let dbs = db_events(&evs);
-                assert_eq!(dbs.len(), 6, "3 inserts, a select, an update, a fetch_optional: {dbs:#?}");
+                assert_eq!(dbs.len(), 7, "3 inserts, a select, an update, an empty select, a fetch_optional: {dbs:#?}");
                 for (e, d) in &dbs {
                     assert_eq!(d.system, $system);
                     assert!(e.dur_ns > 0, "duration recorded: {e:?}");
@@ -246,6 +254,8 @@ macro_rules! backend_suite {
                 if affected_known {
                     assert_eq!(update.1.rows, Some(2));
                 }
+                let empty = dbs.iter().find(|(_, d)| d.statement.as_str().starts_with("SELECT id FROM")).unwrap();
+                assert_eq!(empty.1.rows, affected_known.then_some(0), "{empty:?}");
                 let opt = dbs.iter().find(|(_, d)| d.statement.as_str().starts_with("SELECT email")).unwrap();
                 assert_eq!(opt.1.rows, Some(1));
                 assert_no_secret_anywhere();
