@@ -121,6 +121,29 @@ fn start(variant: &str) -> Result<(Server, u16), String> {
     Ok((server, port))
 }
 
+/// CPU time (user + system, every thread) the server process has used, in seconds, from
+/// `/proc/PID/stat` (clock ticks of 1/100 s).
+fn cpu_secs(server: &Server) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.0.id()))
+        .map_err(|e| format!("cannot read the server's CPU time: {e}"))?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => Ok((u + s) / 100.0),
+        _ => Err(format!("unexpected /proc stat line: {stat}")),
+    }
+}
+
+/// One measured run: (requests/s, p99 ms, server CPU µs per request).
+fn measure(server: &Server, port: u16, secs: u64) -> Result<(f64, f64, f64), String> {
+    let before = cpu_secs(server)?;
+    let (rps, p99) = wrk(port, secs)?;
+    let used = cpu_secs(server)? - before;
+    Ok((rps, p99, used * 1e6 / (rps * secs as f64)))
+}
+
 fn wrk(port: u16, secs: u64) -> Result<(f64, f64), String> {
     let out = Command::new("taskset")
         .args(["-c", "1", "wrk", "-t1", "-c32"])
@@ -214,18 +237,22 @@ fn main() -> ExitCode {
     }
     // Rounds interleave the variants (bare, spyglass, prometheus, bare, …) so that load from other
     // processes on a shared machine hits each about equally; each variant's median is reported.
-    let mut runs: Vec<(&str, Vec<(f64, f64)>)> = chosen.iter().map(|v| (*v, Vec::new())).collect();
+    let mut runs: Vec<(&str, Vec<(f64, f64, f64)>)> =
+        chosen.iter().map(|v| (*v, Vec::new())).collect();
     for round in 0..rounds {
         for (v, got) in runs.iter_mut() {
-            let run = || -> Result<(f64, f64), String> {
-                let (_server, port) = start(v)?;
+            let run = || -> Result<(f64, f64, f64), String> {
+                let (server, port) = start(v)?;
                 wrk(port, 1)?; // warm-up
-                wrk(port, secs)
+                measure(&server, port, secs)
             };
             match run() {
-                Ok((rps, p99)) => {
-                    eprintln!("round {}: {v}: {rps:.0} req/s, p99 {p99:.2} ms", round + 1);
-                    got.push((rps, p99));
+                Ok((rps, p99, cpu)) => {
+                    eprintln!(
+                        "round {}: {v}: {rps:.0} req/s, p99 {p99:.2} ms, server CPU {cpu:.1} µs/request",
+                        round + 1
+                    );
+                    got.push((rps, p99, cpu));
                 }
                 Err(e) => {
                     eprintln!("{v}: {e}");
@@ -238,29 +265,34 @@ fn main() -> ExitCode {
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]
     };
-    let results: Vec<(&str, f64, f64)> = runs
+    let results: Vec<(&str, f64, f64, f64)> = runs
         .into_iter()
         .map(|(v, got)| {
             (
                 v,
                 median(got.iter().map(|g| g.0).collect()),
                 median(got.iter().map(|g| g.1).collect()),
+                median(got.iter().map(|g| g.2).collect()),
             )
         })
         .collect();
-    let bare = results.iter().find(|r| r.0 == "bare").map(|r| (r.1, r.2));
-    println!("| variant | requests/s | p99 | vs bare |");
-    println!("| --- | ---: | ---: | ---: |");
-    for (v, rps, p99) in &results {
+    let bare = results
+        .iter()
+        .find(|r| r.0 == "bare")
+        .map(|r| (r.1, r.2, r.3));
+    println!("| variant | requests/s | p99 | server CPU per request | vs bare |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (v, rps, p99, cpu) in &results {
         let label = VARIANTS.iter().find(|x| x.0 == *v).map_or(*v, |x| x.1);
-        let ratio = bare.map_or("–".to_string(), |(b, bp)| {
+        let ratio = bare.map_or("–".to_string(), |(b, bp, bc)| {
             format!(
-                "{:.1} % of the throughput, p99 ×{:.2}",
+                "{:.1} % of the throughput, p99 ×{:.2}, CPU ×{:.3}",
                 100.0 * rps / b,
-                p99 / bp
+                p99 / bp,
+                cpu / bc
             )
         });
-        println!("| {label} | {rps:.0} | {p99:.2} ms | {ratio} |");
+        println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} |");
     }
     ExitCode::SUCCESS
 }
