@@ -137,7 +137,9 @@ fn cpu_secs(server: &Server) -> Result<f64, String> {
 }
 
 /// One measured run: (requests/s, p99 ms, server CPU µs per request).
-fn measure(server: &Server, port: u16, secs: u64) -> Result<(f64, f64, f64), String> {
+type Measured = (f64, f64, f64);
+
+fn measure(server: &Server, port: u16, secs: u64) -> Result<Measured, String> {
     let before = cpu_secs(server)?;
     let (rps, p99) = wrk(port, secs)?;
     let used = cpu_secs(server)? - before;
@@ -237,11 +239,10 @@ fn main() -> ExitCode {
     }
     // Rounds interleave the variants (bare, spyglass, prometheus, bare, …) so that load from other
     // processes on a shared machine hits each about equally; each variant's median is reported.
-    let mut runs: Vec<(&str, Vec<(f64, f64, f64)>)> =
-        chosen.iter().map(|v| (*v, Vec::new())).collect();
+    let mut runs: Vec<(&str, Vec<Measured>)> = chosen.iter().map(|v| (*v, Vec::new())).collect();
     for round in 0..rounds {
         for (v, got) in runs.iter_mut() {
-            let run = || -> Result<(f64, f64, f64), String> {
+            let run = || -> Result<Measured, String> {
                 let (server, port) = start(v)?;
                 wrk(port, 1)?; // warm-up
                 measure(&server, port, secs)
