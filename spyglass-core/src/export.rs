@@ -36,6 +36,30 @@ pub struct Resource {
     pub service_name: Arc<str>,
     /// `service.version`, if set.
     pub service_version: Option<Arc<str>>,
+    pub(crate) collector: Option<Arc<crate::collector::CollectorStats>>,
+}
+
+impl Resource {
+    /// A resource for `service_name`, not tied to any instance (for tests and benches of exporters).
+    pub fn new(service_name: impl Into<Arc<str>>) -> Self {
+        Resource {
+            service_name: service_name.into(),
+            service_version: None,
+            collector: None,
+        }
+    }
+
+    /// The same resource with a `service.version`.
+    pub fn with_version(mut self, version: impl Into<Arc<str>>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// The collector counters of the instance this resource belongs to, read now; `None` for a
+    /// resource made with [`Resource::new`]. Exporters that publish health metrics read them here.
+    pub fn collector(&self) -> Option<crate::stats::CollectorSnapshot> {
+        self.collector.as_ref().map(|c| c.snapshot())
+    }
 }
 
 /// A batch of events handed to every exporter.

@@ -248,11 +248,12 @@ impl Builder {
             .take()
             .unwrap_or_else(config::default_service_name)
             .into();
+        let collector_stats = Arc::new(CollectorStats::new(self.queue_size, self.batch_max));
         let resource = Resource {
             service_name: service_name.clone(),
             service_version: self.service_version.take().map(Into::into),
+            collector: Some(collector_stats.clone()),
         };
-        let collector_stats = Arc::new(CollectorStats::new(self.queue_size, self.batch_max));
         let recent = Arc::new(Recent::new(self.n_plus_one as u64));
         let stats = StatsStore::new(
             &self.stats,

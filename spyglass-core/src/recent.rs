@@ -238,7 +238,7 @@ impl Recent {
                     .chain(st.db.iter())
                     .cloned()
                     .collect();
-                all.sort_by(|a, b| (b.ts_ns + b.dur_ns).cmp(&(a.ts_ns + a.dur_ns)));
+                all.sort_by_key(|e| std::cmp::Reverse(e.ts_ns + e.dur_ns));
                 all.truncate(limit);
                 all
             }

@@ -198,6 +198,17 @@ impl Series {
         self.total_hist.record_one(s.dur_ns);
     }
 
+    /// Events in the newest `nb` buckets (counters only).
+    fn count_in(&mut self, now_epoch: u64, nb: u64) -> u64 {
+        self.advance(now_epoch);
+        let lo = self.head.saturating_sub(nb.saturating_sub(1));
+        self.buckets
+            .iter()
+            .filter(|b| b.epoch != u64::MAX && b.epoch >= lo && b.epoch <= self.head)
+            .map(|b| b.counts.count)
+            .sum()
+    }
+
     /// Aggregates the newest `nb` buckets into `into` (cleared first), returning the counts.
     fn window(&mut self, now_epoch: u64, nb: u64, into: &mut Merged) -> Counts {
         self.advance(now_epoch);
@@ -678,33 +689,34 @@ impl StatsStore {
         let (epoch, nb, _, now) = self.window_geometry(window);
         let bucket_secs = self.geo.bucket_ns as f64 / 1e9;
         let overall = points(&mut self.overall.lock(), epoch, nb, self.geo.bucket_ns);
-        let mut routes: Vec<(u64, RouteSeries)> = self
+        // Rank routes by their count in the window (cheap: counters only), then build points for
+        // the busiest few.
+        let mut ranked: Vec<(u64, ReqKey, Shared)> = self
             .requests
             .entries()
             .into_iter()
             .map(|(k, s)| {
-                let mut s = s.lock();
-                let pts = points(&mut s, epoch, nb, self.geo.bucket_ns);
-                let total: u64 = pts.iter().map(|p| p.count).sum();
-                (
-                    total,
-                    RouteSeries {
-                        method: k.method,
-                        route: k.route,
-                        points: pts,
-                    },
-                )
+                let c = s.lock().count_in(epoch, nb);
+                (c, k, s)
             })
-            .filter(|(t, _)| *t > 0)
+            .filter(|(c, _, _)| *c > 0)
             .collect();
-        routes.sort_by(|a, b| b.0.cmp(&a.0));
-        routes.truncate(top_routes);
+        ranked.sort_by_key(|r| std::cmp::Reverse(r.0));
+        ranked.truncate(top_routes);
+        let routes: Vec<RouteSeries> = ranked
+            .into_iter()
+            .map(|(_, k, s)| RouteSeries {
+                method: k.method,
+                route: k.route,
+                points: points(&mut s.lock(), epoch, nb, self.geo.bucket_ns),
+            })
+            .collect();
         Timeseries {
             window_secs: (nb * self.geo.bucket_ns) / 1_000_000_000,
             bucket_secs,
             generated_at_ms: now / 1_000_000,
             overall,
-            routes: routes.into_iter().map(|(_, r)| r).collect(),
+            routes,
         }
     }
 

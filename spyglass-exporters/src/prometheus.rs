@@ -244,10 +244,8 @@ impl PrometheusExporter {
         }
     }
 
-    /// Where the `spyglass_*` health metrics come from; by default the global instance's collector,
-    /// when this exporter belongs to the global instance. Set it for a private instance, e.g.
-    /// `handle`-style with a closure reading `sg.collector()` (beware that capturing the instance
-    /// itself keeps it alive).
+    /// Where the `spyglass_*` health metrics come from; by default the collector of the instance
+    /// this exporter was installed in. Set it to publish another instance's counters.
     pub fn health_source(
         self,
         f: impl Fn() -> Option<CollectorSnapshot> + Send + Sync + 'static,
@@ -587,15 +585,13 @@ impl Health {
         })
     }
 
-    /// The collector's counters: from the configured source, else from the global instance when
-    /// this exporter is one of its exporters (same service-name allocation).
+    /// The collector's counters: from the configured source, else from the instance this exporter
+    /// was installed in (its resource).
     fn snapshot(&self) -> Option<CollectorSnapshot> {
         if let Some(f) = self.source.read().clone() {
             return f();
         }
-        let mine = self.resource.get()?;
-        let g = spyglass_core::try_global()?;
-        Arc::ptr_eq(&g.resource().service_name, &mine.service_name).then(|| g.collector())
+        self.resource.get()?.collector()
     }
 }
 

@@ -26,7 +26,7 @@ pub(crate) fn expand(args: Args, item: TokenStream) -> syn::Result<TokenStream> 
                 .name
                 .map(|l| l.value())
                 .unwrap_or_else(|| f.sig.ident.to_string());
-            f.block = Box::new(instrument_block(&f.sig, &f.block, &name)?);
+            *f.block = instrument_block(&f.sig, &f.block, &name)?;
             Ok(quote!(#f))
         }
         Item::Impl(mut imp) => {

@@ -185,7 +185,7 @@ fn question_mark_error_counts_and_nesting() {
 fn sync_calls_nest_under_the_current_context() {
     let (guard, mem) = install();
     let root = TraceContext::new_root(true);
-    root.in_scope(|| outer_sync());
+    root.in_scope(outer_sync);
     assert!(context::current().is_none());
     drop(guard);
     let evs = fn_events(&mem);
