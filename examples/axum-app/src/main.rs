@@ -5,16 +5,26 @@
 //! ```
 //!
 //! An axum shop API with `SpyglassLayer`, a few `#[spyglass::instrument]`ed functions, routes with
-//! parameters, errors, a slow route and a panicking one. `--demo-traffic` drives realistic traffic at
-//! itself so the dashboard is alive at first glance; `--port N` picks the port (default 3000, `0` for
+//! parameters, errors, a slow route and a panicking one, over an embedded SQLite database (in memory,
+//! created and seeded at start: no setup) queried through sqlx on a pool wrapped in
+//! `spyglass::sqlx::InstrumentedPool`, so every query is timed, fingerprinted and nested under its
+//! request. `GET /orders` loads each order's lines with one query per order (an N+1 pattern, on
+//! purpose) and `POST /users` with a taken email fails on a `UNIQUE` constraint, so the dashboard's
+//! N+1 panel and failed queries have data. `--demo-traffic` drives realistic traffic at itself so
+//! the dashboard is alive at first glance; `--port N` picks the port (default 3000, `0` for
 //! any free one). It prints the dashboard URL as `Spyglass dashboard: http://127.0.0.1:PORT/_spyglass`.
 //!
 //! Exporters come from the environment, e.g. `SPYGLASS_PROMETHEUS=1` (then `/_spyglass/metrics`),
 //! `SPYGLASS_JSONL_DIR=./logs`, `SPYGLASS_CONSOLE=compact`.
 
 mod demo;
+mod demo_db;
+// The in-memory `load_user`/`load_orders`/`place_order` there serve the actix twin (which compiles
+// this file too); this app reads and writes SQLite through `store`.
+#[allow(dead_code)]
 mod domain;
 mod routes;
+mod store;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -91,6 +101,14 @@ async fn main() -> ExitCode {
         }
     };
 
+    let store = match store::Store::open().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot create the SQLite database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -100,12 +118,13 @@ async fn main() -> ExitCode {
     };
     let addr = listener.local_addr().expect("bound address");
     println!("Spyglass dashboard: http://{addr}/_spyglass");
-    println!("App: http://{addr}/  (routes: /users/{{id}}, /users/{{id}}/orders, POST /orders, /search?q=, /slow, /error, /panic)");
+    println!("App: http://{addr}/  (routes: /users/{{id}}, /users/{{id}}/orders, /orders, POST /orders, POST /users, /search?q=, /slow, /error, /panic)");
     if args.demo {
         println!("Sending demo traffic to the app (stop with Ctrl-C)");
         tokio::spawn(demo::run(addr));
+        tokio::spawn(demo_db::run(addr));
     }
-    let app = routes::router();
+    let app = routes::router(store);
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -1,6 +1,7 @@
-//! HTTP handlers: thin wrappers that call [`crate::domain`] and map its errors to status codes.
+//! HTTP handlers: thin wrappers that call [`crate::store`] (the SQLite-backed data) and
+//! [`crate::domain`] (the business logic), and map their errors to status codes.
 
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -8,6 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::domain::{self, NewOrder, ShopError};
+use crate::store::{self, NewUser, RegisterError, Store};
 
 impl IntoResponse for ShopError {
     fn into_response(self) -> Response {
@@ -20,19 +22,30 @@ impl IntoResponse for ShopError {
     }
 }
 
+impl IntoResponse for RegisterError {
+    fn into_response(self) -> Response {
+        match self {
+            RegisterError::Taken(_) => (StatusCode::CONFLICT, self.to_string()).into_response(),
+            RegisterError::Shop(e) => e.into_response(),
+        }
+    }
+}
+
 /// Every route, with `SpyglassLayer` added last (after the routes and the fallback).
-pub(crate) fn router() -> Router {
+pub(crate) fn router(store: Store) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/health", get(|| async { "ok" }))
         .route("/users/{id}", get(user))
         .route("/users/{id}/orders", get(orders))
-        .route("/orders", post(create_order))
+        .route("/users", post(create_user))
+        .route("/orders", get(recent_orders).post(create_order))
         .route("/search", get(search))
         .route("/reports/slow", get(slow))
         .route("/slow", get(slow))
         .route("/error", get(error))
         .route("/panic", get(panic))
+        .with_state(store)
         .layer(spyglass::axum::SpyglassLayer::new())
 }
 
@@ -40,21 +53,51 @@ async fn index() -> &'static str {
     "Spyglass example shop. The dashboard is at /_spyglass\n"
 }
 
-async fn user(Path(id): Path<u64>) -> Result<Json<domain::User>, ShopError> {
-    domain::load_user(id).await.map(Json)
+async fn user(
+    State(store): State<Store>,
+    Path(id): Path<u64>,
+) -> Result<Json<domain::User>, ShopError> {
+    store::load_user(&store, id).await.map(Json)
 }
 
-async fn orders(Path(id): Path<u64>) -> Result<Json<Vec<domain::Order>>, ShopError> {
-    let user = domain::load_user(id).await?;
-    Ok(Json(domain::load_orders(&user).await))
+async fn orders(
+    State(store): State<Store>,
+    Path(id): Path<u64>,
+) -> Result<Json<Vec<domain::Order>>, ShopError> {
+    let user = store::load_user(&store, id).await?;
+    store::load_orders(&store, &user).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct RecentQuery {
+    limit: Option<u32>,
+}
+
+/// `GET /orders?limit=N` (default 10, at most 50): the N+1 route.
+async fn recent_orders(
+    State(store): State<Store>,
+    Query(q): Query<RecentQuery>,
+) -> Result<Json<Vec<store::OrderSummary>>, ShopError> {
+    let limit = q.limit.unwrap_or(10).clamp(1, 50);
+    store::recent_orders(&store, limit).await.map(Json)
 }
 
 async fn create_order(
+    State(store): State<Store>,
     Json(new): Json<NewOrder>,
 ) -> Result<(StatusCode, Json<domain::Order>), ShopError> {
-    domain::place_order(new)
+    store::place_order(&store, new)
         .await
         .map(|o| (StatusCode::CREATED, Json(o)))
+}
+
+async fn create_user(
+    State(store): State<Store>,
+    Json(new): Json<NewUser>,
+) -> Result<(StatusCode, Json<domain::User>), RegisterError> {
+    store::register_user(&store, new)
+        .await
+        .map(|u| (StatusCode::CREATED, Json(u)))
 }
 
 #[derive(Deserialize)]
@@ -66,8 +109,13 @@ async fn search(Query(q): Query<SearchQuery>) -> Json<Vec<(&'static str, u32)>> 
     Json(domain::rank(q.q.as_deref().unwrap_or("")))
 }
 
-async fn slow() -> String {
-    format!("report with {} rows\n", domain::build_report().await)
+async fn slow(State(store): State<Store>) -> Result<String, ShopError> {
+    let sales = store::sales_by_product(&store).await?;
+    let rows = domain::build_report().await;
+    let top = sales.first().map_or_else(String::new, |(name, cents)| {
+        format!(", top seller {name} ({cents} cents)")
+    });
+    Ok(format!("report with {rows} rows{top}\n"))
 }
 
 async fn error() -> Result<&'static str, ShopError> {
