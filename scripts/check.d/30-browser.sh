@@ -2,7 +2,8 @@
 # Browser check of the dashboard: starts the example app (README's first command, on a free port, with
 # demo traffic), opens /_spyglass in headless Chromium (playwright-core driving Debian's chromium),
 # waits for live data over the stream, checks that the charts hold data points, that the routes table
-# lists the example's routes, that the request waterfall opens, and that no console error occurred;
+# lists the example's routes, that the queries table lists its SQLite statements and the N+1 panel its
+# GET /orders loop, that the request waterfall opens, and that no console error occurred;
 # saves a screenshot. Run by scripts/test-all.sh after scripts/setup.d/30-chromium.sh.
 set -euo pipefail
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -31,7 +32,7 @@ echo "example running at $URL"
 SHOT_DIR=${SPYGLASS_SCREENSHOT_DIR:-$CARGO_TARGET_DIR/spyglass-screenshots}
 mkdir -p "$SHOT_DIR"
 SHOT="$SHOT_DIR/dashboard.png"
-node "$ROOT/tests/browser/dashboard.mjs" "$URL" "$SHOT" \
+node "$ROOT/tests/browser/dashboard.mjs" "$URL" "$SHOT" --n-plus-one "/orders" \
   "/users/{id}" "/users/{id}/orders" "/orders" "/search" "/reports/slow" "/error" "/panic" "<unmatched>"
 kill -0 "$PID" 2>/dev/null || ci_fail "the example app died during the browser check"
 echo "browser check passed; screenshot at $SHOT"

@@ -1,15 +1,23 @@
 // Opens the Spyglass dashboard in headless Chromium and checks it is alive:
-//   node dashboard.mjs <dashboard-url> <screenshot.png> [expected-route ...]
+//   node dashboard.mjs <dashboard-url> <screenshot.png> [--n-plus-one ROUTE] [expected-route ...]
 // Fails (exit 1) unless live updates arrive over the stream, the charts hold data points, the routes
-// table lists the expected routes, the request waterfall opens, and no console error occurred.
+// table lists the expected routes, the request waterfall opens, and no console error occurred. With
+// `--n-plus-one ROUTE` (an app with instrumented database queries), also unless the queries table
+// lists SQL statements and the N+1 panel names ROUTE.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [url, shot, ...routes] = process.argv.slice(2);
-if (!url || !shot) {
-  console.error("usage: node dashboard.mjs <dashboard-url> <screenshot.png> [expected-route ...]");
+const [url, shot, ...rest] = process.argv.slice(2);
+let nPlusOneRoute = null;
+const routes = [];
+for (let i = 0; i < rest.length; i++) {
+  if (rest[i] === "--n-plus-one") nPlusOneRoute = rest[++i];
+  else routes.push(rest[i]);
+}
+if (!url || !shot || (rest.includes("--n-plus-one") && !nPlusOneRoute)) {
+  console.error("usage: node dashboard.mjs <dashboard-url> <screenshot.png> [--n-plus-one ROUTE] [expected-route ...]");
   process.exit(2);
 }
 const expected = routes.length ? routes : ["/users/{id}"];
@@ -53,6 +61,21 @@ try {
     return want.every((r) => text.includes(r));
   }, expected, { timeout: 30_000 });
   const routesShown = await page.$$eval("#routes tbody tr", (rows) => rows.length);
+  let dbSummary = "";
+  if (nPlusOneRoute) {
+    // The queries table lists statements (fingerprints), and the N+1 panel names the route.
+    await page.waitForFunction(() => {
+      const cells = [...document.querySelectorAll("#queries tbody td.mono")];
+      return cells.some((td) => /^(SELECT|INSERT|UPDATE|DELETE|WITH)\b/.test(td.textContent));
+    }, null, { timeout: 30_000 });
+    await page.waitForFunction((route) => {
+      const box = document.getElementById("nplus1");
+      return !box.classList.contains("muted") && box.querySelector(".item") && box.textContent.includes(route);
+    }, nPlusOneRoute, { timeout: 30_000 });
+    const queriesShown = await page.$$eval("#queries tbody tr", (rows) => rows.length);
+    const findings = await page.$$eval("#nplus1 .item", (items) => items.length);
+    dbSummary = `, ${queriesShown} queries, ${findings} N+1 finding(s)`;
+  }
   // Sorting by a column works.
   await page.click("#routes th:nth-child(8)");
   await page.waitForSelector("#routes th.sorted:nth-child(8)");
@@ -68,7 +91,7 @@ try {
   await page.waitForFunction((n) => window.spyglassDashboard.updates() > n, before, { timeout: 10_000 });
   await page.screenshot({ path: shot, fullPage: true });
   const points = await page.evaluate(() => window.spyglassDashboard.chartData("chart-rps")[1].filter((v) => v > 0).length);
-  console.log(`dashboard ok: ${routesShown} routes, ${points} throughput points, waterfall with ${wfRows} rows`);
+  console.log(`dashboard ok: ${routesShown} routes${dbSummary}, ${points} throughput points, waterfall with ${wfRows} rows`);
   console.log(`screenshot: ${shot}`);
   ok = problems.length === 0;
 } catch (e) {
