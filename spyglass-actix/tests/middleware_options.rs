@@ -501,3 +501,52 @@ async fn dashboard_can_be_left_to_the_app() {
     wait_count(&sg, "<unmatched>", 1).await;
     wait_count(&sg, "/_spyglass/mine", 1).await;
 }
+
+/// A body stream that panics after its first chunk: the response is cut short (actix drops the
+/// connection: the client sees an incomplete message), the panic is recorded as the request's error,
+/// and the only worker serves on.
+#[tokio::test]
+async fn a_body_that_panics_mid_stream_is_recorded_as_an_error() {
+    let mem = InMemoryExporter::new();
+    let sg = Spyglass::builder()
+        .exporter(mem.clone())
+        .flush_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route(
+                "/stream-panic",
+                web::get().to(|| async {
+                    let chunks = futures_util::stream::unfold(0u8, |i| async move {
+                        if i == 1 {
+                            panic!("body stream exploded");
+                        }
+                        Some((
+                            Ok::<_, std::io::Error>(web::Bytes::from_static(b"first\n")),
+                            i + 1,
+                        ))
+                    });
+                    HttpResponse::Ok().streaming(chunks)
+                }),
+            )
+            .route("/ok", web::get().to(|| async { "ok" }))
+            .wrap(Middleware::with_instance(s.clone()))
+    });
+    // Head and first chunk may or may not leave before the connection drops.
+    match app.req(reqwest::Method::GET, "/stream-panic").send().await {
+        Ok(resp) => assert!(resp.bytes().await.is_err(), "the body is cut short"),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
+    assert_eq!(app.get("/ok").await.status, 200);
+    wait_count(&sg, "/stream-panic", 1).await;
+    assert_eq!(row(&sg, "/stream-panic").errors, 1);
+    assert!(sg.flush(Duration::from_secs(10)));
+    let (_, ev) = req_events(&mem)
+        .into_iter()
+        .find(|r| r.1.route == "/stream-panic")
+        .unwrap();
+    assert_eq!(ev.error.as_deref(), Some("body stream exploded"));
+    assert_eq!(ev.bytes_out, 6);
+}

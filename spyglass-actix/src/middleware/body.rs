@@ -1,4 +1,5 @@
 use std::error::Error as StdError;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -7,7 +8,7 @@ use actix_web::body::{BodySize, BoxBody, MessageBody};
 use bytes::Bytes;
 use pin_project_lite::pin_project;
 
-use super::record::{Record, Recorder};
+use super::record::{panic_message, Record, Recorder};
 
 pin_project! {
     /// The response body of [`SpyglassMiddleware`](super::SpyglassMiddleware): the application's
@@ -83,25 +84,41 @@ where
         let this = self.project();
         let rec = this.rec;
         match this.kind.project() {
-            KindProj::Inner { body } => match body.poll_next(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
+            KindProj::Inner { body } => match panic::catch_unwind(AssertUnwindSafe(|| {
+                body.poll_next(cx)
+            })) {
+                Err(p) => {
+                    // A body stream that panics mid-way: the head is sent already, so the response is
+                    // cut short with an error (actix closes the connection) and the panic recorded.
+                    let msg = panic_message(&*p);
                     if let Some(r) = rec.0.as_mut() {
-                        r.bytes_out += chunk.len() as u64;
-                    }
-                    Poll::Ready(Some(Ok(chunk)))
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    if let Some(r) = rec.0.as_mut() {
-                        r.error = Some(Arc::from("the response body failed while streaming"));
+                        r.error = Some(msg.clone());
                     }
                     rec.finish();
-                    Poll::Ready(Some(Err(e.into())))
+                    Poll::Ready(Some(Err(
+                        format!("the response body panicked: {msg}").into()
+                    )))
                 }
-                Poll::Ready(None) => {
-                    rec.finish();
-                    Poll::Ready(None)
-                }
+                Ok(polled) => match polled {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Some(Ok(chunk))) => {
+                        if let Some(r) = rec.0.as_mut() {
+                            r.bytes_out += chunk.len() as u64;
+                        }
+                        Poll::Ready(Some(Ok(chunk)))
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        if let Some(r) = rec.0.as_mut() {
+                            r.error = Some(Arc::from("the response body failed while streaming"));
+                        }
+                        rec.finish();
+                        Poll::Ready(Some(Err(e.into())))
+                    }
+                    Poll::Ready(None) => {
+                        rec.finish();
+                        Poll::Ready(None)
+                    }
+                },
             },
             KindProj::Dashboard { body } => Pin::new(body).poll_next(cx),
         }
