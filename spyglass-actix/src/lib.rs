@@ -54,7 +54,8 @@
 //!   with the request's `traceparent`, the panic message is recorded as the error, and the worker
 //!   keeps serving. (actix needs the request to build a response, and a panicking handler takes it
 //!   down with it, so the 500 travels as an `actix_web::Error` the server turns into the response;
-//!   middlewares wrapped *around* `Spyglass` see an `Err`.)
+//!   middlewares wrapped *around* `Spyglass` see an `Err`.) A response body that panics while
+//!   streaming is cut short (actix drops the connection) and recorded with the panic as its error.
 //! - Handlers run inside the request's trace context, so `#[spyglass::instrument]`ed functions and
 //!   database queries nest under the request. An incoming `traceparent` continues its trace; a
 //!   malformed one starts a new trace. Every recorded response carries a `traceparent` header.
