@@ -792,14 +792,11 @@ mod tests {
 
     #[test]
     fn label_sets_are_capped_into_other() {
-        let sg = spyglass_core::Spyglass::builder()
-            .service_name("s")
-            .build()
-            .unwrap();
+        let resource = Resource::new("s");
         let events: Vec<Event> = (0..5)
             .map(|i| Event::request("GET", format!("/r{i}"), 200, 1_000_000))
             .collect();
-        let text = batch_of(&events, sg.resource());
+        let text = batch_of(&events, &resource);
         assert!(text.contains(r#"http_route="/r0""#));
         assert!(text.contains(r#"http_route="/r1""#));
         assert!(!text.contains(r#"http_route="/r2""#));
@@ -810,10 +807,7 @@ mod tests {
 
     #[test]
     fn one_series_whatever_allocation_holds_the_name() {
-        let sg = spyglass_core::Spyglass::builder()
-            .service_name("s")
-            .build()
-            .unwrap();
+        let resource = Resource::new("s");
         let shared: Name = Arc::<str>::from("/u/{id}").into();
         let events = [
             Event::request("GET", "/u/{id}", 200, 1_000_000),
@@ -828,15 +822,15 @@ mod tests {
         ];
         let mut e = PrometheusExporter::new();
         let h = e.handle();
-        e.start(sg.resource()).unwrap();
+        e.start(&resource).unwrap();
         e.export(&Batch {
             events: &events,
-            resource: sg.resource(),
+            resource: &resource,
         })
         .unwrap();
         e.export(&Batch {
             events: &events,
-            resource: sg.resource(),
+            resource: &resource,
         })
         .unwrap();
         let text = h.render();
@@ -851,14 +845,11 @@ mod tests {
 
     #[test]
     fn every_event_counts_sampled_or_not() {
-        let sg = spyglass_core::Spyglass::builder()
-            .service_name("s")
-            .build()
-            .unwrap();
+        let resource = Resource::new("s");
         let mut a = Event::function("f", "m", 2_000_000, false);
         a.sampled = false;
         let b = Event::function("f", "m", 3_000_000, true);
-        let text = batch_of(&[a, b], sg.resource());
+        let text = batch_of(&[a, b], &resource);
         assert!(text.contains(r#"function_calls_total{function="f",module="m",result="ok"} 1"#));
         assert!(text.contains(r#"function_calls_total{function="f",module="m",result="error"} 1"#));
         assert!(
