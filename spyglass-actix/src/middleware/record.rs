@@ -92,7 +92,10 @@ impl Drop for Recorder {
 const ROUTE_CACHE_MAX: usize = 1024;
 
 thread_local! {
-    static ROUTES: RefCell<HashMap<Box<str>, Name>> = RefCell::new(HashMap::new());
+    // foldhash: route templates are the app's own, so a fast non-DoS-resistant hash is enough
+    // (the cache is bounded anyway).
+    static ROUTES: RefCell<HashMap<Box<str>, Name, foldhash::fast::RandomState>> =
+        RefCell::new(HashMap::default());
     static TRACEPARENTS: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
