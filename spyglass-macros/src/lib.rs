@@ -17,10 +17,12 @@ use proc_macro::TokenStream;
 /// Options: `#[instrument(name = "checkout")]` overrides the recorded name, `#[instrument(skip)]` on a
 /// method inside an instrumented `impl` block leaves it out.
 ///
-/// ```ignore
+/// ```text
 /// #[spyglass::instrument]
 /// async fn load_user(id: u64) -> Result<User, Error> { … }
 /// ```
+///
+/// (Compiled examples live in the `spyglass` crate's docs and its `tests/ui/pass`.)
 #[proc_macro_attribute]
 pub fn instrument(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = match attr::parse_args(args.into()) {
