@@ -333,8 +333,13 @@ impl Worker {
             };
             let exporter = &mut self.exporters[i];
             // A panicking exporter must not take the collector down with it.
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exporter.export(&batch)))
-                .unwrap_or_else(|_| Err(crate::export::ExportError::Other("exporter panicked".into())));
+            let r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exporter.export(&batch)))
+                    .unwrap_or_else(|_| {
+                        Err(crate::export::ExportError::Other(
+                            "exporter panicked".into(),
+                        ))
+                    });
             self.check(i, r);
         }
         self.shared

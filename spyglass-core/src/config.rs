@@ -126,8 +126,7 @@ impl EnvExporters {
 }
 
 /// Builds exporters from [`EnvExporters`].
-pub type EnvExporterFactory =
-    fn(&EnvExporters) -> Result<Vec<Box<dyn Exporter>>, ConfigError>;
+pub type EnvExporterFactory = fn(&EnvExporters) -> Result<Vec<Box<dyn Exporter>>, ConfigError>;
 
 static ENV_FACTORY: OnceLock<EnvExporterFactory> = OnceLock::new();
 
@@ -248,7 +247,8 @@ impl Builder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.exclude_routes.extend(routes.into_iter().map(Into::into));
+        self.exclude_routes
+            .extend(routes.into_iter().map(Into::into));
         self
     }
 

@@ -208,6 +208,18 @@ impl Event {
     }
 }
 
+/// The text of a panic payload (`panic!("…")` gives a `&str` or a `String`), for the error of the
+/// request or call that panicked.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Arc<str> {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        Arc::from(*s)
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        Arc::from(s.as_str())
+    } else {
+        Arc::from("panicked")
+    }
+}
+
 /// An event with its service name: serializes to one JSONL line of the SPEC §7 schema.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRecord<'a> {
@@ -271,8 +283,11 @@ mod tests {
         if let EventKind::Req(r) = &mut req.kind {
             r.bytes_out = 1200;
         }
-        let v: serde_json::Value =
-            serde_json::to_value(EventRecord { service: "shop", event: &req }).unwrap();
+        let v: serde_json::Value = serde_json::to_value(EventRecord {
+            service: "shop",
+            event: &req,
+        })
+        .unwrap();
         assert_eq!(v["kind"], "req");
         assert_eq!(v["method"], "GET");
         assert_eq!(v["route"], "/users/{id}");
@@ -285,14 +300,22 @@ mod tests {
         assert!(v["parent_span_id"].is_null());
 
         let f = Event::function("load_user", "shop::users", 10, true);
-        let v = serde_json::to_value(EventRecord { service: "s", event: &f }).unwrap();
+        let v = serde_json::to_value(EventRecord {
+            service: "s",
+            event: &f,
+        })
+        .unwrap();
         assert_eq!(v["kind"], "fn");
         assert_eq!(v["name"], "load_user");
         assert_eq!(v["module"], "shop::users");
         assert_eq!(v["error"], true);
 
         let d = Event::query("SELECT * FROM t WHERE id = ?", "sqlite", Some(3), 10);
-        let v = serde_json::to_value(EventRecord { service: "s", event: &d }).unwrap();
+        let v = serde_json::to_value(EventRecord {
+            service: "s",
+            event: &d,
+        })
+        .unwrap();
         assert_eq!(v["kind"], "db");
         assert_eq!(v["statement"], "SELECT * FROM t WHERE id = ?");
         assert_eq!(v["system"], "sqlite");

@@ -159,7 +159,10 @@ mod tests {
             assert!(index(v) >= last);
             last = index(v);
         }
-        for v in (0..5000u64).chain((1..64).map(|s| 1u64 << s)).chain([u64::MAX]) {
+        for v in (0..5000u64)
+            .chain((1..64).map(|s| 1u64 << s))
+            .chain([u64::MAX])
+        {
             let i = index(v);
             assert!(i < SLOTS);
             let (lo, w) = slot_range(i);
@@ -177,7 +180,11 @@ mod tests {
         }
         let mut m = Merged::new();
         m.add(&h);
-        for (q, want) in [(0.5, 50_000_000.0), (0.9, 90_000_000.0), (0.99, 99_000_000.0)] {
+        for (q, want) in [
+            (0.5, 50_000_000.0),
+            (0.9, 90_000_000.0),
+            (0.99, 99_000_000.0),
+        ] {
             let got = m.quantile(q, 100_000_000) as f64;
             assert!((got - want).abs() / want < 0.0625, "q={q} got={got}");
         }

@@ -27,7 +27,13 @@ impl Callsite {
     }
 }
 
-fn finish(cs: &'static Callsite, span: TraceContext, start: Instant, error: bool, text: Option<Arc<str>>) {
+fn finish(
+    cs: &'static Callsite,
+    span: TraceContext,
+    start: Instant,
+    error: bool,
+    text: Option<Arc<str>>,
+) {
     let sg = crate::global();
     let em = sg.emitter();
     if !em.is_enabled() {
@@ -92,7 +98,13 @@ impl Drop for SyncCall {
         if let Some((span, start, guard)) = self.state.take() {
             drop(guard);
             let panicking = std::thread::panicking();
-            finish(self.cs, span, start, panicking, panicking.then(|| Arc::from("panicked")));
+            finish(
+                self.cs,
+                span,
+                start,
+                panicking,
+                panicking.then(|| Arc::from("panicked")),
+            );
         }
     }
 }

@@ -171,10 +171,13 @@ impl Spyglass {
 
     /// Whether the middlewares skip `route` (exact template, or a prefix given as `prefix*`).
     pub fn is_excluded(&self, route: &str) -> bool {
-        self.inner.exclude_routes.iter().any(|r| match r.strip_suffix('*') {
-            Some(prefix) => route.starts_with(prefix),
-            None => r == route,
-        })
+        self.inner
+            .exclude_routes
+            .iter()
+            .any(|r| match r.strip_suffix('*') {
+                Some(prefix) => route.starts_with(prefix),
+                None => r == route,
+            })
     }
 
     /// Dashboard settings.

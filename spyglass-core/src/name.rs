@@ -140,6 +140,32 @@ impl serde::Serialize for Name {
     }
 }
 
+const INTERN_MAX: usize = 1024;
+
+thread_local! {
+    static INTERNED: std::cell::RefCell<hashbrown::HashMap<Box<str>, Name>> =
+        std::cell::RefCell::new(hashbrown::HashMap::new());
+}
+
+/// `s` as a shared [`Name`], interned per thread: the same text gives the same storage, so a
+/// middleware turning its router's route template into a name allocates only the first time on each
+/// thread (up to 1024 names per thread; past that each call allocates).
+pub fn intern(s: &str) -> Name {
+    INTERNED
+        .try_with(|cache| {
+            if let Some(n) = cache.borrow().get(s) {
+                return n.clone();
+            }
+            let n = Name::from(Arc::<str>::from(s));
+            let mut cache = cache.borrow_mut();
+            if cache.len() < INTERN_MAX {
+                cache.insert(s.into(), n.clone());
+            }
+            n
+        })
+        .unwrap_or_else(|_| Name::from(Arc::<str>::from(s)))
+}
+
 /// The HTTP method as a `'static` name, with OpenTelemetry's `_OTHER` for non-standard methods so the
 /// set of values stays bounded.
 pub fn method_name(method: &str) -> &'static str {

@@ -265,7 +265,9 @@ fn skip_number(b: &[u8], start: usize) -> usize {
 
 fn is_placeholder(item: &str) -> bool {
     item == "?"
-        || (item.len() > 1 && item.starts_with('$') && item[1..].bytes().all(|c| c.is_ascii_digit()))
+        || (item.len() > 1
+            && item.starts_with('$')
+            && item[1..].bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// `(?, ?, $3)` → `(?)`, then `(?), (?)` → `(?)`.
@@ -306,10 +308,22 @@ mod tests {
     #[test]
     fn cases() {
         let cases = [
-            ("SELECT * FROM users WHERE id = 42", "SELECT * FROM users WHERE id = ?"),
-            ("select a from t where x in (1, 2, 3)", "select a from t where x in (?)"),
-            ("select a from t where x IN ('a','b')", "select a from t where x IN (?)"),
-            ("select * from t where id in ($1, $2, $3)", "select * from t where id in (?)"),
+            (
+                "SELECT * FROM users WHERE id = 42",
+                "SELECT * FROM users WHERE id = ?",
+            ),
+            (
+                "select a from t where x in (1, 2, 3)",
+                "select a from t where x in (?)",
+            ),
+            (
+                "select a from t where x IN ('a','b')",
+                "select a from t where x IN (?)",
+            ),
+            (
+                "select * from t where id in ($1, $2, $3)",
+                "select * from t where id in (?)",
+            ),
             (
                 "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (3, 'z')",
                 "INSERT INTO t (a, b) VALUES (?)",
@@ -318,21 +332,52 @@ mod tests {
             ("select $$secret$$, $tag$ a $ b $tag$", "select ?, ?"),
             ("select 1 -- comment 123\n from t", "select ? from t"),
             ("select /* a /* nested */ 99 */ 2", "select ?"),
-            ("select '5'::int, 3.14e-2::float8", "select ?::int, ?::float8"),
-            ("select * from t1 join t2 on t1.c3 = t2.c3", "select * from t1 join t2 on t1.c3 = t2.c3"),
+            (
+                "select '5'::int, 3.14e-2::float8",
+                "select ?::int, ?::float8",
+            ),
+            (
+                "select * from t1 join t2 on t1.c3 = t2.c3",
+                "select * from t1 join t2 on t1.c3 = t2.c3",
+            ),
             ("select E'\\x41', x'DEAD', N'ünï'", "select ?, ?, ?"),
             ("select 0xFF, -7, .5", "select ?, -?, ?"),
             ("  select\n\t  1  ", "select ?"),
-            ("select \"Weird Col\" from \"T\" where a = 'x'", "select \"Weird Col\" from \"T\" where a = ?"),
+            (
+                "select \"Weird Col\" from \"T\" where a = 'x'",
+                "select \"Weird Col\" from \"T\" where a = ?",
+            ),
             ("select 'unterminated", "select ?"),
             ("select 'héllo wörld' as ünïcode", "select ? as ünïcode"),
-            ("update t set a = :a where b = @p1", "update t set a = :a where b = @p1"),
+            (
+                "update t set a = :a where b = @p1",
+                "update t set a = :a where b = @p1",
+            ),
             ("select $1, $2", "select $1, $2"),
             ("select count(*) from t", "select count(*) from t"),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input), want, "input: {input:?}");
         }
+    }
+
+    #[test]
+    fn error_texts_are_masked() {
+        use super::mask_error_text as mask;
+        assert_eq!(
+            mask(r#"syntax error at or near "'s3cret'""#),
+            r#"syntax error at or near "?""#
+        );
+        assert_eq!(
+            mask("near 'it''s': 12.5e3 and t1.c2"),
+            "near '?': ? and t1.c2"
+        );
+        assert_eq!(
+            mask("UNIQUE constraint failed: users.email"),
+            "UNIQUE constraint failed: users.email"
+        );
+        assert_eq!(mask("unterminated \"abc"), "unterminated \"?");
+        assert_eq!(mask("ünï 'x'"), "ünï '?'");
     }
 
     #[test]
@@ -343,6 +388,59 @@ mod tests {
         );
         assert_eq!(redact("x IN (1)"), redact("x IN (1,2,3,4,5)"));
     }
+}
+
+/// An error text safe to record: every quoted run (`"…"`, `'…'`) and free-standing number of a
+/// database's message becomes `?`, since such messages may quote a bind value
+/// (`invalid input syntax for type integer: "abc"`). Identifiers with digits (`t1.c2`) are kept.
+///
+/// ```
+/// use spyglass_core::redact::mask_error_text;
+///
+/// assert_eq!(
+///     mask_error_text(r#"invalid input syntax for type integer: "abc""#),
+///     r#"invalid input syntax for type integer: "?""#
+/// );
+/// ```
+pub fn mask_error_text(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut chars = msg.char_indices().peekable();
+    let mut prev_ident = false;
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                out.push(c);
+                out.push('?');
+                // Skip to the closing quote (a doubled quote stays inside); unterminated: to the end.
+                while let Some((_, d)) = chars.next() {
+                    if d == c {
+                        if chars.peek().is_some_and(|&(_, n)| n == c) {
+                            chars.next();
+                            continue;
+                        }
+                        out.push(c);
+                        break;
+                    }
+                }
+                prev_ident = false;
+            }
+            '0'..='9' if !prev_ident => {
+                while chars
+                    .peek()
+                    .is_some_and(|&(_, n)| n.is_ascii_alphanumeric() || n == '.' || n == '_')
+                {
+                    chars.next();
+                }
+                out.push('?');
+                prev_ident = false;
+            }
+            _ => {
+                out.push(c);
+                prev_ident = c.is_alphanumeric() || c == '_';
+            }
+        }
+    }
+    out
 }
 
 /// A bounded cache from raw statements to their fingerprints, so a statement seen before is

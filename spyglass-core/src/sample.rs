@@ -31,7 +31,11 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler keeping `rate` of traces (clamped to 0..=1; NaN keeps none).
     pub fn new(rate: f64) -> Self {
-        let rate = if rate.is_nan() { 0.0 } else { rate.clamp(0.0, 1.0) };
+        let rate = if rate.is_nan() {
+            0.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
         Sampler {
             threshold: (rate * (u64::MAX as f64)) as u64,
             all: rate >= 1.0,

@@ -218,7 +218,12 @@ impl Series {
         if nb >= n {
             // The running total covers the whole ring; only the max needs a pass.
             counts = self.total;
-            counts.max_ns = self.buckets.iter().map(|b| b.counts.max_ns).max().unwrap_or(0);
+            counts.max_ns = self
+                .buckets
+                .iter()
+                .map(|b| b.counts.max_ns)
+                .max()
+                .unwrap_or(0);
             into.add_merged(&self.total_hist);
             return counts;
         }
@@ -367,14 +372,20 @@ mod cache {
 
     #[inline(always)]
     fn same(a: &[usize; 6], b: &[usize; 6]) -> bool {
-        (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) | (a[5] ^ b[5]) == 0
+        (a[0] ^ b[0])
+            | (a[1] ^ b[1])
+            | (a[2] ^ b[2])
+            | (a[3] ^ b[3])
+            | (a[4] ^ b[4])
+            | (a[5] ^ b[5])
+            == 0
     }
 
     #[inline]
     fn slot(key: &[usize; 6]) -> usize {
-        let h = key
-            .iter()
-            .fold(0u64, |h, &k| (h ^ k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let h = key.iter().fold(0u64, |h, &k| {
+            (h ^ k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        });
         (h >> 58) as usize % SLOTS
     }
 
@@ -533,15 +544,23 @@ impl StatsStore {
                     };
                     self.queries.resolve(&q, make, &self.geo, epoch)
                 };
-                (3, &d.statement, Name::from_static(d.system), Resolver::Db(resolve))
+                (
+                    3,
+                    &d.statement,
+                    Name::from_static(d.system),
+                    Resolver::Db(resolve),
+                )
             }
         };
         let (pa, la) = a.addr();
         let (pb, lb) = b.addr();
         let key = [self.id, kind, pa, la, pb, lb];
-        cache::with_series(key, (a, &b), || series.resolve(), |sh| {
-            sh.lock().record(epoch, &s)
-        });
+        cache::with_series(
+            key,
+            (a, &b),
+            || series.resolve(),
+            |sh| sh.lock().record(epoch, &s),
+        );
     }
 
     /// The longest window the store keeps.
@@ -788,7 +807,6 @@ fn points(s: &mut Series, epoch: u64, nb: u64, bucket_ns: u64) -> Vec<Point> {
 fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
-
 
 /// A snapshot of all stats over a window; its JSON form is `/_spyglass/api/stats` (SPEC §6).
 #[derive(Debug, Clone, Serialize)]

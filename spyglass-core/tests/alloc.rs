@@ -18,7 +18,11 @@ fn emits_allocate_nothing_in_steady_state() {
         for _ in 0..100 {
             em.emit_req("GET", "/api/users", 200, Duration::from_millis(15));
             em.emit_fn("expensive_calculation", Duration::from_millis(5), false);
-            em.emit_db("SELECT * FROM users WHERE id = 42", Duration::from_millis(8), Some(100));
+            em.emit_db(
+                "SELECT * FROM users WHERE id = 42",
+                Duration::from_millis(8),
+                Some(100),
+            );
             let span = em.new_span();
             em.emit_span(
                 span,

@@ -90,7 +90,10 @@ fn full_queue_drops_the_oldest_and_accounts_exactly() {
     let want: Vec<u64> = std::iter::once(0)
         .chain(total - Q as u64 + 1..=total)
         .collect();
-    assert_eq!(got, want, "the first batch, then exactly the newest Q events");
+    assert_eq!(
+        got, want,
+        "the first batch, then exactly the newest Q events"
+    );
     assert!(mem.is_shut_down());
     // Stats count every event, dropped or not.
     let snap = sg.stats().snapshot(Duration::from_secs(60));
@@ -128,7 +131,11 @@ fn no_event_is_lost_on_shutdown_under_concurrent_producers() {
     assert_eq!(c.exported, threads * per);
     let mut got: Vec<u64> = mem.events().iter().map(seq).collect();
     got.sort_unstable();
-    assert_eq!(got, (0..threads * per).collect::<Vec<_>>(), "each exactly once");
+    assert_eq!(
+        got,
+        (0..threads * per).collect::<Vec<_>>(),
+        "each exactly once"
+    );
     assert!(mem.batch_sizes().iter().all(|&n| n <= 256 && n > 0));
     // After shutdown, emits still count in stats and are counted as dropped.
     emit_seq(&sg, 7);
@@ -208,7 +215,11 @@ fn failing_and_panicking_exporters_are_counted_and_do_not_stop_the_others() {
     assert_eq!(mem.events().len(), 30, "healthy exporter got everything");
     assert_eq!(c.exported, 30);
     let batches = mem.batch_sizes().len() as u64;
-    assert_eq!(c.export_errors, 2 * batches, "one error per failing exporter per batch");
+    assert_eq!(
+        c.export_errors,
+        2 * batches,
+        "one error per failing exporter per batch"
+    );
 }
 
 #[test]
@@ -216,7 +227,9 @@ fn emitting_works_outside_and_inside_a_runtime_without_blocking() {
     let mem = InMemoryExporter::new();
     let sg = Spyglass::builder().exporter(mem.clone()).build().unwrap();
     emit_seq(&sg, 1);
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async { emit_seq(&sg, 2) });
     drop(rt);
     sg.shutdown();
@@ -239,7 +252,11 @@ fn sampling_marks_events_but_stats_count_all_and_errors_are_always_sampled() {
     sg.shutdown();
     let evs = mem.events();
     assert_eq!(evs.len(), 101, "metric exporters see every event");
-    assert_eq!(evs.iter().filter(|e| e.sampled).count(), 1, "only the error");
+    assert_eq!(
+        evs.iter().filter(|e| e.sampled).count(),
+        1,
+        "only the error"
+    );
     let snap = sg.stats().snapshot(Duration::from_secs(60));
     assert_eq!(snap.requests[0].count, 101);
     assert_eq!(snap.requests[0].errors, 1);

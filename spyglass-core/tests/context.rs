@@ -62,12 +62,16 @@ fn threads_receive_context_explicitly() {
     let root = TraceContext::new_root(false);
     root.in_scope(|| {
         let ctx = context::current().unwrap();
-        let child = std::thread::spawn(move || ctx.in_scope(|| context::current().unwrap().child()))
-            .join()
-            .unwrap();
+        let child =
+            std::thread::spawn(move || ctx.in_scope(|| context::current().unwrap().child()))
+                .join()
+                .unwrap();
         assert_eq!(child.trace_id(), root.trace_id());
         assert_eq!(child.parent_span_id(), Some(root.span_id()));
-        assert!(!child.is_sampled(), "children inherit the sampling decision");
+        assert!(
+            !child.is_sampled(),
+            "children inherit the sampling decision"
+        );
         let other_thread_sees = std::thread::spawn(context::current).join().unwrap();
         assert_eq!(other_thread_sees, None, "threads do not inherit implicitly");
     });

@@ -37,9 +37,14 @@ impl Lit {
 fn secret_text() -> impl Strategy<Value = String> {
     // A marker that no SQL keyword or identifier of the templates contains, plus arbitrary text
     // with quotes, backslashes, unicode and SQL-looking fragments inside.
-    ("[a-z]{0,6}", prop::sample::select(vec![
-        "", "'", "''", "\\", "--", "/*", "*/", "$", "$$", "é🦀", " OR 1=1 ", "\n", ")", "(", ",",
-    ]), "[A-Za-z0-9 ]{0,6}")
+    (
+        "[a-z]{0,6}",
+        prop::sample::select(vec![
+            "", "'", "''", "\\", "--", "/*", "*/", "$", "$$", "é🦀", " OR 1=1 ", "\n", ")", "(",
+            ",",
+        ]),
+        "[A-Za-z0-9 ]{0,6}",
+    )
         .prop_map(|(a, mid, b)| format!("SECRET{a}{mid}{b}"))
 }
 
@@ -64,7 +69,10 @@ fn statement() -> impl Strategy<Value = (String, Vec<Lit>)> {
         "SELECT {}, {} FROM dual WHERE ünïcode = {}",
         "DELETE FROM t WHERE a BETWEEN {} AND {}",
     ];
-    (prop::sample::select(templates), prop::collection::vec(lit(), 4))
+    (
+        prop::sample::select(templates),
+        prop::collection::vec(lit(), 4),
+    )
         .prop_map(|(tpl, lits)| {
             let mut out = String::new();
             let mut used = Vec::new();

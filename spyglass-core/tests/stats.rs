@@ -16,7 +16,13 @@ fn percentiles_of_a_known_distribution() {
     let mut durs: Vec<u64> = (1..=10_000).collect();
     fastrand::shuffle(&mut durs);
     for (i, us) in durs.iter().enumerate() {
-        let status = if i % 100 == 0 { 500 } else if i % 10 == 0 { 404 } else { 200 };
+        let status = if i % 100 == 0 {
+            500
+        } else if i % 10 == 0 {
+            404
+        } else {
+            200
+        };
         em.emit_req("GET", "/users/{id}", status, Duration::from_micros(*us));
     }
     let snap = sg.stats().snapshot(Duration::from_secs(900));
@@ -47,7 +53,11 @@ fn keys_past_the_cap_fold_into_other() {
         let route: String = format!("/r{i}");
         em.emit_req("GET", route, 200, Duration::from_millis(1));
         em.emit_fn(format!("f{i}"), Duration::from_millis(1), false);
-        em.emit_db(&format!("SELECT * FROM t{i}"), Duration::from_millis(1), None);
+        em.emit_db(
+            &format!("SELECT * FROM t{i}"),
+            Duration::from_millis(1),
+            None,
+        );
     }
     assert_eq!(sg.stats().key_counts(), (10, 10, 10));
     let snap = sg.stats().snapshot(Duration::from_secs(60));
@@ -55,8 +65,22 @@ fn keys_past_the_cap_fold_into_other() {
     let other = snap.requests.iter().find(|r| r.route == "<other>").unwrap();
     assert_eq!(other.count, 40);
     assert_eq!(snap.requests.iter().map(|r| r.count).sum::<u64>(), 50);
-    assert_eq!(snap.functions.iter().find(|f| f.name == "<other>").unwrap().count, 40);
-    assert_eq!(snap.queries.iter().find(|q| q.statement == "<other>").unwrap().count, 40);
+    assert_eq!(
+        snap.functions
+            .iter()
+            .find(|f| f.name == "<other>")
+            .unwrap()
+            .count,
+        40
+    );
+    assert_eq!(
+        snap.queries
+            .iter()
+            .find(|q| q.statement == "<other>")
+            .unwrap()
+            .count,
+        40
+    );
     // Memory stays bounded: a flood of new keys creates no new series.
     for i in 0..10_000 {
         em.emit_req("GET", format!("/flood{i}"), 200, Duration::from_millis(1));
@@ -71,8 +95,16 @@ fn queries_are_fingerprinted_and_counted_with_rows_and_slow() {
         .build()
         .unwrap();
     let em = sg.emitter();
-    em.emit_db("SELECT * FROM users WHERE id = 42", Duration::from_millis(8), Some(1));
-    em.emit_db("SELECT * FROM users WHERE id = 43", Duration::from_millis(150), Some(1));
+    em.emit_db(
+        "SELECT * FROM users WHERE id = 42",
+        Duration::from_millis(8),
+        Some(1),
+    );
+    em.emit_db(
+        "SELECT * FROM users WHERE id = 43",
+        Duration::from_millis(150),
+        Some(1),
+    );
     em.emit_db_with(
         "sqlite",
         "INSERT INTO t VALUES (1)",
@@ -97,22 +129,59 @@ fn snapshot_json_has_the_spec_fields() {
     em.emit_fn("load_user", Duration::from_micros(100), false);
     em.emit_db("SELECT 1", Duration::from_micros(100), Some(1));
     let v = serde_json::to_value(sg.stats().snapshot(Duration::from_secs(900))).unwrap();
-    for k in ["service", "window_secs", "generated_at_ms", "requests", "functions", "queries", "collector"] {
+    for k in [
+        "service",
+        "window_secs",
+        "generated_at_ms",
+        "requests",
+        "functions",
+        "queries",
+        "collector",
+    ] {
         assert!(v.get(k).is_some(), "{k}");
     }
     for k in [
-        "method", "route", "count", "errors", "error_rate", "rps", "p50_ms", "p90_ms", "p95_ms",
-        "p99_ms", "max_ms", "bytes_in", "bytes_out",
+        "method",
+        "route",
+        "count",
+        "errors",
+        "error_rate",
+        "rps",
+        "p50_ms",
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+        "bytes_in",
+        "bytes_out",
     ] {
         assert!(v["requests"][0].get(k).is_some(), "requests.{k}");
     }
-    for k in ["name", "module", "count", "errors", "p50_ms", "p95_ms", "p99_ms", "max_ms"] {
+    for k in [
+        "name", "module", "count", "errors", "p50_ms", "p95_ms", "p99_ms", "max_ms",
+    ] {
         assert!(v["functions"][0].get(k).is_some(), "functions.{k}");
     }
-    for k in ["statement", "system", "count", "rows", "p50_ms", "p95_ms", "p99_ms", "max_ms"] {
+    for k in [
+        "statement",
+        "system",
+        "count",
+        "rows",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+    ] {
         assert!(v["queries"][0].get(k).is_some(), "queries.{k}");
     }
-    for k in ["emitted", "exported", "dropped", "queue_depth", "queue_capacity", "export_errors"] {
+    for k in [
+        "emitted",
+        "exported",
+        "dropped",
+        "queue_depth",
+        "queue_capacity",
+        "export_errors",
+    ] {
         assert!(v["collector"].get(k).is_some(), "collector.{k}");
     }
     assert_eq!(v["collector"]["queue_capacity"], 2048);
@@ -156,12 +225,20 @@ fn n_plus_one_is_found_for_a_loop_and_not_for_distinct_queries() {
     };
     request("/loop", &|| {
         for id in 0..7 {
-            em.emit_db(&format!("SELECT * FROM items WHERE id = {id}"), Duration::from_micros(50), Some(1));
+            em.emit_db(
+                &format!("SELECT * FROM items WHERE id = {id}"),
+                Duration::from_micros(50),
+                Some(1),
+            );
         }
     });
     request("/distinct", &|| {
         for t in 0..7 {
-            em.emit_db(&format!("SELECT * FROM t{t}"), Duration::from_micros(50), Some(1));
+            em.emit_db(
+                &format!("SELECT * FROM t{t}"),
+                Duration::from_micros(50),
+                Some(1),
+            );
         }
     });
     assert!(sg.flush(Duration::from_secs(10)));

@@ -31,8 +31,8 @@ struct StuckExporter(Arc<AtomicBool>);
 
 impl Exporter for StuckExporter {
     fn export(&mut self, _: &Batch<'_>) -> Result<(), ExportError> {
-        while !self.0.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_micros(50));
+        while !self.0.load(Ordering::Acquire) {
+            std::thread::yield_now();
         }
         Ok(())
     }
@@ -58,10 +58,23 @@ fn emit(c: &mut Criterion) {
     let mut g = c.benchmark_group("emit");
     g.throughput(Throughput::Elements(1));
     g.bench_function("emit_fn", |b| {
-        b.iter(|| em.emit_fn(black_box("expensive_calculation"), Duration::from_micros(5), false))
+        b.iter(|| {
+            em.emit_fn(
+                black_box("expensive_calculation"),
+                Duration::from_micros(5),
+                false,
+            )
+        })
     });
     g.bench_function("emit_req", |b| {
-        b.iter(|| em.emit_req(black_box("GET"), black_box("/api/users"), 200, Duration::from_millis(15)))
+        b.iter(|| {
+            em.emit_req(
+                black_box("GET"),
+                black_box("/api/users"),
+                200,
+                Duration::from_millis(15),
+            )
+        })
     });
     g.bench_function("emit_db", |b| {
         b.iter(|| {
@@ -75,7 +88,13 @@ fn emit(c: &mut Criterion) {
     let off = Spyglass::builder().enabled(false).build().unwrap();
     let off_em = off.emitter();
     g.bench_function("emit_fn_disabled", |b| {
-        b.iter(|| off_em.emit_fn(black_box("expensive_calculation"), Duration::from_micros(5), false))
+        b.iter(|| {
+            off_em.emit_fn(
+                black_box("expensive_calculation"),
+                Duration::from_micros(5),
+                false,
+            )
+        })
     });
     g.finish();
 }
@@ -84,7 +103,9 @@ fn instrument(c: &mut Criterion) {
     let mut g = c.benchmark_group("instrument");
     g.throughput(Throughput::Elements(1));
     g.bench_function("plain_fn", |b| b.iter(|| plain_empty(black_box(1))));
-    g.bench_function("instrumented_fn", |b| b.iter(|| instrumented_empty(black_box(1))));
+    g.bench_function("instrumented_fn", |b| {
+        b.iter(|| instrumented_empty(black_box(1)))
+    });
     g.finish();
 }
 
@@ -94,7 +115,9 @@ fn context(c: &mut Criterion) {
     g.bench_function("in_scope+current", |b| {
         b.iter(|| ctx.in_scope(|| black_box(spyglass_core::context::current())))
     });
-    g.bench_function("current (none)", |b| b.iter(|| black_box(spyglass_core::context::current())));
+    g.bench_function("current (none)", |b| {
+        b.iter(|| black_box(spyglass_core::context::current()))
+    });
     g.bench_function("child span", |b| b.iter(|| black_box(ctx.child())));
     g.finish();
 }
@@ -155,9 +178,9 @@ fn collector(c: &mut Criterion) {
                 em.emit_fn("f", Duration::from_micros(1), false);
             }
             let start = Instant::now();
-            release.store(true, Ordering::Relaxed);
+            release.store(true, Ordering::Release);
             while sg.collector().exported < iters + 1 {
-                std::thread::yield_now();
+                std::hint::spin_loop();
             }
             start.elapsed()
         })
@@ -237,7 +260,11 @@ fn peers(c: &mut Criterion) {
     {
         let h = prometheus::HistogramVec::new(
             prometheus::HistogramOpts::new("http_server_request_duration_seconds", "help"),
-            &["http_request_method", "http_route", "http_response_status_code"],
+            &[
+                "http_request_method",
+                "http_route",
+                "http_response_status_code",
+            ],
         )
         .unwrap();
         g.bench_function("prometheus with_label_values+observe", |b| {

@@ -62,7 +62,8 @@ fn hist(c: &mut Criterion) {
     let hdr_buckets: Vec<_> = (0..90).map(|_| hdr.clone()).collect();
     g.bench_function("hdrhistogram merge 90 buckets", |b| {
         b.iter(|| {
-            let mut acc = hdrhistogram::Histogram::<u32>::new_with_bounds(1, 137_000_000_000, 2).unwrap();
+            let mut acc =
+                hdrhistogram::Histogram::<u32>::new_with_bounds(1, 137_000_000_000, 2).unwrap();
             for bk in &hdr_buckets {
                 acc.add(bk).unwrap();
             }
@@ -83,7 +84,12 @@ fn hist(c: &mut Criterion) {
     });
     for r in 0..1000 {
         for k in 0..20u64 {
-            em.emit_req("GET", format!("/route/{r}"), 200, Duration::from_micros(100 + k * 37));
+            em.emit_req(
+                "GET",
+                format!("/route/{r}"),
+                200,
+                Duration::from_micros(100 + k * 37),
+            );
         }
     }
     g.bench_function("snapshot of 1000 routes (15 min window)", |b| {

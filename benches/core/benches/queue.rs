@@ -64,8 +64,14 @@ fn full_queue(c: &mut Criterion) {
         b.iter(|| fl.push(black_box(ev)))
     });
     for (name, q) in [
-        ("crossbeam ArrayQueue::force_push, 2 producers", &aq as &dyn DropOldest),
-        ("flume try_send/try_recv, 2 producers", &fl as &dyn DropOldest),
+        (
+            "crossbeam ArrayQueue::force_push, 2 producers",
+            &aq as &dyn DropOldest,
+        ),
+        (
+            "flume try_send/try_recv, 2 producers",
+            &fl as &dyn DropOldest,
+        ),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {

@@ -1,11 +1,8 @@
 //! What one request records, and the per-thread caches that keep the hot path allocation-free.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
 use http::HeaderValue;
 use spyglass_core::event::{EventKind, ReqEvent};
 use spyglass_core::{Name, Spyglass, TraceContext};
@@ -80,93 +77,19 @@ impl Drop for Recorder {
     }
 }
 
-const ROUTE_CACHE_MAX: usize = 1024;
-
-thread_local! {
-    static ROUTES: RefCell<HashMap<Box<str>, Name>> = RefCell::new(HashMap::new());
-    static TRACEPARENTS: RefCell<BytesMut> = RefCell::new(BytesMut::new());
-}
-
-/// The route template as a shared [`Name`], interned per thread so the steady state allocates nothing.
-pub(crate) fn route_name(route: &str) -> Name {
-    ROUTES
-        .try_with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if let Some(n) = cache.get(route) {
-                return n.clone();
-            }
-            let n = Name::from(Arc::<str>::from(route));
-            if cache.len() < ROUTE_CACHE_MAX {
-                cache.insert(route.into(), n.clone());
-            }
-            n
-        })
-        .unwrap_or_else(|_| Name::from(Arc::<str>::from(route)))
-}
-
 /// The `traceparent` header name as a constant: inserting it moves a static name instead of copying
 /// a `&str` into a new allocation.
 pub(crate) const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
-/// Bytes of one shared buffer, cut into `traceparent` values: two allocations per ~1200 responses.
-const TRACEPARENT_CHUNK: usize = 64 * 1024;
+/// The route template as a shared [`Name`], interned per thread so the steady state allocates nothing.
+pub(crate) use spyglass_core::name::intern as route_name;
+
+/// The text of a panic payload.
+pub(crate) use spyglass_core::event::panic_message;
 
 /// `ctx`'s `traceparent` header value, without a heap allocation in the steady state.
 pub(crate) fn traceparent_value(ctx: &TraceContext) -> HeaderValue {
-    let tp = ctx.to_traceparent();
-    let make = |buf: &mut BytesMut| {
-        if buf.capacity() - buf.len() < tp.as_bytes().len() {
-            *buf = BytesMut::with_capacity(TRACEPARENT_CHUNK);
-        }
-        buf.extend_from_slice(tp.as_bytes());
-        HeaderValue::from_maybe_shared(buf.split().freeze())
-    };
-    TRACEPARENTS
-        .try_with(|b| make(&mut b.borrow_mut()))
-        .unwrap_or_else(|_| make(&mut BytesMut::new()))
-        .unwrap_or_else(|_| {
-            HeaderValue::from_static("00-00000000000000000000000000000000-0000000000000000-00")
-        })
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> Arc<str> {
-    if let Some(s) = p.downcast_ref::<&'static str>() {
-        Arc::from(*s)
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        Arc::from(s.as_str())
-    } else {
-        Arc::from("handler panicked")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn traceparent_values_are_distinct_and_valid() {
-        let a = TraceContext::new_root(true);
-        let b = TraceContext::new_root(false);
-        let va = traceparent_value(&a);
-        let vb = traceparent_value(&b);
-        assert_eq!(va.to_str().unwrap(), a.to_traceparent().as_str());
-        assert_eq!(vb.to_str().unwrap(), b.to_traceparent().as_str());
-        for _ in 0..2000 {
-            let c = TraceContext::new_root(true);
-            assert_eq!(
-                traceparent_value(&c).as_bytes(),
-                c.to_traceparent().as_bytes()
-            );
-        }
-        assert_eq!(va.to_str().unwrap(), a.to_traceparent().as_str());
-    }
-
-    #[test]
-    fn routes_are_interned() {
-        let a = route_name("/users/{id}");
-        let b = route_name("/users/{id}");
-        assert_eq!(a, b);
-        assert_eq!(a.as_str(), "/users/{id}");
-    }
+    HeaderValue::from_maybe_shared(spyglass_core::context::traceparent_bytes(ctx)).unwrap_or_else(
+        |_| HeaderValue::from_static("00-00000000000000000000000000000000-0000000000000000-00"),
+    )
 }

@@ -9,10 +9,56 @@ fn instrumented_empty(x: u64) -> u64 {
     black_box(x)
 }
 
+/// Blocks in its first export until released.
+#[derive(Debug)]
+struct Gate(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl spyglass::Exporter for Gate {
+    fn export(&mut self, _: &spyglass::export::Batch<'_>) -> Result<(), spyglass::ExportError> {
+        while !self.0.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        Ok(())
+    }
+}
+
+/// The collector worker alone: fills the queue while the worker is held, then times the drain.
+fn drain(n: u64) {
+    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sg = spyglass::Spyglass::builder()
+        .exporter(Gate(release.clone()))
+        .queue_size(n as usize + 1)
+        .batch_max(512)
+        .build()
+        .expect("build");
+    let em = sg.emitter();
+    em.emit_fn("f", Duration::from_micros(1), false);
+    while sg.collector().queue_depth > 0 {
+        std::thread::yield_now();
+    }
+    for _ in 0..n {
+        em.emit_fn("f", Duration::from_micros(1), false);
+    }
+    let start = std::time::Instant::now();
+    release.store(true, std::sync::atomic::Ordering::Release);
+    while sg.collector().exported < n + 1 {
+        std::hint::spin_loop();
+    }
+    let t = start.elapsed();
+    println!(
+        "drained {n} events in {t:?}: {:.1} M events/s ({:.1} ns/event)",
+        n as f64 / t.as_secs_f64() / 1e6,
+        t.as_nanos() as f64 / n as f64
+    );
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "fn".into());
     let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    if kind == "drain" {
+        return drain(n);
+    }
     let _guard = spyglass::Spyglass::builder()
         .queue_size(1 << 20)
         .enabled(kind != "off")
@@ -21,9 +67,22 @@ fn main() {
     let em = spyglass::emitter();
     for _ in 0..n {
         match kind.as_str() {
-            "fn" | "off" => em.emit_fn(black_box("expensive_calculation"), Duration::from_micros(5), false),
-            "req" => em.emit_req("GET", black_box("/api/users"), 200, Duration::from_millis(15)),
-            "db" => em.emit_db(black_box("SELECT * FROM users WHERE id = 42"), Duration::from_millis(8), Some(100)),
+            "fn" | "off" => em.emit_fn(
+                black_box("expensive_calculation"),
+                Duration::from_micros(5),
+                false,
+            ),
+            "req" => em.emit_req(
+                "GET",
+                black_box("/api/users"),
+                200,
+                Duration::from_millis(15),
+            ),
+            "db" => em.emit_db(
+                black_box("SELECT * FROM users WHERE id = 42"),
+                Duration::from_millis(8),
+                Some(100),
+            ),
             "instrument" => {
                 instrumented_empty(black_box(1));
             }
