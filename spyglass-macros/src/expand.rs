@@ -103,11 +103,7 @@ fn instrument_method(m: &mut ImplItemFn, type_name: &str) -> syn::Result<()> {
 fn returns_result(sig: &Signature) -> bool {
     match &sig.output {
         ReturnType::Type(_, ty) => match &**ty {
-            Type::Path(p) => p
-                .path
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "Result"),
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
             _ => false,
         },
         ReturnType::Default => false,

@@ -44,6 +44,10 @@ fn instrumented_calls_allocate_nothing_in_steady_state() {
     let info = allocation_counter::measure(|| run(&mut cx));
     assert_eq!(info.count_total, 0, "{info:?}");
     let snap = spyglass::stats().snapshot(Duration::from_secs(60));
-    let sync_row = snap.functions.iter().find(|f| f.name == "sync_work").unwrap();
+    let sync_row = snap
+        .functions
+        .iter()
+        .find(|f| f.name == "sync_work")
+        .unwrap();
     assert_eq!(sync_row.count, 200);
 }

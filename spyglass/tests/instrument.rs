@@ -90,7 +90,9 @@ async fn leaf_async(x: u32) -> u32 {
 #[spyglass::instrument]
 async fn outer_async() -> u32 {
     let a = leaf_async(1).await;
-    let b = tokio::spawn(leaf_async(2).in_current_context()).await.unwrap();
+    let b = tokio::spawn(leaf_async(2).in_current_context())
+        .await
+        .unwrap();
     a + b + add(0, 0)
 }
 
@@ -174,8 +176,14 @@ fn question_mark_error_counts_and_nesting() {
     let evs = fn_events(&mem);
     assert_eq!(evs.len(), 2);
     let (inner, outer) = (&evs[0], &evs[1]);
-    assert_eq!((inner.0.as_str(), outer.0.as_str()), ("fails", "question_mark"));
-    assert!(inner.2 && outer.2, "the error propagated through ? is an error of both");
+    assert_eq!(
+        (inner.0.as_str(), outer.0.as_str()),
+        ("fails", "question_mark")
+    );
+    assert!(
+        inner.2 && outer.2,
+        "the error propagated through ? is an error of both"
+    );
     assert_eq!(inner.4.trace_id, outer.4.trace_id);
     assert_eq!(inner.4.parent_span_id, Some(outer.4.span_id));
     assert_eq!(outer.4.parent_span_id, None);
@@ -233,13 +241,20 @@ fn methods_in_impl_blocks() {
     assert_eq!(r.not_recorded(), 10);
     r.renamed_method();
     assert_eq!(*r.borrowed(), 10);
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     assert_eq!(rt.block_on(r.get_async(2)).unwrap(), 12);
     drop(guard);
     let names: Vec<_> = fn_events(&mem).into_iter().map(|e| e.0).collect();
     assert_eq!(
         names,
-        ["Repo::get", "Repo::custom", "Repo::borrowed", "Repo::get_async"]
+        [
+            "Repo::get",
+            "Repo::custom",
+            "Repo::borrowed",
+            "Repo::get_async"
+        ]
     );
 }
 
