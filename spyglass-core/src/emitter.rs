@@ -146,6 +146,25 @@ impl<'a> Emitter<'a> {
         self.emit(ev);
     }
 
+    /// Records the event of a span that started at `start` and ends now: one clock read, the Unix
+    /// timestamp derived from `start`. What middlewares and `#[instrument]` use.
+    #[inline]
+    pub fn emit_since(&self, span: TraceContext, start: std::time::Instant, kind: EventKind) {
+        if !self.is_enabled() {
+            return;
+        }
+        let dur_ns = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        self.emit(Event {
+            ts_ns: crate::clock::unix_nanos_at(start),
+            dur_ns,
+            trace_id: span.trace_id(),
+            span_id: span.span_id(),
+            parent_span_id: span.parent_span_id(),
+            sampled: span.is_sampled(),
+            kind,
+        });
+    }
+
     /// Records a complete event: counts it in the stats store and offers it to the collector.
     #[inline(always)]
     pub fn emit(&self, mut ev: Event) {

@@ -34,28 +34,13 @@ fn finish(
     error: bool,
     text: Option<Arc<str>>,
 ) {
-    let sg = crate::global();
-    let em = sg.emitter();
-    if !em.is_enabled() {
-        return;
-    }
-    let end = Instant::now();
-    let dur_ns = end.saturating_duration_since(start).as_nanos() as u64;
-    let ev = crate::event::Event {
-        ts_ns: crate::clock::unix_nanos_at(start),
-        dur_ns,
-        trace_id: span.trace_id(),
-        span_id: span.span_id(),
-        parent_span_id: span.parent_span_id(),
-        sampled: span.is_sampled(),
-        kind: EventKind::Fn(FnEvent {
-            name: Name::from_static(cs.name),
-            module: Name::from_static(cs.module),
-            error,
-            error_text: text,
-        }),
-    };
-    em.emit(ev);
+    let kind = EventKind::Fn(FnEvent {
+        name: Name::from_static(cs.name),
+        module: Name::from_static(cs.module),
+        error,
+        error_text: text,
+    });
+    crate::global().emitter().emit_since(span, start, kind);
 }
 
 /// A sync call in progress: its span is current until [`finish`](Self::finish) or drop.

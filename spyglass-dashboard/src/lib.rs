@@ -89,6 +89,28 @@ pub fn global() -> &'static Spyglass {
     spyglass_core::global()
 }
 
+/// Which Spyglass instance a middleware records into and serves the dashboard of.
+#[derive(Debug, Clone, Default)]
+pub enum Instance {
+    /// The global one ([`global()`]), resolved at each request, so an `install()` made after the
+    /// router or app was built still takes effect.
+    #[default]
+    Global,
+    /// A given (private) instance.
+    Custom(Spyglass),
+}
+
+impl Instance {
+    /// The instance.
+    #[inline]
+    pub fn get(&self) -> &Spyglass {
+        match self {
+            Instance::Global => global(),
+            Instance::Custom(sg) => sg,
+        }
+    }
+}
+
 /// One request to the dashboard, as the middleware sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct DashboardRequest<'a> {

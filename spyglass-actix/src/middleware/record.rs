@@ -5,28 +5,11 @@ use std::time::Instant;
 
 use actix_web::http::header::HeaderValue;
 use spyglass_core::event::{EventKind, ReqEvent};
-use spyglass_core::{Event, Name, Spyglass, TraceContext};
+use spyglass_core::{Name, TraceContext};
 
 use super::payload::BytesIn;
 
-/// Which Spyglass instance a middleware records into.
-#[derive(Debug, Clone)]
-pub(crate) enum Instance {
-    /// The global one, resolved at each request (so `install()` after building the app works).
-    Global,
-    /// A given one.
-    Custom(Spyglass),
-}
-
-impl Instance {
-    #[inline]
-    pub(crate) fn get(&self) -> &Spyglass {
-        match self {
-            Instance::Global => spyglass_dashboard::global(),
-            Instance::Custom(sg) => sg,
-        }
-    }
-}
+pub(crate) use spyglass_dashboard::Instance;
 
 /// A request in flight. Emitted once, when the response body ends or is dropped.
 #[derive(Debug)]
@@ -44,25 +27,18 @@ pub(crate) struct Record {
 
 impl Record {
     fn emit(self) {
-        // One clock read: the start is the one taken on arrival, the timestamp derives from it.
-        let dur_ns = self.start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-        let ev = Event {
-            ts_ns: spyglass_core::clock::unix_nanos_at(self.start),
-            dur_ns,
-            trace_id: self.ctx.trace_id(),
-            span_id: self.ctx.span_id(),
-            parent_span_id: self.ctx.parent_span_id(),
-            sampled: self.ctx.is_sampled(),
-            kind: EventKind::Req(ReqEvent {
-                method: self.method,
-                route: self.route,
-                status: self.status,
-                bytes_in: self.bytes_in.get(),
-                bytes_out: self.bytes_out,
-                error: self.error,
-            }),
-        };
-        self.instance.get().emitter().emit(ev);
+        let kind = EventKind::Req(ReqEvent {
+            method: self.method,
+            route: self.route,
+            status: self.status,
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out,
+            error: self.error,
+        });
+        self.instance
+            .get()
+            .emitter()
+            .emit_since(self.ctx, self.start, kind);
     }
 }
 

@@ -5,26 +5,9 @@ use std::time::Instant;
 
 use http::HeaderValue;
 use spyglass_core::event::{EventKind, ReqEvent};
-use spyglass_core::{Name, Spyglass, TraceContext};
+use spyglass_core::{Name, TraceContext};
 
-/// Which Spyglass instance a layer records into.
-#[derive(Debug, Clone)]
-pub(crate) enum Instance {
-    /// The global one, resolved at each request (so `install()` after building the router works).
-    Global,
-    /// A given one.
-    Custom(Spyglass),
-}
-
-impl Instance {
-    #[inline]
-    pub(crate) fn get(&self) -> &Spyglass {
-        match self {
-            Instance::Global => spyglass_dashboard::global(),
-            Instance::Custom(sg) => sg,
-        }
-    }
-}
+pub(crate) use spyglass_dashboard::Instance;
 
 /// A request in flight. Emitted once, when the response body ends or is dropped.
 #[derive(Debug)]
@@ -42,7 +25,6 @@ pub(crate) struct Record {
 
 impl Record {
     fn emit(self) {
-        let dur_ns = self.start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
         let kind = EventKind::Req(ReqEvent {
             method: self.method,
             route: self.route,
@@ -54,7 +36,7 @@ impl Record {
         self.instance
             .get()
             .emitter()
-            .emit_span(self.ctx, dur_ns, kind);
+            .emit_since(self.ctx, self.start, kind);
     }
 }
 
