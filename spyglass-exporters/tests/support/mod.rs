@@ -37,7 +37,7 @@ pub fn tool(var: &str, name: &str) -> Option<PathBuf> {
     }
 }
 
-/// Polls `f` every 50 ms until it returns `Some`, for at most `secs` seconds.
+/// Polls `f` until it returns `Some`, for at most `secs` seconds.
 pub fn wait_until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -48,7 +48,7 @@ pub fn wait_until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) ->
             Instant::now() < deadline,
             "timed out after {secs} s waiting for {what}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::yield_now();
     }
 }
 
