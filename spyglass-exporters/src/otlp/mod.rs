@@ -172,6 +172,42 @@ impl Default for OtlpExporter {
     }
 }
 
+/// Finishes a span or metric exporter builder for the configured transport: the two builders are
+/// distinct types with the same methods, so one macro serves both.
+macro_rules! transport {
+    ($this:expr, $builder:expr, $signal_path:literal) => {
+        match $this.config.protocol {
+            OtlpProtocol::Grpc => {
+                let b = $builder
+                    .with_tonic()
+                    .with_endpoint($this.endpoint_url())
+                    .with_timeout($this.config.timeout)
+                    .with_metadata($this.metadata()?)
+                    .with_retry_policy($this.retry_policy());
+                match $this.config.gzip {
+                    true => b.with_compression(Compression::Gzip),
+                    false => b,
+                }
+                .build()
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let b = $builder
+                    .with_http()
+                    .with_endpoint($this.signal_url($signal_path))
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_timeout($this.config.timeout)
+                    .with_headers($this.header_map())
+                    .with_retry_policy($this.retry_policy());
+                match $this.config.gzip {
+                    true => b.with_compression(Compression::Gzip),
+                    false => b,
+                }
+                .build()
+            }
+        }
+    };
+}
+
 impl OtlpExporter {
     /// An exporter with the OpenTelemetry defaults: HTTP/protobuf to `http://localhost:4318`.
     pub fn new() -> Self {
@@ -400,71 +436,13 @@ impl OtlpExporter {
 
     fn span_exporter(&self) -> Result<opentelemetry_otlp::SpanExporter, String> {
         let b = opentelemetry_otlp::SpanExporter::builder();
-        let built = match self.config.protocol {
-            OtlpProtocol::Grpc => {
-                let b = b
-                    .with_tonic()
-                    .with_endpoint(self.endpoint_url())
-                    .with_timeout(self.config.timeout)
-                    .with_metadata(self.metadata()?)
-                    .with_retry_policy(self.retry_policy());
-                match self.config.gzip {
-                    true => b.with_compression(Compression::Gzip),
-                    false => b,
-                }
-                .build()
-            }
-            OtlpProtocol::HttpProtobuf => {
-                let b = b
-                    .with_http()
-                    .with_endpoint(self.signal_url("/v1/traces"))
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_timeout(self.config.timeout)
-                    .with_headers(self.header_map())
-                    .with_retry_policy(self.retry_policy());
-                match self.config.gzip {
-                    true => b.with_compression(Compression::Gzip),
-                    false => b,
-                }
-                .build()
-            }
-        };
-        built.map_err(|e| e.to_string())
+        transport!(self, b, "/v1/traces").map_err(|e| e.to_string())
     }
 
     fn metric_exporter(&self) -> Result<opentelemetry_otlp::MetricExporter, String> {
         let b =
             opentelemetry_otlp::MetricExporter::builder().with_temporality(Temporality::Cumulative);
-        let built = match self.config.protocol {
-            OtlpProtocol::Grpc => {
-                let b = b
-                    .with_tonic()
-                    .with_endpoint(self.endpoint_url())
-                    .with_timeout(self.config.timeout)
-                    .with_metadata(self.metadata()?)
-                    .with_retry_policy(self.retry_policy());
-                match self.config.gzip {
-                    true => b.with_compression(Compression::Gzip),
-                    false => b,
-                }
-                .build()
-            }
-            OtlpProtocol::HttpProtobuf => {
-                let b = b
-                    .with_http()
-                    .with_endpoint(self.signal_url("/v1/metrics"))
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_timeout(self.config.timeout)
-                    .with_headers(self.header_map())
-                    .with_retry_policy(self.retry_policy());
-                match self.config.gzip {
-                    true => b.with_compression(Compression::Gzip),
-                    false => b,
-                }
-                .build()
-            }
-        };
-        built.map_err(|e| e.to_string())
+        transport!(self, b, "/v1/metrics").map_err(|e| e.to_string())
     }
 
     fn start_inner(&mut self, resource: &Resource) -> Result<Running, String> {
