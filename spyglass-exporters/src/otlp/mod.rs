@@ -21,7 +21,8 @@
 //!
 //! With no code, `OTEL_EXPORTER_OTLP_ENDPOINT` (and optionally `OTEL_EXPORTER_OTLP_PROTOCOL`,
 //! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_COMPRESSION`,
-//! `OTEL_METRIC_EXPORT_INTERVAL`) turns the exporter on: see [`OtlpExporter::from_env`].
+//! `OTEL_METRIC_EXPORT_INTERVAL` and the [TLS](#tls) variables) turns the exporter on: see
+//! [`OtlpExporter::from_env`].
 //!
 //! # What is sent
 //!
@@ -51,17 +52,49 @@
 //! memory stays bounded, and export resumes by itself when the collector is back. Metrics are
 //! cumulative, so an export that fails is made good by the next one.
 //!
-//! No OpenTelemetry type appears in this API: upgrading OpenTelemetry never breaks Spyglass users.
+//! No OpenTelemetry, tonic or rustls type appears in this API: upgrading them never breaks
+//! Spyglass users.
 //!
-//! TLS is not built in: `https://` endpoints are refused with a clear error. Send to an
-//! OpenTelemetry Collector on the host or in the pod (`http://127.0.0.1:4317`), which forwards to
-//! the backend over TLS — the usual deployment for SaaS backends anyway.
+//! # TLS
+//!
+//! An `https://` endpoint is reached over TLS (rustls with the *ring* provider: no OpenSSL), for
+//! gRPC and HTTP/protobuf alike; `http://` stays plaintext. The server is verified against the
+//! system's trusted roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured; Mozilla's roots when the
+//! system has none), or, when a CA is configured, against that CA *instead*, as the other
+//! OpenTelemetry SDKs do. A client certificate and key are presented to servers that ask for one
+//! (mutual TLS):
+//!
+//! ```no_run
+//! # fn main() -> Result<(), spyglass_core::ConfigError> {
+//! use spyglass_exporters::OtlpExporter;
+//!
+//! let exporter = OtlpExporter::grpc("https://collector.internal:4317")
+//!     .ca_certificate_file("/etc/otel/ca.pem")?
+//!     .client_identity_files("/etc/otel/client.pem", "/etc/otel/client.key")?;
+//! # Ok(()) }
+//! ```
+//!
+//! The same from the environment, as OpenTelemetry specifies (each a path to a PEM file):
+//!
+//! | variable | what |
+//! | --- | --- |
+//! | `OTEL_EXPORTER_OTLP_CERTIFICATE` | CA bundle trusted instead of the system roots |
+//! | `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` | client certificate chain (mutual TLS) |
+//! | `OTEL_EXPORTER_OTLP_CLIENT_KEY` | its private key (PKCS#8, PKCS#1 or SEC1) |
+//! | `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, `…_TRACES_CLIENT_CERTIFICATE`, `…_TRACES_CLIENT_KEY` | the same for spans only |
+//! | `OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE`, `…_METRICS_CLIENT_CERTIFICATE`, `…_METRICS_CLIENT_KEY` | the same for metrics only |
+//!
+//! Files are read and checked when the exporter is configured: a missing, unreadable or malformed
+//! file is an error naming the variable (or setter) and the path. A server whose certificate does
+//! not verify fails the export like an unreachable one: retried, then dropped and counted.
 
 mod convert;
 mod metrics;
+mod tls;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -82,8 +115,25 @@ use convert::AttrCache;
 use metrics::{Instruments, OnRuntime};
 
 const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
-const TLS_HINT: &str = "an http:// URL: TLS is not built into the OTLP exporter, send to a local \
-                        OpenTelemetry Collector that forwards over TLS";
+
+/// The TLS variables, general then per signal: (CA bundle, client certificate, client key).
+const TLS_VARS: [(&str, &str, &str); 3] = [
+    (
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+    ),
+];
 
 fn is_https(url: &str) -> bool {
     url.trim()
@@ -121,6 +171,8 @@ struct Config {
     traces: bool,
     metrics: bool,
     gzip: bool,
+    tls_traces: tls::Tls,
+    tls_metrics: tls::Tls,
 }
 
 impl Default for Config {
@@ -140,6 +192,8 @@ impl Default for Config {
             traces: true,
             metrics: true,
             gzip: false,
+            tls_traces: tls::Tls::default(),
+            tls_metrics: tls::Tls::default(),
         }
     }
 }
@@ -160,6 +214,8 @@ impl fmt::Debug for OtlpExporter {
             .field("timeout", &self.config.timeout)
             .field("max_retries", &self.config.max_retries)
             .field("max_queued_batches", &self.config.max_queued_batches)
+            .field("tls_traces", &self.config.tls_traces)
+            .field("tls_metrics", &self.config.tls_metrics)
             .field("running", &self.running.is_some())
             .field("stats", &self.stats())
             .finish()
@@ -173,9 +229,10 @@ impl Default for OtlpExporter {
 }
 
 /// Finishes a span or metric exporter builder for the configured transport: the two builders are
-/// distinct types with the same methods, so one macro serves both.
+/// distinct types with the same methods, so one macro serves both. `https://` endpoints get the
+/// signal's TLS settings `$tls`.
 macro_rules! transport {
-    ($this:expr, $builder:expr, $signal_path:literal) => {
+    ($this:expr, $builder:expr, $signal_path:literal, $tls:expr) => {
         match $this.config.protocol {
             OtlpProtocol::Grpc => {
                 let b = $builder
@@ -184,6 +241,10 @@ macro_rules! transport {
                     .with_timeout($this.config.timeout)
                     .with_metadata($this.metadata()?)
                     .with_retry_policy($this.retry_policy());
+                let b = match is_https($this.endpoint_url()) {
+                    true => b.with_tls_config($tls.grpc()),
+                    false => b,
+                };
                 match $this.config.gzip {
                     true => b.with_compression(Compression::Gzip),
                     false => b,
@@ -198,6 +259,13 @@ macro_rules! transport {
                     .with_timeout($this.config.timeout)
                     .with_headers($this.header_map())
                     .with_retry_policy($this.retry_policy());
+                // reqwest's rustls backend would bring aws-lc-rs (a C build) or, without a
+                // provider, panic in every other reqwest client of the process: TLS goes through
+                // hyper-rustls with our config instead; plain HTTP stays on reqwest.
+                let b = match is_https($this.endpoint_url()) {
+                    true => b.with_http_client($tls.http_client($this.config.timeout)?),
+                    false => b,
+                };
                 match $this.config.gzip {
                     true => b.with_compression(Compression::Gzip),
                     false => b,
@@ -236,9 +304,11 @@ impl OtlpExporter {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_EXPORTER_OTLP_PROTOCOL` (default `http/protobuf`, as
     /// OpenTelemetry specifies), plus from the process environment `OTEL_EXPORTER_OTLP_HEADERS`
     /// (`key=value,…`, URL-encoded values), `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds),
-    /// `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` | `none`) and `OTEL_METRIC_EXPORT_INTERVAL`
-    /// (milliseconds). A malformed value is an error naming the
-    /// variable.
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` | `none`), `OTEL_METRIC_EXPORT_INTERVAL`
+    /// (milliseconds) and the [TLS](self#tls) variables `OTEL_EXPORTER_OTLP_CERTIFICATE`,
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY` (and their
+    /// `…_TRACES_…` / `…_METRICS_…` forms). A malformed value, or a certificate file that is
+    /// missing, unreadable or malformed, is an error naming the variable.
     pub fn from_env(env: &EnvExporters) -> Result<OtlpExporter, ConfigError> {
         Self::from_vars(env, |k| std::env::var(k).ok())
     }
@@ -252,13 +322,6 @@ impl OtlpExporter {
             e = e.protocol(p);
         }
         if let Some(url) = &env.otlp_endpoint {
-            if is_https(url) {
-                return Err(ConfigError::Env {
-                    var: "OTEL_EXPORTER_OTLP_ENDPOINT",
-                    value: url.clone(),
-                    expected: TLS_HINT,
-                });
-            }
             e = e.endpoint(url.clone());
         }
         if let Some(v) = get("OTEL_EXPORTER_OTLP_HEADERS") {
@@ -295,6 +358,13 @@ impl OtlpExporter {
                 expected: "a positive number of milliseconds",
             })?;
         }
+        let [all, traces, metrics] = TLS_VARS;
+        let mut shared = tls::Tls::default();
+        tls_from_vars(&mut shared, all, &get)?;
+        e.config.tls_traces = shared.clone();
+        tls_from_vars(&mut e.config.tls_traces, traces, &get)?;
+        e.config.tls_metrics = shared;
+        tls_from_vars(&mut e.config.tls_metrics, metrics, &get)?;
         Ok(e)
     }
 
@@ -377,6 +447,83 @@ impl OtlpExporter {
         self
     }
 
+    /// Trusts the CA certificates of a PEM bundle, instead of the system roots, to verify an
+    /// `https://` endpoint (like `OTEL_EXPORTER_OTLP_CERTIFICATE`, for spans and metrics).
+    ///
+    /// An error if `pem` holds no certificate or one that is malformed.
+    pub fn ca_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        let ca = tls::parse_ca(pem.as_ref()).map_err(|problem| ConfigError::Invalid {
+            setting: "ca_certificate_pem",
+            problem,
+        })?;
+        self.config.tls_traces.set_ca(ca.clone());
+        self.config.tls_metrics.set_ca(ca);
+        Ok(self)
+    }
+
+    /// Like [`ca_certificate_pem`](Self::ca_certificate_pem), reading the bundle from a file now.
+    ///
+    /// An error naming the path if the file is missing, unreadable or malformed.
+    pub fn ca_certificate_file(mut self, path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let invalid = |problem| ConfigError::Invalid {
+            setting: "ca_certificate_file",
+            problem: format!("'{}': {problem}", path.display()),
+        };
+        let pem = tls::read(path).map_err(invalid)?;
+        let ca = tls::parse_ca(&pem).map_err(invalid)?;
+        self.config.tls_traces.set_ca(ca.clone());
+        self.config.tls_metrics.set_ca(ca);
+        Ok(self)
+    }
+
+    /// The client certificate chain and private key (PEM) presented to an `https://` endpoint that
+    /// asks for one: mutual TLS (like `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and
+    /// `OTEL_EXPORTER_OTLP_CLIENT_KEY`).
+    ///
+    /// An error if either is malformed or they do not form a usable identity.
+    pub fn client_identity_pem(
+        mut self,
+        cert_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Result<Self, ConfigError> {
+        let id = tls::parse_identity(cert_pem.as_ref(), key_pem.as_ref()).map_err(|problem| {
+            ConfigError::Invalid {
+                setting: "client_identity_pem",
+                problem,
+            }
+        })?;
+        self.config.tls_traces.set_identity(id.clone());
+        self.config.tls_metrics.set_identity(id);
+        Ok(self)
+    }
+
+    /// Like [`client_identity_pem`](Self::client_identity_pem), reading both files now.
+    ///
+    /// An error naming the path if a file is missing, unreadable or malformed.
+    pub fn client_identity_files(
+        mut self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, ConfigError> {
+        let (cert, key) = (cert.as_ref(), key.as_ref());
+        let read = |path: &Path| {
+            tls::read(path).map_err(|problem| ConfigError::Invalid {
+                setting: "client_identity_files",
+                problem: format!("'{}': {problem}", path.display()),
+            })
+        };
+        let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+        let id =
+            tls::parse_identity(&cert_pem, &key_pem).map_err(|problem| ConfigError::Invalid {
+                setting: "client_identity_files",
+                problem: format!("'{}', '{}': {problem}", cert.display(), key.display()),
+            })?;
+        self.config.tls_traces.set_identity(id.clone());
+        self.config.tls_metrics.set_identity(id);
+        Ok(self)
+    }
+
     /// Exports spans (default on).
     pub fn traces(mut self, on: bool) -> Self {
         self.config.traces = on;
@@ -436,19 +583,16 @@ impl OtlpExporter {
 
     fn span_exporter(&self) -> Result<opentelemetry_otlp::SpanExporter, String> {
         let b = opentelemetry_otlp::SpanExporter::builder();
-        transport!(self, b, "/v1/traces").map_err(|e| e.to_string())
+        transport!(self, b, "/v1/traces", self.config.tls_traces).map_err(|e| e.to_string())
     }
 
     fn metric_exporter(&self) -> Result<opentelemetry_otlp::MetricExporter, String> {
         let b =
             opentelemetry_otlp::MetricExporter::builder().with_temporality(Temporality::Cumulative);
-        transport!(self, b, "/v1/metrics").map_err(|e| e.to_string())
+        transport!(self, b, "/v1/metrics", self.config.tls_metrics).map_err(|e| e.to_string())
     }
 
     fn start_inner(&mut self, resource: &Resource) -> Result<Running, String> {
-        if is_https(self.endpoint_url()) {
-            return Err(format!("the endpoint must be {TLS_HINT}"));
-        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("spyglass-otlp")
@@ -819,6 +963,49 @@ impl fmt::Debug for OtlpStats {
     }
 }
 
+/// Applies one set of TLS variables (CA, client certificate, client key) to `tls`: each file is
+/// read and checked now, an error naming the variable and the path.
+fn tls_from_vars(
+    tls: &mut tls::Tls,
+    (ca_var, cert_var, key_var): (&str, &str, &str),
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let path = |var: &str| {
+        get(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let error = |var: &str, path: &str, problem: String| ConfigError::Exporter {
+        name: "otlp",
+        message: format!("{var}='{path}': {problem}"),
+    };
+    let read = |var: &str, p: &str| tls::read(Path::new(p)).map_err(|e| error(var, p, e));
+    if let Some(p) = path(ca_var) {
+        let ca = tls::parse_ca(&read(ca_var, &p)?).map_err(|e| error(ca_var, &p, e))?;
+        tls.set_ca(ca);
+    }
+    match (path(cert_var), path(key_var)) {
+        (Some(cert), Some(key)) => {
+            let id = tls::parse_identity(&read(cert_var, &cert)?, &read(key_var, &key)?)
+                .map_err(|e| error(cert_var, &cert, format!("{e} (key: {key_var}='{key}')")))?;
+            tls.set_identity(id);
+        }
+        (Some(p), None) | (None, Some(p)) => {
+            let (set, unset) = match path(cert_var).is_some() {
+                true => (cert_var, key_var),
+                false => (key_var, cert_var),
+            };
+            return Err(error(
+                set,
+                &p,
+                format!("{unset} must be set too (mutual TLS needs both)"),
+            ));
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
 /// Parses `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs separated by commas, values URL-encoded.
 fn parse_headers(v: &str) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -916,20 +1103,100 @@ mod tests {
     }
 
     #[test]
-    fn https_endpoints_are_a_clear_error() {
+    fn https_endpoints_start_over_both_protocols() {
         let mut env = EnvExporters::default();
         env.otlp_endpoint = Some("https://api.example.com".into());
-        let err = OtlpExporter::from_vars(&env, vars(&[]))
+        let e = OtlpExporter::from_vars(&env, vars(&[])).unwrap();
+        assert_eq!(e.endpoint_url(), "https://api.example.com");
+        let sg = spyglass_core::Spyglass::builder().build().unwrap();
+        for mut e in [
+            OtlpExporter::http("HTTPS://api.example.com"),
+            OtlpExporter::grpc("https://api.example.com:4317"),
+        ] {
+            // Connections are made on first export: starting needs no network.
+            e.start(sg.resource()).unwrap();
+            assert!(e.running.is_some());
+            drop(e);
+        }
+    }
+
+    #[test]
+    fn tls_variables_name_the_variable_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let junk = junk.to_str().unwrap().to_string();
+        let missing = dir.path().join("missing.pem");
+        let missing = missing.to_str().unwrap().to_string();
+        for (var, path, problem) in [
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", &missing, "cannot read"),
+            (
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                &junk,
+                "no PEM CERTIFICATE",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", &junk, "no PEM"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+                &missing,
+                "cannot read",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                &junk,
+                "CLIENT_KEY must be set",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+                &junk,
+                "CLIENT_CERTIFICATE must be set",
+            ),
+        ] {
+            let err = OtlpExporter::from_vars(&EnvExporters::default(), |k| {
+                (k == var).then(|| path.clone())
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains(var) && err.contains(path.as_str()) && err.contains(problem),
+                "{err}"
+            );
+        }
+        let err = OtlpExporter::from_vars(&EnvExporters::default(), |k| match k {
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" | "OTEL_EXPORTER_OTLP_CLIENT_KEY" => {
+                Some(junk.clone())
+            }
+            _ => None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
+                && err.contains("client certificate"),
+            "{err}"
+        );
+
+        let err = OtlpExporter::grpc("https://h:1")
+            .ca_certificate_file(&missing)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("OTEL_EXPORTER_OTLP_ENDPOINT") && err.contains("TLS"),
+            err.contains("ca_certificate_file") && err.contains(&missing),
             "{err}"
         );
-        let mut e = OtlpExporter::http("HTTPS://api.example.com");
-        let sg = spyglass_core::Spyglass::builder().build().unwrap();
-        let err = e.start(sg.resource()).unwrap_err().to_string();
-        assert!(err.contains("TLS"), "{err}");
+        let err = OtlpExporter::http("https://h:1")
+            .client_identity_files(&junk, &missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("client_identity_files") && err.contains(&missing),
+            "{err}"
+        );
+        let err = OtlpExporter::http("https://h:1")
+            .ca_certificate_pem("junk")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ca_certificate_pem"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `MetricsService` from `opentelemetry-proto`, or an axum HTTP endpoint decoding protobuf bodies with
 //! prost. It keeps every request it decodes and lets tests wait (bounded) for what they expect.
 //!
-//! Shared by `spyglass-exporters/tests/otlp.rs` and `examples/two-services/tests/`.
+//! Shared by `spyglass-exporters/tests/otlp.rs` and `examples/two-services/tests/`; `tls.rs` beside
+//! it serves the same receivers behind TLS (`spyglass-exporters/tests/otlp_tls.rs`).
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
@@ -244,6 +245,8 @@ pub struct Receiver {
     pub transport: Transport,
     pub addr: SocketAddr,
     pub store: Store,
+    /// `http`, or `https` behind TLS.
+    pub scheme: &'static str,
     rt: Option<tokio::runtime::Runtime>,
 }
 
@@ -296,6 +299,46 @@ impl Receiver {
     }
 
     fn start_inner(transport: Transport, reserved: Option<ReservedPort>, port: u16) -> Receiver {
+        Self::start_serving(
+            transport,
+            "http",
+            reserved,
+            port,
+            |listener, store| match transport {
+                Transport::Grpc => {
+                    let (traces, metrics) = grpc_services(store);
+                    Box::pin(async move {
+                        let _ = tonic::transport::Server::builder()
+                            .add_service(traces)
+                            .add_service(metrics)
+                            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(
+                                listener,
+                            ))
+                            .await;
+                    })
+                }
+                Transport::Http => {
+                    let app = http_app(store);
+                    Box::pin(async move {
+                        let _ = axum::serve(listener, app).await;
+                    })
+                }
+            },
+        )
+    }
+
+    /// Starts a receiver on a free loopback port whose server is the future `serve` makes from the
+    /// listener and the store (e.g. behind TLS, with `scheme` `https`).
+    pub fn start_serving(
+        transport: Transport,
+        scheme: &'static str,
+        reserved: Option<ReservedPort>,
+        port: u16,
+        serve: impl FnOnce(
+            tokio::net::TcpListener,
+            &Store,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) -> Receiver {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -311,41 +354,19 @@ impl Receiver {
             })
             .expect("listen on the receiver's port");
         let addr = listener.local_addr().unwrap();
-        match transport {
-            Transport::Grpc => {
-                let svc = Grpc(store.clone());
-                rt.spawn(
-                    tonic::transport::Server::builder()
-                        .add_service(
-                            TraceServiceServer::new(svc.clone())
-                                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
-                        )
-                        .add_service(
-                            MetricsServiceServer::new(svc)
-                                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
-                        )
-                        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-                );
-            }
-            Transport::Http => {
-                let app = axum::Router::new()
-                    .route("/v1/traces", post(http_traces))
-                    .route("/v1/metrics", post(http_metrics))
-                    .with_state(store.clone());
-                rt.spawn(async move { axum::serve(listener, app).await });
-            }
-        }
+        rt.spawn(serve(listener, &store));
         Receiver {
             transport,
             addr,
             store,
+            scheme,
             rt: Some(rt),
         }
     }
 
     /// The URL to give the exporter (the gRPC server, or the HTTP base URL).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Waits until at least `n` spans arrived; panics after `timeout`.
@@ -381,8 +402,26 @@ impl Receiver {
     }
 }
 
+/// The gRPC trace and metrics services, accepting gzip.
+pub fn grpc_services(store: &Store) -> (TraceServiceServer<Grpc>, MetricsServiceServer<Grpc>) {
+    let svc = Grpc(store.clone());
+    (
+        TraceServiceServer::new(svc.clone())
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+        MetricsServiceServer::new(svc).accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+    )
+}
+
+/// The HTTP/protobuf routes `/v1/traces` and `/v1/metrics`.
+pub fn http_app(store: &Store) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/traces", post(http_traces))
+        .route("/v1/metrics", post(http_metrics))
+        .with_state(store.clone())
+}
+
 #[derive(Debug, Clone)]
-struct Grpc(Store);
+pub struct Grpc(Store);
 
 fn grpc_gzip(store: &Store, md: &tonic::metadata::MetadataMap) {
     if md.get("grpc-encoding").and_then(|v| v.to_str().ok()) == Some("gzip") {
