@@ -5,25 +5,40 @@
 //! ```
 //!
 //! An actix-web shop API wrapped in `spyglass::actix::Spyglass`, a few `#[spyglass::instrument]`ed
-//! functions, routes with parameters, errors, a slow route and a panicking one. `--demo-traffic`
-//! drives realistic traffic at itself so the dashboard is alive at first glance; `--port N` picks the
-//! port (default 3001, `0` for any free one). It prints the dashboard URL as
+//! functions, routes with parameters, errors, a slow route and a panicking one, over an embedded
+//! SQLite database (in memory, created and seeded at start: no setup) queried through sqlx on a pool
+//! wrapped in `spyglass::sqlx::InstrumentedPool`, so every query is timed, fingerprinted and nested
+//! under its request. `GET /orders` loads each order's lines with one query per order (an N+1
+//! pattern, on purpose) and `POST /users` with a taken email fails on a `UNIQUE` constraint, so the
+//! dashboard's N+1 panel and failed queries have data. `--demo-traffic` drives realistic traffic at
+//! itself so the dashboard is alive at first glance; `--port N` picks the port (default 3001, so it
+//! can run beside the axum example on 3000; `0` for any free one). It prints the dashboard URL as
 //! `Spyglass dashboard: http://127.0.0.1:PORT/_spyglass`.
 //!
-//! The business logic (`domain.rs`) and the demo traffic (`demo.rs`) are the axum example's own
-//! files, compiled in here, so the two examples cannot drift; only the handlers differ.
+//! The business logic (`domain.rs`), the SQLite store (`store.rs`) and the demo traffic (`demo.rs`,
+//! `demo_db.rs`) are the axum example's own files, compiled in here, so the two examples cannot
+//! drift; only the handlers (`routes.rs`) and the server setup below differ.
 //!
 //! Exporters come from the environment, e.g. `SPYGLASS_PROMETHEUS=1` (then `/_spyglass/metrics`),
 //! `SPYGLASS_JSONL_DIR=./logs`, `SPYGLASS_CONSOLE=compact`.
 
-#[rustfmt::skip] // formatted with the axum example, its owner
+// The axum example's files (formatted and linted with it, their owner).
+#[rustfmt::skip]
 #[path = "../../axum-app/src/demo.rs"]
 mod demo;
 #[rustfmt::skip]
-#[allow(clippy::manual_is_multiple_of)] // linted with the axum example, its owner
+#[path = "../../axum-app/src/demo_db.rs"]
+mod demo_db;
+// Its in-memory `load_user`/`load_orders`/`place_order` go unused here as in the axum app: both read
+// and write SQLite through `store`.
+#[rustfmt::skip]
+#[allow(dead_code)]
 #[path = "../../axum-app/src/domain.rs"]
 mod domain;
 mod routes;
+#[rustfmt::skip]
+#[path = "../../axum-app/src/store.rs"]
+mod store;
 
 use std::process::ExitCode;
 
@@ -94,7 +109,16 @@ async fn main() -> ExitCode {
         }
     };
 
-    let server = match actix_web::HttpServer::new(routes::app)
+    let store = match store::Store::open().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot create the SQLite database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // Each worker builds its own `App` over a clone of the store: one pool, one database.
+    let server = match actix_web::HttpServer::new(move || routes::app(store.clone()))
         .workers(2)
         .bind(("127.0.0.1", args.port))
     {
@@ -106,10 +130,11 @@ async fn main() -> ExitCode {
     };
     let addr = server.addrs()[0];
     println!("Spyglass dashboard: http://{addr}/_spyglass");
-    println!("App: http://{addr}/  (routes: /users/{{id}}, /users/{{id}}/orders, POST /orders, /search?q=, /slow, /error, /panic)");
+    println!("App: http://{addr}/  (routes: /users/{{id}}, /users/{{id}}/orders, /orders, POST /orders, POST /users, /search?q=, /slow, /error, /panic)");
     if args.demo {
         println!("Sending demo traffic to the app (stop with Ctrl-C)");
         tokio::spawn(demo::run(addr));
+        tokio::spawn(demo_db::run(addr));
     }
     // actix-web stops gracefully on Ctrl-C / SIGTERM by itself.
     if let Err(e) = server.run().await {

@@ -1,11 +1,13 @@
-//! HTTP handlers: thin wrappers that call [`crate::domain`] and map its errors to status codes. The
-//! same routes as the axum example's `routes.rs`.
+//! HTTP handlers: thin wrappers that call [`crate::store`] (the SQLite-backed data) and
+//! [`crate::domain`] (the business logic), and map their errors to status codes. The same route
+//! table as the axum example's `routes.rs`, entry for entry.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, ResponseError};
 use serde::Deserialize;
 
 use crate::domain::{self, NewOrder, ShopError};
+use crate::store::{self, NewUser, RegisterError, Store};
 
 impl ResponseError for ShopError {
     fn status_code(&self) -> StatusCode {
@@ -17,14 +19,33 @@ impl ResponseError for ShopError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type("text/plain; charset=utf-8")
-            .body(self.to_string())
+        text_response(self.status_code(), self)
     }
 }
 
-/// Every route, wrapped in the Spyglass middleware.
-pub(crate) fn app() -> App<
+impl ResponseError for RegisterError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            RegisterError::Taken(_) => StatusCode::CONFLICT,
+            RegisterError::Shop(e) => e.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        text_response(self.status_code(), self)
+    }
+}
+
+fn text_response(status: StatusCode, message: &impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(message.to_string())
+}
+
+/// Every route, over the shop's [`Store`], wrapped in the Spyglass middleware.
+pub(crate) fn app(
+    store: Store,
+) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
         Config = (),
@@ -33,17 +54,25 @@ pub(crate) fn app() -> App<
         InitError = (),
     >,
 > {
+    // One resource per path, its methods on it (axum's `get(..).post(..)`): another method on a
+    // known path answers 405, as in the axum example, rather than falling through to a 404.
     App::new()
-        .route("/", web::get().to(index))
-        .route("/health", web::get().to(|| async { "ok" }))
-        .route("/users/{id}", web::get().to(user))
-        .route("/users/{id}/orders", web::get().to(orders))
-        .route("/orders", web::post().to(create_order))
-        .route("/search", web::get().to(search))
-        .route("/reports/slow", web::get().to(slow))
-        .route("/slow", web::get().to(slow))
-        .route("/error", web::get().to(error))
-        .route("/panic", web::get().to(panic))
+        .app_data(web::Data::new(store))
+        .service(web::resource("/").get(index))
+        .service(web::resource("/health").get(|| async { "ok" }))
+        .service(web::resource("/users/{id}").get(user))
+        .service(web::resource("/users/{id}/orders").get(orders))
+        .service(web::resource("/users").post(create_user))
+        .service(
+            web::resource("/orders")
+                .get(recent_orders)
+                .post(create_order),
+        )
+        .service(web::resource("/search").get(search))
+        .service(web::resource("/reports/slow").get(slow))
+        .service(web::resource("/slow").get(slow))
+        .service(web::resource("/error").get(error))
+        .service(web::resource("/panic").get(panic))
         .wrap(spyglass::actix::Spyglass::new())
 }
 
@@ -51,18 +80,51 @@ async fn index() -> &'static str {
     "Spyglass example shop (actix-web). The dashboard is at /_spyglass\n"
 }
 
-async fn user(id: web::Path<u64>) -> Result<web::Json<domain::User>, ShopError> {
-    domain::load_user(id.into_inner()).await.map(web::Json)
+async fn user(
+    store: web::Data<Store>,
+    id: web::Path<u64>,
+) -> Result<web::Json<domain::User>, ShopError> {
+    store::load_user(&store, id.into_inner())
+        .await
+        .map(web::Json)
 }
 
-async fn orders(id: web::Path<u64>) -> Result<web::Json<Vec<domain::Order>>, ShopError> {
-    let user = domain::load_user(id.into_inner()).await?;
-    Ok(web::Json(domain::load_orders(&user).await))
+async fn orders(
+    store: web::Data<Store>,
+    id: web::Path<u64>,
+) -> Result<web::Json<Vec<domain::Order>>, ShopError> {
+    let user = store::load_user(&store, id.into_inner()).await?;
+    store::load_orders(&store, &user).await.map(web::Json)
 }
 
-async fn create_order(new: web::Json<NewOrder>) -> Result<HttpResponse, ShopError> {
-    let order = domain::place_order(new.into_inner()).await?;
+#[derive(Deserialize)]
+struct RecentQuery {
+    limit: Option<u32>,
+}
+
+/// `GET /orders?limit=N` (default 10, at most 50): the N+1 route.
+async fn recent_orders(
+    store: web::Data<Store>,
+    q: web::Query<RecentQuery>,
+) -> Result<web::Json<Vec<store::OrderSummary>>, ShopError> {
+    let limit = q.limit.unwrap_or(10).clamp(1, 50);
+    store::recent_orders(&store, limit).await.map(web::Json)
+}
+
+async fn create_order(
+    store: web::Data<Store>,
+    new: web::Json<NewOrder>,
+) -> Result<HttpResponse, ShopError> {
+    let order = store::place_order(&store, new.into_inner()).await?;
     Ok(HttpResponse::Created().json(order))
+}
+
+async fn create_user(
+    store: web::Data<Store>,
+    new: web::Json<NewUser>,
+) -> Result<HttpResponse, RegisterError> {
+    let user = store::register_user(&store, new.into_inner()).await?;
+    Ok(HttpResponse::Created().json(user))
 }
 
 #[derive(Deserialize)]
@@ -74,8 +136,13 @@ async fn search(q: web::Query<SearchQuery>) -> web::Json<Vec<(&'static str, u32)
     web::Json(domain::rank(q.q.as_deref().unwrap_or("")))
 }
 
-async fn slow() -> String {
-    format!("report with {} rows\n", domain::build_report().await)
+async fn slow(store: web::Data<Store>) -> Result<String, ShopError> {
+    let sales = store::sales_by_product(&store).await?;
+    let rows = domain::build_report().await;
+    let top = sales.first().map_or_else(String::new, |(name, cents)| {
+        format!(", top seller {name} ({cents} cents)")
+    });
+    Ok(format!("report with {rows} rows{top}\n"))
 }
 
 async fn error() -> Result<&'static str, ShopError> {
