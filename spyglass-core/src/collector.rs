@@ -3,9 +3,15 @@
 //! Producers push with [`crossbeam_queue::ArrayQueue::force_push`], which replaces the oldest event
 //! when the queue is full: a producer never blocks and never waits for the exporters, and every
 //! displaced event is counted in `dropped`. A dedicated OS thread (not a task on the application's
-//! runtime) pops batches of at most `batch_max` events, feeds the [flight recorder](crate::recent) and
-//! hands each batch to every exporter. It wakes when `batch_max` events are waiting and at least every
+//! runtime) pops batches of at most `batch_max` events, counts them in the
+//! [stats store](crate::stats), feeds the [flight recorder](crate::recent) and hands each batch to
+//! every exporter. It wakes when a quarter of the queue is waiting and at least every
 //! `flush_interval`.
+//!
+//! Keeping the stats on the worker leaves a producer with a clock reading, ids and one queue push.
+//! The stats still count every event: one the queue turns away (displaced, or pushed after
+//! shutdown) is handed back to its producer, which counts it itself. A stats reader first
+//! [syncs](CollectorStats::sync) with the worker, so it sees every event emitted before it asked.
 //!
 //! `benches/benches/queue.rs` compares this queue with `flume`'s bounded channel made drop-oldest by
 //! popping from the producer side; the lock-free `force_push` is the faster of the two.
@@ -14,55 +20,36 @@
 //! exporters, `dropped` events displaced or offered after shutdown. After [`shutdown`](crate::shutdown)
 //! `emitted == exported + dropped` exactly.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
-use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 
 use crate::event::Event;
 use crate::export::{Batch, Exporter, Resource};
 use crate::recent::Recent;
-use crate::stats::CollectorSnapshot;
+use crate::stats::{CollectorSnapshot, StatsStore};
 
-const STRIPES: usize = 8;
-
-/// A counter striped over cache lines so producers on different cores do not contend.
-#[derive(Debug, Default)]
-struct Striped([CachePadded<AtomicU64>; STRIPES]);
-
-thread_local! {
-    static STRIPE: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
-    };
-}
-
-impl Striped {
-    #[inline]
-    fn inc(&self) {
-        let i = STRIPE.try_with(|s| *s).unwrap_or(0);
-        self.0[i].fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn sum(&self) -> u64 {
-        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-}
+/// How long a stats reader waits for the worker to catch up before reading what it has (the
+/// worker may be inside a slow exporter).
+const SYNC_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// The queue and the collector's counters, shared by producers, the worker and the stats store.
 #[derive(Debug)]
 pub struct CollectorStats {
     queue: ArrayQueue<Event>,
-    emitted: Striped,
+    /// Events the worker has popped (written by the worker only).
+    popped: AtomicU64,
     exported: AtomicU64,
     dropped: AtomicU64,
     export_errors: AtomicU64,
     sleeping: AtomicBool,
     closed: AtomicBool,
+    /// Whether a worker is running (false before it starts and after it stops).
+    running: AtomicBool,
     wake_at: usize,
     worker: OnceLock<Thread>,
     added: Mutex<Vec<Box<dyn Exporter>>>,
@@ -71,22 +58,28 @@ pub struct CollectorStats {
     flushed: Condvar,
 }
 
+/// Requests to the worker, each a counter the worker catches up with.
 #[derive(Debug, Default)]
 struct FlushState {
+    /// Flushes requested / done: drain, then flush the exporters.
     requested: u64,
     done: u64,
+    /// Syncs requested / done: drain into the stats store (no exporter flush).
+    sync_requested: u64,
+    sync_done: u64,
 }
 
 impl CollectorStats {
     pub(crate) fn new(capacity: usize, batch_max: usize) -> Self {
         CollectorStats {
             queue: ArrayQueue::new(capacity.max(1)),
-            emitted: Striped::default(),
+            popped: AtomicU64::new(0),
             exported: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             export_errors: AtomicU64::new(0),
             sleeping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            running: AtomicBool::new(false),
             // Wake the worker for a quarter of the queue (at least one batch): fewer wake-ups, each
             // draining several batches, while three quarters of the queue stay free for bursts.
             wake_at: batch_max.max(capacity / 4).clamp(1, capacity.max(1)),
@@ -98,20 +91,23 @@ impl CollectorStats {
         }
     }
 
-    /// Offers an event; never blocks. When the queue is full the oldest event is dropped.
+    /// Offers an event; never blocks. When the queue is full the oldest event is displaced; after
+    /// shutdown the event itself is refused. Either way the event turned away is returned (and
+    /// counted as dropped) for the caller to count in the stats store.
     #[inline]
-    pub(crate) fn push(&self, ev: Event) {
-        self.emitted.inc();
+    pub(crate) fn push(&self, ev: Event) -> Option<Event> {
         if self.closed.load(Ordering::Acquire) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+            return Some(ev);
         }
-        if self.queue.force_push(ev).is_some() {
+        let displaced = self.queue.force_push(ev);
+        if displaced.is_some() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
         if self.sleeping.load(Ordering::Relaxed) && self.queue.len() >= self.wake_at {
             self.wake();
         }
+        displaced
     }
 
     fn wake(&self) {
@@ -127,17 +123,46 @@ impl CollectorStats {
         self.wake();
     }
 
+    /// Waits (at most 250 ms) until the worker has counted in the stats store every event queued
+    /// before the call. Returns at once when called from the worker itself (an exporter reading the
+    /// stats) or when no worker runs. Returns whether the worker caught up.
+    pub fn sync(&self) -> bool {
+        if !self.running.load(Ordering::Acquire)
+            || self
+                .worker
+                .get()
+                .is_some_and(|w| w.id() == thread::current().id())
+        {
+            return false;
+        }
+        let mut st = self.flush.lock();
+        st.sync_requested += 1;
+        let target = st.sync_requested;
+        self.wake();
+        let deadline = Instant::now() + SYNC_TIMEOUT;
+        while st.sync_done < target {
+            if !self.running.load(Ordering::Acquire)
+                || self.flushed.wait_until(&mut st, deadline).timed_out()
+            {
+                return st.sync_done >= target;
+            }
+        }
+        true
+    }
+
     /// Current counters.
     pub fn snapshot(&self) -> CollectorSnapshot {
-        // Read `exported` and `dropped` before `emitted` so a concurrent snapshot never shows more
-        // handled than emitted.
+        // Every event offered is in the queue, popped by the worker or dropped. Read `exported` first
+        // so a concurrent snapshot never shows more handled than emitted.
         let exported = self.exported.load(Ordering::Acquire);
+        let popped = self.popped.load(Ordering::Acquire);
         let dropped = self.dropped.load(Ordering::Acquire);
+        let queue_depth = self.queue.len() as u64;
         CollectorSnapshot {
-            emitted: self.emitted.sum().max(exported + dropped),
+            emitted: (popped + dropped + queue_depth).max(exported + dropped),
             exported,
             dropped,
-            queue_depth: self.queue.len() as u64,
+            queue_depth,
             queue_capacity: self.queue.capacity() as u64,
             export_errors: self.export_errors.load(Ordering::Relaxed),
         }
@@ -155,6 +180,7 @@ pub(crate) struct CollectorConfig {
 #[derive(Debug)]
 pub(crate) struct Collector {
     shared: Arc<CollectorStats>,
+    stats: Arc<StatsStore>,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -165,14 +191,27 @@ impl Collector {
         exporters: Vec<Box<dyn Exporter>>,
         resource: Resource,
         recent: Arc<Recent>,
+        stats: Arc<StatsStore>,
     ) -> std::io::Result<Self> {
-        let worker_shared = shared.clone();
+        let worker = Worker {
+            shared: shared.clone(),
+            cfg,
+            last_error_log: vec![None; exporters.len()],
+            exporters,
+            resource,
+            recent,
+            stats: stats.clone(),
+            batch: Vec::with_capacity(cfg.batch_max),
+        };
+        shared.running.store(true, Ordering::Release);
         let handle = thread::Builder::new()
             .name("spyglass-collector".into())
-            .spawn(move || Worker::new(worker_shared, cfg, exporters, resource, recent).run())?;
+            .spawn(move || worker.run())
+            .inspect_err(|_| shared.running.store(false, Ordering::Release))?;
         let _ = shared.worker.set(handle.thread().clone());
         Ok(Collector {
             shared,
+            stats,
             handle: Mutex::new(Some(handle)),
         })
     }
@@ -207,9 +246,11 @@ impl Collector {
         if let Some(h) = handle {
             let _ = h.join();
             // A producer that saw the queue open just before it closed may have pushed after the
-            // worker's last drain: those events are dropped and counted.
-            while s.queue.pop().is_some() {
+            // worker's last drain: those events are dropped and counted (and still counted in
+            // the stats).
+            while let Some(ev) = s.queue.pop() {
                 s.dropped.fetch_add(1, Ordering::Relaxed);
+                self.stats.record(&ev);
             }
         }
     }
@@ -221,6 +262,7 @@ struct Worker {
     exporters: Vec<Box<dyn Exporter>>,
     resource: Resource,
     recent: Arc<Recent>,
+    stats: Arc<StatsStore>,
     batch: Vec<Event>,
     last_error_log: Vec<Option<Instant>>,
 }
@@ -228,25 +270,6 @@ struct Worker {
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Worker {
-    fn new(
-        shared: Arc<CollectorStats>,
-        cfg: CollectorConfig,
-        exporters: Vec<Box<dyn Exporter>>,
-        resource: Resource,
-        recent: Arc<Recent>,
-    ) -> Self {
-        let n = exporters.len();
-        Worker {
-            shared,
-            cfg,
-            exporters,
-            resource,
-            recent,
-            batch: Vec::with_capacity(cfg.batch_max),
-            last_error_log: vec![None; n],
-        }
-    }
-
     fn run(mut self) {
         for i in 0..self.exporters.len() {
             let r = self.exporters[i].start(&self.resource);
@@ -264,13 +287,17 @@ impl Worker {
                 }
             }
             let closing = self.shared.closed.load(Ordering::Acquire);
-            let flush_target = {
+            let (flush_target, sync_target) = {
                 let st = self.shared.flush.lock();
-                (st.requested > st.done).then_some(st.requested)
+                (
+                    (st.requested > st.done).then_some(st.requested),
+                    (st.sync_requested > st.sync_done).then_some(st.sync_requested),
+                )
             };
             let now = Instant::now();
             if closing
                 || flush_target.is_some()
+                || sync_target.is_some()
                 || now >= deadline
                 || self.shared.queue.len() >= self.shared.wake_at
             {
@@ -284,8 +311,15 @@ impl Worker {
                 }
                 let mut st = self.shared.flush.lock();
                 st.done = st.requested;
+                st.sync_done = st.sync_requested;
+                self.shared.running.store(false, Ordering::Release);
                 self.shared.flushed.notify_all();
                 return;
+            }
+            if let Some(target) = sync_target {
+                let mut st = self.shared.flush.lock();
+                st.sync_done = st.sync_done.max(target);
+                self.shared.flushed.notify_all();
             }
             if let Some(target) = flush_target {
                 for i in 0..self.exporters.len() {
@@ -310,7 +344,8 @@ impl Worker {
         }
     }
 
-    /// Exports everything in the queue in batches of at most `batch_max`.
+    /// Counts everything in the queue in the stats store and exports it, in batches of at most
+    /// `batch_max`.
     fn drain(&mut self) {
         loop {
             while self.batch.len() < self.cfg.batch_max {
@@ -322,6 +357,10 @@ impl Worker {
             if self.batch.is_empty() {
                 return;
             }
+            self.stats.record_batch(&self.batch);
+            self.shared
+                .popped
+                .fetch_add(self.batch.len() as u64, Ordering::Release);
             self.export_batch();
         }
     }

@@ -1,8 +1,9 @@
 //! The emitter: how events enter Spyglass.
 //!
-//! Each emit stamps the current [trace context](crate::context), counts the event in the
-//! [stats store](crate::stats) and offers it to the [collector](crate::collector)'s queue. It never
-//! blocks, never returns an error and, in steady state, never allocates.
+//! Each emit stamps the current [trace context](crate::context) and offers the event to the
+//! [collector](crate::collector)'s queue; the collector's worker counts it in the
+//! [stats store](crate::stats) and hands it to the exporters. An emit never blocks, never returns an
+//! error and, in steady state, never allocates.
 //!
 //! # Example
 //!
@@ -149,13 +150,13 @@ impl<'a> Emitter<'a> {
     /// Records the event of a span that started at `start` and ends now: one clock read, the Unix
     /// timestamp derived from `start`. What middlewares and `#[instrument]` use.
     #[inline]
-    pub fn emit_since(&self, span: TraceContext, start: std::time::Instant, kind: EventKind) {
+    pub fn emit_since(&self, span: TraceContext, start: crate::clock::Instant, kind: EventKind) {
         if !self.is_enabled() {
             return;
         }
-        let dur_ns = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        let dur_ns = start.elapsed_nanos();
         self.emit(Event {
-            ts_ns: crate::clock::unix_nanos_at(start),
+            ts_ns: start.unix_nanos(),
             dur_ns,
             trace_id: span.trace_id(),
             span_id: span.span_id(),
@@ -165,15 +166,18 @@ impl<'a> Emitter<'a> {
         });
     }
 
-    /// Records a complete event: counts it in the stats store and offers it to the collector.
+    /// Records a complete event: offers it to the collector, whose worker counts it in the stats
+    /// store. An event the queue turns away (the oldest one, displaced when the queue is full, or
+    /// any after shutdown) is counted in the stats store here, so the stats count every event.
     #[inline(always)]
     pub fn emit(&self, mut ev: Event) {
         if !self.is_enabled() {
             return;
         }
-        self.inner.stats.record(&ev);
         ev.sampled |= ev.is_error();
-        self.inner.collector_stats.push(ev);
+        if let Some(turned_away) = self.inner.collector_stats.push(ev) {
+            self.inner.stats.record(&turned_away);
+        }
     }
 
     /// A fresh span id (for integrations that build events by hand).

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
+use crate::clock::Instant;
 use crate::context::{ContextGuard, TraceContext};
 use crate::event::{EventKind, FnEvent};
 use crate::name::Name;

@@ -73,7 +73,7 @@ pub(crate) struct Inner {
     enabled: bool,
     resource: Resource,
     sampler: Sampler,
-    stats: StatsStore,
+    stats: Arc<StatsStore>,
     collector_stats: Arc<CollectorStats>,
     collector: Collector,
     recent: Arc<Recent>,
@@ -258,12 +258,13 @@ impl Builder {
             collector: Some(collector_stats.clone()),
         };
         let recent = Arc::new(Recent::new(self.n_plus_one as u64));
-        let stats = StatsStore::new(
+        let stats = Arc::new(StatsStore::new(
             &self.stats,
             service_name,
             collector_stats.clone(),
             recent.clone(),
-        );
+        ));
+        clock::warm_up();
         let mut exporters = std::mem::take(&mut self.exporters);
         let metrics: RwLock<Option<MetricsRenderer>> = RwLock::new(None);
         for e in exporters.iter_mut() {
@@ -280,6 +281,7 @@ impl Builder {
             exporters,
             resource.clone(),
             recent.clone(),
+            stats.clone(),
         )?;
         Ok(Spyglass {
             inner: Arc::new(Inner {

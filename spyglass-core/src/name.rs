@@ -142,28 +142,60 @@ impl serde::Serialize for Name {
 
 const INTERN_MAX: usize = 1024;
 
+/// Distinct texts the process-wide table keeps for the life of the process, and their total size.
+const STATIC_MAX: usize = 8192;
+const STATIC_MAX_BYTES: usize = 1 << 20;
+
+#[derive(Default)]
+struct StaticTable {
+    set: hashbrown::HashSet<&'static str>,
+    bytes: usize,
+}
+
+static STATIC: parking_lot::Mutex<Option<StaticTable>> = parking_lot::const_mutex(None);
+
+/// `s` as a `'static` name from a process-wide table that keeps each distinct text for the life of
+/// the process, so copies of the name carry no reference count between threads. The table is
+/// bounded (8192 texts, 1 MiB); past that the name is a shared `Arc` instead.
+pub(crate) fn intern_static(s: &str) -> Name {
+    let mut g = STATIC.lock();
+    let t = g.get_or_insert_with(StaticTable::default);
+    if let Some(&k) = t.set.get(s) {
+        return Name::from_static(k);
+    }
+    if t.set.len() >= STATIC_MAX || t.bytes + s.len() > STATIC_MAX_BYTES {
+        return Name::from(Arc::<str>::from(s));
+    }
+    let k: &'static str = Box::leak(Box::<str>::from(s));
+    t.set.insert(k);
+    t.bytes += k.len();
+    Name::from_static(k)
+}
+
 thread_local! {
     static INTERNED: std::cell::RefCell<hashbrown::HashMap<Box<str>, Name>> =
         std::cell::RefCell::new(hashbrown::HashMap::new());
 }
 
-/// `s` as a shared [`Name`], interned per thread: the same text gives the same storage, so a
-/// middleware turning its router's route template into a name allocates only the first time on each
-/// thread (up to 1024 names per thread; past that each call allocates).
+/// `s` as a [`Name`], interned: the same text gives the same storage, so a middleware turning its
+/// router's route template into a name allocates only the first time. Each thread keeps its own
+/// lookup table (up to 1024 names) in front of a bounded process-wide one; the names themselves
+/// are `'static` while the process-wide table has room (8192 texts, 1 MiB), so copying one costs no
+/// atomic operation.
 pub fn intern(s: &str) -> Name {
     INTERNED
         .try_with(|cache| {
             if let Some(n) = cache.borrow().get(s) {
                 return n.clone();
             }
-            let n = Name::from(Arc::<str>::from(s));
+            let n = intern_static(s);
             let mut cache = cache.borrow_mut();
             if cache.len() < INTERN_MAX {
                 cache.insert(s.into(), n.clone());
             }
             n
         })
-        .unwrap_or_else(|_| Name::from(Arc::<str>::from(s)))
+        .unwrap_or_else(|_| intern_static(s))
 }
 
 /// The HTTP method as a `'static` name, with OpenTelemetry's `_OTHER` for non-standard methods so the

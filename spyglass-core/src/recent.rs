@@ -174,21 +174,25 @@ impl Recent {
             }
             let is_root = matches!(ev.kind, EventKind::Req(_)) || ev.parent_span_id.is_none();
             if is_root {
-                let pending = st.pending.remove(&ev.trace_id).unwrap_or_default();
-                let is_request = if let EventKind::Req(r) = &ev.kind {
-                    st.detect_n_plus_one(ev, r.method, &r.route, &pending.queries);
-                    true
+                let pending = if st.pending.is_empty() {
+                    None
                 } else {
-                    false
+                    st.pending.remove(&ev.trace_id)
                 };
-                // A lone event outside any request (emitted by hand, no context) is no trace.
-                if !is_request && pending.spans.is_empty() {
-                    continue;
-                }
+                let spans = match (&ev.kind, pending) {
+                    (EventKind::Req(r), Some(p)) => {
+                        st.detect_n_plus_one(ev, r.method, &r.route, &p.queries);
+                        p.spans
+                    }
+                    (EventKind::Req(_), None) => Vec::new(),
+                    (_, Some(p)) if !p.spans.is_empty() => p.spans,
+                    // A lone event outside any request (emitted by hand, no context) is no trace.
+                    _ => continue,
+                };
                 let rec = TraceRecord {
                     trace_id: ev.trace_id,
                     root: ev.clone(),
-                    spans: pending.spans,
+                    spans,
                 };
                 st.finish(rec);
             } else {

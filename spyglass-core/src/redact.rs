@@ -445,48 +445,110 @@ pub fn mask_error_text(msg: &str) -> String {
 
 /// A bounded cache from raw statements to their fingerprints, so a statement seen before is
 /// fingerprinted with a hash lookup and no allocation.
+///
+/// Each thread keeps a small direct-mapped cache in front, keyed by where the statement's text lives
+/// and checked against the text itself: a statement that comes from the same string (a literal, a
+/// prepared query) is found with one comparison, no hashing and no lock. Fingerprints are interned
+/// as `'static` names while the process-wide table has room, so copying one costs no atomic
+/// operation.
 #[derive(Debug)]
 pub struct Fingerprints {
+    id: usize,
     map: parking_lot::RwLock<hashbrown::HashMap<Box<str>, crate::Name>>,
-    interned: parking_lot::RwLock<hashbrown::HashMap<Box<str>, crate::Name>>,
     cap: usize,
+}
+
+static NEXT_FINGERPRINTS_ID: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(1);
+
+mod near {
+    use crate::Name;
+    use std::cell::RefCell;
+
+    const SLOTS: usize = 64;
+    /// Statements longer than this are not kept per thread (the shared map still has them).
+    pub(super) const MAX_LEN: usize = 4096;
+
+    pub(super) struct Entry {
+        owner: usize,
+        addr: usize,
+        raw: Box<str>,
+        name: Name,
+    }
+
+    thread_local! {
+        static NEAR: RefCell<[Option<Entry>; SLOTS]> = const { RefCell::new([const { None }; SLOTS]) };
+    }
+
+    #[inline]
+    fn slot(addr: usize, len: usize) -> usize {
+        (((addr ^ len.rotate_left(32)) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+            % SLOTS
+    }
+
+    #[inline]
+    pub(super) fn get(owner: usize, sql: &str) -> Option<Name> {
+        let addr = sql.as_ptr() as usize;
+        NEAR.try_with(|c| {
+            let c = c.try_borrow().ok()?;
+            match &c[slot(addr, sql.len())] {
+                Some(e) if e.owner == owner && e.addr == addr && &*e.raw == sql => {
+                    Some(e.name.clone())
+                }
+                _ => None,
+            }
+        })
+        .ok()
+        .flatten()
+    }
+
+    pub(super) fn put(owner: usize, sql: &str, name: &Name) {
+        if sql.len() > MAX_LEN {
+            return;
+        }
+        let addr = sql.as_ptr() as usize;
+        let _ = NEAR.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c[slot(addr, sql.len())] = Some(Entry {
+                    owner,
+                    addr,
+                    raw: sql.into(),
+                    name: name.clone(),
+                });
+            }
+        });
+    }
 }
 
 impl Fingerprints {
     /// A cache holding at most `cap` raw statements.
     pub fn new(cap: usize) -> Self {
         Fingerprints {
+            id: NEXT_FINGERPRINTS_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             map: Default::default(),
-            interned: Default::default(),
             cap,
         }
     }
 
     /// The fingerprint of `sql`, shared with every other statement of the same shape.
+    #[inline]
     pub fn get(&self, sql: &str) -> crate::Name {
+        if let Some(n) = near::get(self.id, sql) {
+            return n;
+        }
+        let n = self.get_shared(sql);
+        near::put(self.id, sql, &n);
+        n
+    }
+
+    fn get_shared(&self, sql: &str) -> crate::Name {
         if let Some(n) = self.map.read().get(sql) {
             return n.clone();
         }
-        let fp = redact(sql);
-        let name = self.intern(fp);
+        let name = crate::name::intern_static(&redact(sql));
         let mut map = self.map.write();
         if map.len() < self.cap {
             map.insert(sql.into(), name.clone());
-        }
-        name
-    }
-
-    fn intern(&self, fp: String) -> crate::Name {
-        if let Some(n) = self.interned.read().get(fp.as_str()) {
-            return n.clone();
-        }
-        let mut m = self.interned.write();
-        if let Some(n) = m.get(fp.as_str()) {
-            return n.clone();
-        }
-        let name = crate::Name::from(std::sync::Arc::<str>::from(fp.as_str()));
-        if m.len() < self.cap {
-            m.insert(fp.into_boxed_str(), name.clone());
         }
         name
     }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hashbrown::{Equivalent, HashMap};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{ArcMutexGuard, Mutex, RawMutex, RwLock};
 use serde::Serialize;
 
 use crate::collector::CollectorStats;
@@ -112,12 +112,17 @@ struct Bucket {
     hist: Option<Histogram>,
 }
 
-/// One key's ring of buckets and its running window total.
+/// One key's ring of buckets and a running total of every bucket in the window but the newest.
+///
+/// An event touches only the newest (head) bucket; a bucket is folded into the total when time moves
+/// past it and taken out again when it leaves the window. A full-window read is then the total plus
+/// the head bucket: two histograms per key, however many buckets the window has.
 #[derive(Debug)]
 pub(crate) struct Series {
     buckets: Box<[Bucket]>,
     /// The newest epoch the ring has been advanced to.
     head: u64,
+    /// Sum of the valid buckets other than the head one.
     total: Counts,
     total_hist: Merged,
 }
@@ -138,7 +143,13 @@ impl Series {
         }
     }
 
-    /// Expires buckets older than the window as time moves to `epoch`.
+    #[inline]
+    fn index(&self, epoch: u64) -> usize {
+        (epoch % self.buckets.len() as u64) as usize
+    }
+
+    /// Moves the head to `epoch`: folds the old head bucket into the total and expires buckets that
+    /// leave the window.
     fn advance(&mut self, epoch: u64) {
         if epoch <= self.head {
             return;
@@ -155,8 +166,17 @@ impl Series {
             self.total = Counts::default();
             self.total_hist.clear();
         } else {
+            let old = self.index(self.head);
+            let b = &self.buckets[old];
+            if b.epoch == self.head {
+                self.total.add(&b.counts);
+                if let Some(h) = &b.hist {
+                    self.total_hist.add(h);
+                }
+            }
             for e in self.head + 1..=epoch {
-                let b = &mut self.buckets[(e % n) as usize];
+                let i = self.index(e);
+                let b = &mut self.buckets[i];
                 if b.epoch != u64::MAX {
                     self.total.sub(&b.counts);
                     if let Some(h) = &mut b.hist {
@@ -173,16 +193,6 @@ impl Series {
 
     fn record(&mut self, epoch: u64, s: &Sample) {
         self.advance(epoch);
-        // An event stamped in an already-expired bucket (clock step, long-running call) counts in the
-        // current one.
-        let epoch = if epoch + (self.buckets.len() as u64) <= self.head {
-            self.head
-        } else {
-            epoch.min(self.head)
-        };
-        let n = self.buckets.len() as u64;
-        let b = &mut self.buckets[(epoch % n) as usize];
-        b.epoch = epoch;
         let c = Counts {
             count: 1,
             errors: s.error as u64,
@@ -192,10 +202,28 @@ impl Series {
             slow: s.slow as u64,
             max_ns: s.dur_ns,
         };
+        // An event stamped before the head (recorded late, or ending in an earlier bucket on another
+        // thread) goes to its own bucket and, as that bucket is already folded, to the total too;
+        // one older than the window counts in the head bucket.
+        let n = self.buckets.len() as u64;
+        let late = epoch < self.head && epoch + n > self.head;
+        let epoch = if late { epoch } else { self.head };
+        let i = self.index(epoch);
+        let b = &mut self.buckets[i];
+        if b.epoch != epoch {
+            // An expired slot reused (only possible for a late epoch whose bucket was empty).
+            b.epoch = epoch;
+            b.counts = Counts::default();
+            if let Some(h) = &mut b.hist {
+                h.clear();
+            }
+        }
         b.counts.add(&c);
         b.hist.get_or_insert_with(Histogram::new).record(s.dur_ns);
-        self.total.add(&c);
-        self.total_hist.record_one(s.dur_ns);
+        if late {
+            self.total.add(&c);
+            self.total_hist.record_one(s.dur_ns);
+        }
     }
 
     /// Events in the newest `nb` buckets (counters only).
@@ -216,8 +244,15 @@ impl Series {
         let n = self.buckets.len() as u64;
         let mut counts = Counts::default();
         if nb >= n {
-            // The running total covers the whole ring; only the max needs a pass.
+            // The running total covers the ring but the head bucket; only the max needs a pass.
             counts = self.total;
+            let head = &self.buckets[self.index(self.head)];
+            if head.epoch == self.head {
+                counts.add(&head.counts);
+                if let Some(h) = &head.hist {
+                    into.add(h);
+                }
+            }
             counts.max_ns = self
                 .buckets
                 .iter()
@@ -391,41 +426,34 @@ mod cache {
 
     /// The cached series for `key`, or the one `miss` returns (then cached).
     #[inline]
-    pub(super) fn with_series<R>(
+    pub(super) fn series(
         key: [usize; 6],
         names: (&Name, &Name),
         miss: impl FnOnce() -> Shared,
-        f: impl FnOnce(&Shared) -> R,
-    ) -> R {
+    ) -> Shared {
         let i = slot(&key);
-        // Hit: record while the slot is borrowed, without touching the series' reference count.
-        let mut f = Some(f);
         let hit = CACHE.try_with(|c| {
             let c = c.try_borrow().ok()?;
             match &c[i] {
-                Some(e) if same(&e.key, &key) => f.take().map(|f| f(&e.series)),
+                Some(e) if same(&e.key, &key) => Some(e.series.clone()),
                 _ => None,
             }
         });
-        match hit {
-            Ok(Some(r)) => r,
-            _ => {
-                let f = f.take().expect("not called on a miss");
-                let series = miss();
-                let r = f(&series);
-                let _ = CACHE.try_with(|c| {
-                    if let Ok(mut c) = c.try_borrow_mut() {
-                        c[i] = Some(Entry {
-                            key,
-                            _a: names.0.clone(),
-                            _b: names.1.clone(),
-                            series,
-                        });
-                    }
-                });
-                r
-            }
+        if let Ok(Some(s)) = hit {
+            return s;
         }
+        let series = miss();
+        let _ = CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c[i] = Some(Entry {
+                    key,
+                    _a: names.0.clone(),
+                    _b: names.1.clone(),
+                    series: series.clone(),
+                });
+            }
+        });
+        series
     }
 }
 
@@ -485,10 +513,45 @@ impl StatsStore {
         }
     }
 
-    /// Counts one event.
-    #[inline]
+    /// Counts a batch of events (what the collector's worker does with every batch it pops).
+    ///
+    /// Consecutive events of the same key share one lock of their series, and the request-wide
+    /// series is locked once per batch.
+    pub fn record_batch(&self, events: &[Event]) {
+        let mut last: Option<([usize; 6], ArcMutexGuard<RawMutex, Series>)> = None;
+        let mut overall: Option<parking_lot::MutexGuard<'_, Series>> = None;
+        let mut epochs = EpochCache::default();
+        for ev in events {
+            let epoch = epochs.epoch(ev.ts_ns + ev.dur_ns, self.geo.bucket_ns);
+            let (key, s) = self.key_and_sample(ev);
+            if let EventKind::Req(_) = ev.kind {
+                overall
+                    .get_or_insert_with(|| self.overall.lock())
+                    .record(epoch, &s);
+            }
+            match &mut last {
+                Some((k, guard)) if *k == key => guard.record(epoch, &s),
+                _ => {
+                    // Unlock first: another key may share the series (`<other>`).
+                    drop(last.take());
+                    let mut guard = self.series_of(ev, key, epoch).lock_arc();
+                    guard.record(epoch, &s);
+                    last = Some((key, guard));
+                }
+            }
+        }
+    }
+
+    /// Counts one event. The emitter does not call this itself: the collector's worker counts the
+    /// events it pops, and a producer counts those the queue turns away.
     pub fn record(&self, ev: &Event) {
-        let epoch = (ev.ts_ns + ev.dur_ns) / self.geo.bucket_ns;
+        self.record_batch(std::slice::from_ref(ev));
+    }
+
+    /// The cache key of an event's series (its store, kind and names' addresses) and what the event
+    /// adds to it.
+    #[inline]
+    fn key_and_sample(&self, ev: &Event) -> ([usize; 6], Sample) {
         let mut s = Sample {
             dur_ns: ev.dur_ns,
             error: ev.is_error(),
@@ -497,12 +560,37 @@ impl StatsStore {
             rows: 0,
             slow: false,
         };
-        let (kind, a, b, series) = match &ev.kind {
+        let (kind, a, b) = match &ev.kind {
             EventKind::Req(r) => {
                 s.bytes_in = r.bytes_in;
                 s.bytes_out = r.bytes_out;
+                (
+                    1,
+                    r.route.addr(),
+                    (r.method.as_ptr() as usize, r.method.len()),
+                )
+            }
+            EventKind::Fn(f) => (2, f.name.addr(), f.module.addr()),
+            EventKind::Db(d) => {
+                s.rows = d.rows.unwrap_or(0);
+                s.slow = ev.dur_ns >= self.geo.slow_ns;
+                (
+                    3,
+                    d.statement.addr(),
+                    (d.system.as_ptr() as usize, d.system.len()),
+                )
+            }
+        };
+        ([self.id, kind, a.0, a.1, b.0, b.1], s)
+    }
+
+    /// The series of an event's key: from the thread's cache, else the map (created if there is
+    /// room, else `<other>`).
+    fn series_of(&self, ev: &Event, key: [usize; 6], epoch: u64) -> Shared {
+        match &ev.kind {
+            EventKind::Req(r) => {
                 let method = Name::from_static(r.method);
-                let resolve = || {
+                cache::series(key, (&r.route, &method), || {
                     let q = ReqKeyRef {
                         method: r.method,
                         route: &r.route,
@@ -512,28 +600,22 @@ impl StatsStore {
                         route: r.route.clone(),
                     };
                     self.requests.resolve(&q, make, &self.geo, epoch)
-                };
-                self.overall.lock().record(epoch, &s);
-                (1, &r.route, method, Resolver::Req(resolve))
+                })
             }
-            EventKind::Fn(f) => {
-                let resolve = || {
-                    let q = FnKeyRef {
-                        name: &f.name,
-                        module: &f.module,
-                    };
-                    let make = || FnKey {
-                        name: f.name.clone(),
-                        module: f.module.clone(),
-                    };
-                    self.functions.resolve(&q, make, &self.geo, epoch)
+            EventKind::Fn(f) => cache::series(key, (&f.name, &f.module), || {
+                let q = FnKeyRef {
+                    name: &f.name,
+                    module: &f.module,
                 };
-                (2, &f.name, f.module.clone(), Resolver::Fn(resolve))
-            }
+                let make = || FnKey {
+                    name: f.name.clone(),
+                    module: f.module.clone(),
+                };
+                self.functions.resolve(&q, make, &self.geo, epoch)
+            }),
             EventKind::Db(d) => {
-                s.rows = d.rows.unwrap_or(0);
-                s.slow = ev.dur_ns >= self.geo.slow_ns;
-                let resolve = || {
+                let system = Name::from_static(d.system);
+                cache::series(key, (&d.statement, &system), || {
                     let q = DbKeyRef {
                         statement: &d.statement,
                         system: d.system,
@@ -543,24 +625,9 @@ impl StatsStore {
                         system: d.system,
                     };
                     self.queries.resolve(&q, make, &self.geo, epoch)
-                };
-                (
-                    3,
-                    &d.statement,
-                    Name::from_static(d.system),
-                    Resolver::Db(resolve),
-                )
+                })
             }
-        };
-        let (pa, la) = a.addr();
-        let (pb, lb) = b.addr();
-        let key = [self.id, kind, pa, la, pb, lb];
-        cache::with_series(
-            key,
-            (a, &b),
-            || series.resolve(),
-            |sh| sh.lock().record(epoch, &s),
-        );
+        }
     }
 
     /// The longest window the store keeps.
@@ -588,7 +655,11 @@ impl StatsStore {
 
     /// A snapshot of every key over the newest `window` (rounded up to whole buckets, capped at
     /// [`max_window`](Self::max_window)); rows sorted by count, largest first.
+    ///
+    /// It first lets the collector's worker count the events still queued (waiting at most 250 ms
+    /// if the worker is busy in a slow exporter), so it covers every event emitted before the call.
     pub fn snapshot(&self, window: Duration) -> StatsSnapshot {
+        self.collector.sync();
         let (epoch, nb, rate_secs, now) = self.window_geometry(window);
         let mut merged = Merged::new();
         let mut requests = Vec::new();
@@ -705,6 +776,7 @@ impl StatsStore {
     /// Per-bucket throughput, errors and latency percentiles over `window`: overall, and for the
     /// `top_routes` busiest routes.
     pub fn timeseries(&self, window: Duration, top_routes: usize) -> Timeseries {
+        self.collector.sync();
         let (epoch, nb, _, now) = self.window_geometry(window);
         let bucket_secs = self.geo.bucket_ns as f64 / 1e9;
         let overall = points(&mut self.overall.lock(), epoch, nb, self.geo.bucket_ns);
@@ -741,6 +813,7 @@ impl StatsStore {
 
     /// Number of distinct keys per kind (requests, functions, queries), not counting `<other>`.
     pub fn key_counts(&self) -> (usize, usize, usize) {
+        self.collector.sync();
         (
             self.requests.map.read().len(),
             self.functions.map.read().len(),
@@ -750,24 +823,24 @@ impl StatsStore {
 }
 
 /// The slow path of a record: one closure per kind, chosen without boxing.
-enum Resolver<R, F, D> {
-    Req(R),
-    Fn(F),
-    Db(D),
+/// The bucket epoch of the last timestamp seen, so a batch divides once per bucket rather than once
+/// per event.
+#[derive(Default)]
+struct EpochCache {
+    lo: u64,
+    hi: u64,
+    epoch: u64,
 }
 
-impl<R, F, D> Resolver<R, F, D>
-where
-    R: FnOnce() -> Shared,
-    F: FnOnce() -> Shared,
-    D: FnOnce() -> Shared,
-{
-    fn resolve(self) -> Shared {
-        match self {
-            Resolver::Req(f) => f(),
-            Resolver::Fn(f) => f(),
-            Resolver::Db(f) => f(),
+impl EpochCache {
+    #[inline]
+    fn epoch(&mut self, ns: u64, bucket_ns: u64) -> u64 {
+        if ns < self.lo || ns >= self.hi {
+            self.epoch = ns / bucket_ns;
+            self.lo = self.epoch * bucket_ns;
+            self.hi = self.lo.saturating_add(bucket_ns);
         }
+        self.epoch
     }
 }
 

@@ -109,6 +109,20 @@ fn instrument(c: &mut Criterion) {
     g.finish();
 }
 
+fn clock(c: &mut Criterion) {
+    let mut g = c.benchmark_group("clock");
+    g.bench_function("std::time::Instant::now", |b| {
+        b.iter(|| black_box(Instant::now()))
+    });
+    g.bench_function("spyglass clock::Instant::now", |b| {
+        b.iter(|| black_box(spyglass_core::clock::Instant::now()))
+    });
+    g.bench_function("spyglass clock::unix_nanos", |b| {
+        b.iter(|| black_box(spyglass_core::clock::unix_nanos()))
+    });
+    g.finish();
+}
+
 fn context(c: &mut Criterion) {
     let mut g = c.benchmark_group("context");
     let ctx = TraceContext::new_root(true);
@@ -290,6 +304,7 @@ fn setup(c: &mut Criterion) {
         .unwrap();
     emit(c);
     instrument(c);
+    clock(c);
     context(c);
     collector(c);
     peers(c);

@@ -1,9 +1,9 @@
 //! What one request records, and the per-thread caches that keep the hot path allocation-free.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix_web::http::header::HeaderValue;
+use spyglass_core::clock::Instant;
 use spyglass_core::event::{EventKind, ReqEvent};
 use spyglass_core::{Name, TraceContext};
 

@@ -1,10 +1,10 @@
 use std::cell::OnceCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, ResourceMap, Service, ServiceRequest, ServiceResponse};
+use spyglass_core::clock::Instant;
 use spyglass_core::name::{method_name, Name};
 use spyglass_core::TraceContext;
 use spyglass_dashboard::sub_path;

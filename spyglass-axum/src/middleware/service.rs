@@ -1,12 +1,12 @@
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
+use spyglass_core::clock::Instant;
 use spyglass_core::context;
 use spyglass_core::name::{method_name, Name};
 use spyglass_dashboard::{sub_path, Dashboard, DashboardRequest};

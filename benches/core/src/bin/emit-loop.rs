@@ -65,6 +65,7 @@ fn main() {
         .install()
         .expect("install");
     let em = spyglass::emitter();
+    let start = std::time::Instant::now();
     for _ in 0..n {
         match kind.as_str() {
             "fn" | "off" => em.emit_fn(
@@ -89,4 +90,12 @@ fn main() {
             other => panic!("unknown kind {other}"),
         }
     }
+    let t = start.elapsed();
+    let c = spyglass::global().collector();
+    eprintln!(
+        "{kind}: {n} emits in {t:?} ({:.1} ns each); dropped {} of {}",
+        t.as_nanos() as f64 / n as f64,
+        c.dropped,
+        c.emitted
+    );
 }
