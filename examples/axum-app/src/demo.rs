@@ -6,15 +6,20 @@ use std::time::Duration;
 
 /// Runs until the process ends.
 pub(crate) async fn run(addr: SocketAddr) {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("HTTP client");
+    let client = client();
     for worker in 0..4u64 {
         let client = client.clone();
         tokio::spawn(async move { client_loop(client, addr, worker).await });
     }
+}
+
+/// The HTTP client of the demo traffic: straight to the app (no proxy), 10 s per request.
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client")
 }
 
 async fn client_loop(client: reqwest::Client, addr: SocketAddr, worker: u64) {

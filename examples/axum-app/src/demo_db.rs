@@ -1,17 +1,13 @@
 //! `--demo-traffic`, database part: a client that lists recent orders (the N+1 route) and
-//! registers customers, now and then with an email already taken (a failed INSERT). The requests
-//! of [`crate::demo`] are shared with the actix twin; these routes exist only in this app.
+//! registers customers, now and then with an email already taken (a failed INSERT). It runs beside
+//! [`crate::demo`] in both examples, the axum one and its actix twin, which serve the same routes.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Runs until the process ends.
 pub(crate) async fn run(addr: SocketAddr) {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("HTTP client");
+    let client = crate::demo::client();
     let base = format!("http://{addr}");
     let mut rng = fastrand::Rng::with_seed(42);
     // Unique per run, so a restarted app's fresh database takes them again.

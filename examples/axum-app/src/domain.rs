@@ -49,10 +49,9 @@ impl std::fmt::Display for ShopError {
     }
 }
 
-const NAMES: &[&str] = &[
-    "ada", "grace", "linus", "barbara", "ken", "margaret", "dennis", "radia",
-];
-const ITEMS: &[&str] = &[
+/// The catalogue: what the shop sells (the store seeds its `products` table from it) and what
+/// [`rank`] searches.
+pub(crate) const ITEMS: &[&str] = &[
     "keyboard",
     "monitor",
     "cable",
@@ -65,60 +64,10 @@ async fn io_wait(micros: u64) {
     tokio::time::sleep(Duration::from_micros(micros)).await;
 }
 
-/// Looks a user up; ids above 10 000 do not exist.
-#[spyglass::instrument]
-pub(crate) async fn load_user(id: u64) -> Result<User, ShopError> {
-    io_wait(300 + fastrand::u64(0..700)).await;
-    if id == 0 || id > 10_000 {
-        return Err(ShopError::NotFound(format!("no user {id}")));
-    }
-    Ok(User {
-        id,
-        name: NAMES[(id as usize) % NAMES.len()].to_string(),
-        tier: if id % 7 == 0 { "gold" } else { "standard" },
-    })
-}
-
-/// The orders of a user.
-#[spyglass::instrument]
-pub(crate) async fn load_orders(user: &User) -> Vec<Order> {
-    io_wait(500 + fastrand::u64(0..1500)).await;
-    (0..(user.id % 5) + 1)
-        .map(|i| Order {
-            id: user.id * 100 + i,
-            user_id: user.id,
-            item: ITEMS[((user.id + i) as usize) % ITEMS.len()].to_string(),
-            quantity: 1 + (i as u32 % 3),
-            total_cents: price(ITEMS[((user.id + i) as usize) % ITEMS.len()]) * (1 + i % 3),
-        })
-        .collect()
-}
-
 /// The price of an item, in cents.
 #[spyglass::instrument]
 pub(crate) fn price(item: &str) -> u64 {
     1_000 + item.bytes().map(u64::from).sum::<u64>() * 7
-}
-
-/// Validates and books an order; the payment step fails now and then.
-#[spyglass::instrument]
-pub(crate) async fn place_order(new: NewOrder) -> Result<Order, ShopError> {
-    if new.quantity == 0 || new.quantity > 100 {
-        return Err(ShopError::Invalid(format!(
-            "quantity must be 1..=100, got {}",
-            new.quantity
-        )));
-    }
-    let user = load_user(new.user_id).await?;
-    let total_cents = price(&new.item) * u64::from(new.quantity);
-    charge(&user, total_cents).await?;
-    Ok(Order {
-        id: fastrand::u64(1_000_000..9_999_999),
-        user_id: user.id,
-        item: new.item,
-        quantity: new.quantity,
-        total_cents,
-    })
 }
 
 /// Charges the customer at the payment provider.
@@ -132,6 +81,13 @@ pub(crate) async fn charge(user: &User, cents: u64) -> Result<(), ShopError> {
         )));
     }
     Ok(())
+}
+
+/// Asks the inventory service for stock, which is down: a failing dependency (`GET /error`).
+pub(crate) fn check_inventory() -> Result<&'static str, ShopError> {
+    Err(ShopError::Upstream(
+        "upstream inventory service unavailable".into(),
+    ))
 }
 
 /// Ranks the catalogue for a query (CPU work, sync).

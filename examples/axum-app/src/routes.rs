@@ -110,19 +110,12 @@ async fn search(Query(q): Query<SearchQuery>) -> Json<Vec<(&'static str, u32)>> 
 }
 
 async fn slow(State(store): State<Store>) -> Result<String, ShopError> {
-    let sales = store::sales_by_product(&store).await?;
-    let rows = domain::build_report().await;
-    let top = sales.first().map_or_else(String::new, |(name, cents)| {
-        format!(", top seller {name} ({cents} cents)")
-    });
-    Ok(format!("report with {rows} rows{top}\n"))
+    store::slow_report(&store).await
 }
 
 async fn error() -> Result<&'static str, ShopError> {
     // A failing dependency: 502 is a server error, so it counts in the error rate.
-    Err(ShopError::Upstream(
-        "upstream inventory service unavailable".into(),
-    ))
+    domain::check_inventory()
 }
 
 async fn panic() -> String {

@@ -23,16 +23,6 @@ use sqlx::{Connection, Sqlite, SqliteConnection};
 
 use crate::domain::{self, NewOrder, Order, ShopError, User};
 
-/// The products the shop sells (name, and the price comes from [`domain::price`]).
-const PRODUCTS: &[&str] = &[
-    "keyboard",
-    "monitor",
-    "cable",
-    "laptop stand",
-    "headset",
-    "webcam",
-];
-
 const SCHEMA: &[&str] = &[
     "CREATE TABLE users (
         id    INTEGER PRIMARY KEY,
@@ -163,7 +153,8 @@ impl Store {
                 .execute(spyglass::sqlx::instrument(&mut *tx))
                 .await?;
         }
-        for name in PRODUCTS {
+        // The catalogue, each product at its [`domain::price`].
+        for name in domain::ITEMS {
             let price = i64::try_from(domain::price(name)).unwrap_or(i64::MAX);
             sqlx::query("INSERT INTO products (name, price_cents) VALUES (?, ?)")
                 .bind(*name)
@@ -384,4 +375,15 @@ pub(crate) async fn sales_by_product(store: &Store) -> Result<Vec<(String, i64)>
     .fetch_all(&store.pool)
     .await
     .map_err(db_error)
+}
+
+/// The text of the slow report (`GET /reports/slow`, `GET /slow`): the rows of
+/// [`domain::build_report`] and the top seller of [`sales_by_product`].
+pub(crate) async fn slow_report(store: &Store) -> Result<String, ShopError> {
+    let sales = sales_by_product(store).await?;
+    let rows = domain::build_report().await;
+    let top = sales.first().map_or_else(String::new, |(name, cents)| {
+        format!(", top seller {name} ({cents} cents)")
+    });
+    Ok(format!("report with {rows} rows{top}\n"))
 }
