@@ -105,17 +105,17 @@ const FINDINGS: usize = 256;
 
 #[derive(Debug, Default)]
 struct State {
-    req: VecDeque<Event>,
-    func: VecDeque<Event>,
-    db: VecDeque<Event>,
-    errors: VecDeque<Event>,
+    req: Ring<Event, EVENTS_PER_KIND>,
+    func: Ring<Event, EVENTS_PER_KIND>,
+    db: Ring<Event, EVENTS_PER_KIND>,
+    errors: Ring<Event, ERRORS>,
     pending: HashMap<TraceId, Pending>,
     findings: HashMap<(Name, Name), NPlusOne>,
     n_plus_one_threshold: u64,
     pending_order: VecDeque<TraceId>,
-    recent_traces: VecDeque<TraceRecord>,
+    recent_traces: Ring<TraceRecord, RECENT_TRACES>,
     slow_traces: Vec<TraceRecord>,
-    error_traces: VecDeque<TraceRecord>,
+    error_traces: Ring<TraceRecord, ERROR_TRACES>,
 }
 
 /// The flight recorder (see the module docs).
@@ -127,11 +127,41 @@ pub struct Recent {
 /// N+1 threshold used when none is configured.
 pub const DEFAULT_N_PLUS_ONE: u64 = 5;
 
-fn push_ring<T>(ring: &mut VecDeque<T>, v: T, cap: usize) {
-    if ring.len() == cap {
-        ring.pop_front();
+/// A ring of the newest `N` values: once full, a push overwrites the oldest in place.
+#[derive(Debug)]
+struct Ring<T, const N: usize> {
+    buf: Vec<T>,
+    /// Where the next push goes once the ring is full (the oldest value).
+    next: usize,
+}
+
+impl<T, const N: usize> Default for Ring<T, N> {
+    fn default() -> Self {
+        Ring {
+            buf: Vec::new(),
+            next: 0,
+        }
     }
-    ring.push_back(v);
+}
+
+impl<T, const N: usize> Ring<T, N> {
+    #[inline]
+    fn push(&mut self, v: T) {
+        if self.buf.len() < N {
+            self.buf.push(v);
+        } else {
+            self.buf[self.next] = v;
+            self.next += 1;
+            if self.next == N {
+                self.next = 0;
+            }
+        }
+    }
+
+    /// Oldest to newest.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
+        self.buf[self.next..].iter().chain(self.buf[..self.next].iter())
+    }
 }
 
 impl Recent {
@@ -160,20 +190,42 @@ impl Recent {
 
     /// Records a batch of events (called by the collector thread).
     pub(crate) fn ingest(&self, batch: &[Event]) {
+        fn kind_index(ev: &Event) -> usize {
+            match ev.kind {
+                EventKind::Req(_) => 0,
+                EventKind::Fn(_) => 1,
+                EventKind::Db(_) => 2,
+            }
+        }
+        fn is_root(ev: &Event) -> bool {
+            matches!(ev.kind, EventKind::Req(_)) || ev.parent_span_id.is_none()
+        }
+        // What is left of the batch per kind, and of its roots: an event the same batch would push
+        // out of its ring again is not copied in at all.
+        let mut left = [0usize; 3];
+        let mut roots_left = 0usize;
+        for ev in batch {
+            left[kind_index(ev)] += 1;
+            roots_left += is_root(ev) as usize;
+        }
         let mut st = self.state.lock();
         let st = &mut *st;
         for ev in batch {
-            let ring = match ev.kind {
-                EventKind::Req(_) => &mut st.req,
-                EventKind::Fn(_) => &mut st.func,
-                EventKind::Db(_) => &mut st.db,
-            };
-            push_ring(ring, ev.clone(), EVENTS_PER_KIND);
-            if ev.is_error() {
-                push_ring(&mut st.errors, ev.clone(), ERRORS);
+            let k = kind_index(ev);
+            left[k] -= 1;
+            if left[k] < EVENTS_PER_KIND {
+                let ring = match k {
+                    0 => &mut st.req,
+                    1 => &mut st.func,
+                    _ => &mut st.db,
+                };
+                ring.push(ev.clone());
             }
-            let is_root = matches!(ev.kind, EventKind::Req(_)) || ev.parent_span_id.is_none();
-            if is_root {
+            if ev.is_error() {
+                st.errors.push(ev.clone());
+            }
+            if is_root(ev) {
+                roots_left -= 1;
                 let pending = if st.pending.is_empty() {
                     None
                 } else {
@@ -189,6 +241,14 @@ impl Recent {
                     // A lone event outside any request (emitted by hand, no context) is no trace.
                     _ => continue,
                 };
+                // Kept only if it failed, is among the slowest, or among the newest.
+                if roots_left >= RECENT_TRACES
+                    && !ev.is_error()
+                    && !spans.iter().any(Event::is_error)
+                    && !st.is_slow_candidate(ev.dur_ns)
+                {
+                    continue;
+                }
                 let rec = TraceRecord {
                     trace_id: ev.trace_id,
                     root: ev.clone(),
@@ -337,20 +397,24 @@ impl State {
         }
     }
 
+    /// Whether a trace this long would enter the set of the slowest.
+    fn is_slow_candidate(&self, dur_ns: u64) -> bool {
+        self.slow_traces.len() < SLOW_TRACES
+            || self.slow_traces.last().is_some_and(|t| t.root.dur_ns < dur_ns)
+    }
+
     fn finish(&mut self, rec: TraceRecord) {
         let failed = rec.root.is_error() || rec.spans.iter().any(Event::is_error);
         if failed {
-            push_ring(&mut self.error_traces, rec.clone(), ERROR_TRACES);
+            self.error_traces.push(rec.clone());
         }
         // The slowest traces: a small set sorted by duration, slowest first.
         let dur = rec.root.dur_ns;
-        if self.slow_traces.len() < SLOW_TRACES
-            || self.slow_traces.last().is_some_and(|t| t.root.dur_ns < dur)
-        {
+        if self.is_slow_candidate(dur) {
             let pos = self.slow_traces.partition_point(|t| t.root.dur_ns >= dur);
             self.slow_traces.insert(pos, rec.clone());
             self.slow_traces.truncate(SLOW_TRACES);
         }
-        push_ring(&mut self.recent_traces, rec, RECENT_TRACES);
+        self.recent_traces.push(rec);
     }
 }

@@ -122,6 +122,8 @@ pub(crate) struct Series {
     buckets: Box<[Bucket]>,
     /// The newest epoch the ring has been advanced to.
     head: u64,
+    /// Its slot in the ring.
+    head_idx: usize,
     /// Sum of the valid buckets other than the head one.
     total: Counts,
     total_hist: Merged,
@@ -138,6 +140,7 @@ impl Series {
                 })
                 .collect(),
             head: now_epoch,
+            head_idx: (now_epoch % n as u64) as usize,
             total: Counts::default(),
             total_hist: Merged::new(),
         }
@@ -150,10 +153,15 @@ impl Series {
 
     /// Moves the head to `epoch`: folds the old head bucket into the total and expires buckets that
     /// leave the window.
+    #[inline]
     fn advance(&mut self, epoch: u64) {
-        if epoch <= self.head {
-            return;
+        if epoch > self.head {
+            self.advance_to(epoch);
         }
+    }
+
+    #[cold]
+    fn advance_to(&mut self, epoch: u64) {
         let n = self.buckets.len() as u64;
         if epoch - self.head >= n {
             for b in self.buckets.iter_mut() {
@@ -189,8 +197,10 @@ impl Series {
             }
         }
         self.head = epoch;
+        self.head_idx = self.index(epoch);
     }
 
+    #[inline]
     fn record(&mut self, epoch: u64, s: &Sample) {
         self.advance(epoch);
         let c = Counts {
@@ -207,8 +217,11 @@ impl Series {
         // one older than the window counts in the head bucket.
         let n = self.buckets.len() as u64;
         let late = epoch < self.head && epoch + n > self.head;
-        let epoch = if late { epoch } else { self.head };
-        let i = self.index(epoch);
+        let (epoch, i) = if late {
+            (epoch, self.index(epoch))
+        } else {
+            (self.head, self.head_idx)
+        };
         let b = &mut self.buckets[i];
         if b.epoch != epoch {
             // An expired slot reused (only possible for a late epoch whose bucket was empty).

@@ -46,3 +46,25 @@ fn emits_allocate_nothing_in_steady_state() {
     let info = allocation_counter::measure(run);
     assert_eq!(info.count_total, 0, "{info:?}");
 }
+
+#[test]
+fn traceparent_values_reuse_their_buffer_once_dropped() {
+    use spyglass_core::context::{traceparent_bytes, TraceContext};
+    let ctx = TraceContext::new_root(true);
+    // Warm up: the first value allocates the per-thread buffer.
+    drop(traceparent_bytes(&ctx));
+    // 10 000 values (135 buffers' worth), each dropped before the next is made, as a response's
+    // headers are: the buffer is taken back every time it runs out, never replaced.
+    let info = allocation_counter::measure(|| {
+        for _ in 0..10_000 {
+            let v = traceparent_bytes(&ctx);
+            assert_eq!(&v[..], ctx.to_traceparent().as_bytes());
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+    // A value still held when the buffer runs out forces a fresh buffer; the held value stays intact.
+    let held = traceparent_bytes(&ctx);
+    let more: Vec<_> = (0..200).map(|_| traceparent_bytes(&ctx)).collect();
+    assert_eq!(&held[..], ctx.to_traceparent().as_bytes());
+    assert!(more.iter().all(|v| &v[..] == ctx.to_traceparent().as_bytes()));
+}
