@@ -66,13 +66,19 @@ impl<'a> Emitter<'a> {
     /// Records a served request under the current context.
     #[inline]
     pub fn emit_req(&self, method: &str, route: impl Into<Name>, status: u16, dur: Duration) {
-        if !self.is_enabled() {
-            return;
+        // Only the check is inlined into the caller: when recording is off, an emit is a load and
+        // a branch.
+        if self.is_enabled() {
+            self.record_req(method_name(method), route.into(), status, dur);
         }
+    }
+
+    #[inline(never)]
+    fn record_req(&self, method: &'static str, route: Name, status: u16, dur: Duration) {
         let span = self.new_span();
         let kind = EventKind::Req(ReqEvent {
-            method: method_name(method),
-            route: route.into(),
+            method,
+            route,
             status,
             bytes_in: 0,
             bytes_out: 0,
@@ -84,12 +90,16 @@ impl<'a> Emitter<'a> {
     /// Records a function call under the current context.
     #[inline]
     pub fn emit_fn(&self, name: impl Into<Name>, dur: Duration, error: bool) {
-        if !self.is_enabled() {
-            return;
+        if self.is_enabled() {
+            self.record_fn(name.into(), dur, error);
         }
+    }
+
+    #[inline(never)]
+    fn record_fn(&self, name: Name, dur: Duration, error: bool) {
         let span = self.new_span();
         let kind = EventKind::Fn(FnEvent {
-            name: name.into(),
+            name,
             module: Name::from_static(""),
             error,
             error_text: None,
@@ -101,7 +111,9 @@ impl<'a> Emitter<'a> {
     /// before it leaves the emitter (`… WHERE id = ?`); the system is recorded as `other_sql`.
     #[inline]
     pub fn emit_db(&self, statement: &str, dur: Duration, rows: Option<u64>) {
-        self.emit_db_with("other_sql", statement, dur, rows, None);
+        if self.is_enabled() {
+            self.emit_db_with("other_sql", statement, dur, rows, None);
+        }
     }
 
     /// Records a query of database `system` (`postgresql`, `sqlite`, …), with its error text if it

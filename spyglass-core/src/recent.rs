@@ -160,7 +160,9 @@ impl<T, const N: usize> Ring<T, N> {
 
     /// Oldest to newest.
     fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
-        self.buf[self.next..].iter().chain(self.buf[..self.next].iter())
+        self.buf[self.next..]
+            .iter()
+            .chain(self.buf[..self.next].iter())
     }
 }
 
@@ -400,7 +402,10 @@ impl State {
     /// Whether a trace this long would enter the set of the slowest.
     fn is_slow_candidate(&self, dur_ns: u64) -> bool {
         self.slow_traces.len() < SLOW_TRACES
-            || self.slow_traces.last().is_some_and(|t| t.root.dur_ns < dur_ns)
+            || self
+                .slow_traces
+                .last()
+                .is_some_and(|t| t.root.dur_ns < dur_ns)
     }
 
     fn finish(&mut self, rec: TraceRecord) {

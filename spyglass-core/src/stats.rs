@@ -1,10 +1,12 @@
 //! The rolling stats store: per route, function and query fingerprint, over a sliding window.
 //!
-//! Every event is counted here on the emitting thread, before sampling and before the queue, so the
-//! figures are exact whatever is exported or dropped. Each key owns a ring of time buckets (10 s by
-//! default, 90 of them for the default 15-minute window) holding counts, bytes, rows, the maximum and a
-//! [log-linear histogram](crate::histogram), plus a running total over the whole window kept up to date
-//! as buckets expire, so a full-window snapshot reads one histogram per key.
+//! Every event is counted here, whatever the sampling and whatever the queue drops: the collector's
+//! worker counts each batch it pops, and a producer counts an event the queue turns away (the oldest,
+//! displaced when the queue is full). Readers first [sync](crate::collector::CollectorStats::sync)
+//! with the worker, so a snapshot covers every event emitted before it. Each key owns a ring of time
+//! buckets (10 s by default, 90 of them for the default 15-minute window) holding counts, bytes,
+//! rows, the maximum and a [log-linear histogram](crate::histogram), plus a running total of the
+//! buckets before the newest, so a full-window snapshot reads two histograms per key.
 //!
 //! Distinct keys are capped per kind (default 1000); past the cap new keys fold into `<other>`, so
 //! memory is bounded whatever the traffic: at most `cap × (90 × ~1.2 KiB + ~2.4 KiB)` per kind.

@@ -66,5 +66,7 @@ fn traceparent_values_reuse_their_buffer_once_dropped() {
     let held = traceparent_bytes(&ctx);
     let more: Vec<_> = (0..200).map(|_| traceparent_bytes(&ctx)).collect();
     assert_eq!(&held[..], ctx.to_traceparent().as_bytes());
-    assert!(more.iter().all(|v| &v[..] == ctx.to_traceparent().as_bytes()));
+    assert!(more
+        .iter()
+        .all(|v| &v[..] == ctx.to_traceparent().as_bytes()));
 }
