@@ -263,7 +263,10 @@ fn main() -> ExitCode {
     // processes on a shared machine hits each about equally; each variant's median is reported.
     let mut runs: Vec<(&str, Vec<Measured>)> = chosen.iter().map(|v| (*v, Vec::new())).collect();
     for round in 0..rounds {
-        for (v, got) in runs.iter_mut() {
+        // Rotate the order each round so no variant always runs first.
+        let n = runs.len();
+        for k in 0..n {
+            let (v, got) = &mut runs[(k + round) % n];
             let run = || -> Result<Measured, String> {
                 let (server, port) = start(v)?;
                 wrk(port, 1)?; // warm-up
@@ -288,6 +291,17 @@ fn main() -> ExitCode {
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]
     };
+    // Each round's throughput over bare's in the same round, then the median: pairs taken minutes
+    // apart by the same noise, so drift between rounds cancels.
+    let bare_runs = runs.iter().find(|r| r.0 == "bare").map(|r| r.1.clone());
+    let paired: Vec<Option<f64>> = runs
+        .iter()
+        .map(|(_, got)| {
+            bare_runs
+                .as_ref()
+                .map(|b| median(got.iter().zip(b).map(|(x, bx)| x.0 / bx.0).collect()))
+        })
+        .collect();
     let results: Vec<(&str, f64, f64, f64)> = runs
         .into_iter()
         .map(|(v, got)| {
@@ -303,9 +317,12 @@ fn main() -> ExitCode {
         .iter()
         .find(|r| r.0 == "bare")
         .map(|r| (r.1, r.2, r.3));
-    println!("| variant | requests/s | p99 | server CPU per request | vs bare |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for (v, rps, p99, cpu) in &results {
+    println!(
+        "| variant | requests/s | p99 | server CPU per request | vs bare | \
+         throughput vs bare, median of rounds |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for ((v, rps, p99, cpu), pair) in results.iter().zip(&paired) {
         let label = VARIANTS.iter().find(|x| x.0 == *v).map_or(*v, |x| x.1);
         let ratio = bare.map_or("–".to_string(), |(b, bp, bc)| {
             format!(
@@ -315,7 +332,8 @@ fn main() -> ExitCode {
                 cpu / bc
             )
         });
-        println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} |");
+        let pair = pair.map_or("–".to_string(), |p| format!("{:.1} %", 100.0 * p));
+        println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} | {pair} |");
     }
     ExitCode::SUCCESS
 }

@@ -118,14 +118,24 @@ impl SpanId {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HexId<const N: usize>([u8; N]);
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// The two lower-case hex digits of every byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    t
+};
 
 impl<const N: usize> HexId<N> {
+    #[inline]
     fn encode(bytes: &[u8]) -> Self {
         let mut out = [b'0'; N];
-        for (i, b) in bytes.iter().enumerate() {
-            out[2 * i] = HEX[(b >> 4) as usize];
-            out[2 * i + 1] = HEX[(b & 0xf) as usize];
+        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair.copy_from_slice(&HEX_PAIRS[*b as usize]);
         }
         HexId(out)
     }
@@ -506,15 +516,18 @@ pub fn inject(headers: &mut http::HeaderMap) {
 pub fn inject_context(ctx: &TraceContext, headers: &mut http::HeaderMap) {
     let tp = ctx.to_traceparent();
     if let Ok(v) = http::HeaderValue::from_bytes(tp.as_bytes()) {
-        headers.insert(TRACEPARENT, v);
+        headers.insert(TRACEPARENT_HEADER, v);
     }
 }
+
+/// The `traceparent` header name, built once: looking a header up by it skips parsing the name.
+const TRACEPARENT_HEADER: http::HeaderName = http::HeaderName::from_static(TRACEPARENT);
 
 /// Reads a `traceparent` from incoming request headers (the remote parent), `None` when absent or
 /// malformed.
 pub fn extract(headers: &http::HeaderMap) -> Option<TraceContext> {
     headers
-        .get(TRACEPARENT)
+        .get(TRACEPARENT_HEADER)
         .and_then(|v| TraceContext::from_traceparent(v.as_bytes()).ok())
 }
 

@@ -332,6 +332,13 @@ fn main() -> ExitCode {
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]
     };
+    // Each round's throughput over bare's in the same round, then the median: pairs taken minutes
+    // apart by the same noise, so drift between rounds cancels.
+    let bare_i = chosen.iter().position(|v| *v == "bare");
+    let paired: Vec<Option<f64>> = runs
+        .iter()
+        .map(|r| bare_i.map(|b| median(r.iter().zip(&runs[b]).map(|(x, bx)| x.0 / bx.0).collect())))
+        .collect();
     let results: Vec<(&str, f64, f64, f64)> = chosen
         .iter()
         .zip(runs)
@@ -346,10 +353,11 @@ fn main() -> ExitCode {
         .collect();
     let bare = results.iter().find(|r| r.0 == "bare").copied();
     println!(
-        "| variant | requests/s | p99 | server CPU per request | vs bare: throughput, p99, CPU |"
+        "| variant | requests/s | p99 | server CPU per request | vs bare: throughput, p99, CPU | \
+         throughput vs bare, median of rounds |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for (v, rps, p99, cpu) in &results {
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for ((v, rps, p99, cpu), pair) in results.iter().zip(&paired) {
         let label = VARIANTS.iter().find(|x| x.0 == *v).map_or(*v, |x| x.1);
         let ratio = bare.map_or("–".to_string(), |(_, b, bp, bc)| {
             format!(
@@ -359,7 +367,8 @@ fn main() -> ExitCode {
                 cpu / bc
             )
         });
-        println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} |");
+        let pair = pair.map_or("–".to_string(), |p| format!("{:.1} %", 100.0 * p));
+        println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} | {pair} |");
     }
     ExitCode::SUCCESS
 }
