@@ -13,27 +13,9 @@
 //! cargo bench -p spyglass-actix --bench load -- --rounds 3   # interleaved rounds, medians
 //! ```
 //!
-//! Results (`--rounds 3 --secs 5`: three interleaved rounds, medians; AMD EPYC, 2 shared vCPUs with
-//! other builds running; rustc 1.95.0, Debian 12, bench profile; wrk 4.1.0, `-t1 -c32`):
-//!
-//! | variant | requests/s | p99 | server CPU per request | vs bare |
-//! | --- | ---: | ---: | ---: | ---: |
-//! | bare actix-web | 53744 | 9.32 ms | 8.1 µs | 100.0 % of the throughput, p99 ×1.00, CPU ×1.000 |
-//! | a pass-through `wrap_fn` (what any middleware costs) | 51320 | 10.73 ms | 8.1 µs | 95.5 % of the throughput, p99 ×1.15, CPU ×1.011 |
-//! | spyglass_actix::Spyglass | 73798 | 5.10 ms | 8.8 µs | 137.3 % of the throughput, p99 ×0.55, CPU ×1.098 |
-//! | actix-web-prom 0.10 | 46454 | 8.57 ms | 9.0 µs | 86.4 % of the throughput, p99 ×0.92, CPU ×1.118 |
-//!
-//! How to read it: on this machine the server is not CPU-bound — bare actix uses 8.1 µs × 54 k/s ≈
-//! 0.43 of its core — so requests/s measure the client/server ping-pong between two vCPUs more than
-//! the server's cost, and the Spyglass variant's higher throughput (reproducible across rounds and
-//! orders, not shown by a pass-through middleware) is such an effect, not a speed-up. The server CPU
-//! per request (from `/proc/PID/stat`, every thread of the server process, the collector included) is
-//! the comparable figure: Spyglass costs +0.7 µs per request (+9.8 %), actix-web-prom +0.9 µs
-//! (+11.8 %). Of Spyglass's share, roughly a third is the core's emit path and collector thread (stats
-//! store, queue, flight recorder); the middleware's own part is actix's `match_pattern()` (a `String`
-//! per request), the `traceparent` header and the context switch around the handler. Two later runs
-//! (same command, minutes apart) gave Spyglass CPU ×1.019 and ×1.158 against actix-web-prom's ×1.001
-//! and ×0.970: on this machine the run-to-run spread is as large as the middlewares' cost.
+//! Results, with the machine and how to read them: `benches/README.md` (Middleware). Rounds run
+//! the variants interleaved in a rotating order; besides each variant's median round, the table
+//! gives the median over rounds of its throughput over bare's in the same round.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;

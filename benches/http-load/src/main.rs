@@ -10,44 +10,9 @@
 //! cargo run --release -p spyglass-benches-http-load --bin http-load -- bare spyglass
 //! ```
 //!
-//! Machine: 2 vCPUs shared with other builds (load average 6–9 during every run, so requests/s and
-//! p99 are dominated by noisy neighbours: in every run so far SpyglassLayer *beat* bare, which is
-//! noise, not a speed-up). The server's CPU time per request (user + system from `/proc`, including
-//! the Spyglass collector thread, which shares the server's core) is the steadier figure. rustc
-//! 1.95.0, Debian 12, release profile, wrk 4.1.0 `-t1 -c32`, server on core 0, wrk on core 1.
-//!
-//! `http-load --rounds 3 --secs 5` (median of 3 interleaved rounds), 06:35 UTC, after dropping the
-//! clock read of the default `on_response` hook:
-//!
-//! | variant | requests/s | p99 | server CPU per request | vs bare: throughput, p99, CPU |
-//! | --- | ---: | ---: | ---: | ---: |
-//! | bare axum | 26956 | 20.70 ms | 8.4 µs | 100.0 %, ×1.00, ×1.00 |
-//! | SpyglassLayer | 57990 | 7.88 ms | 8.9 µs | 215.1 %, ×0.38, ×1.06 |
-//! | tower-http TraceLayer + tracing-subscriber fmt (sink) | 14303 | 28.31 ms | 13.1 µs | 53.1 %, ×1.37, ×1.56 |
-//! | axum-prometheus | 18477 | 19.21 ms | 11.4 µs | 68.5 %, ×0.93, ×1.35 |
-//!
-//! Same command, 06:24 UTC:
-//!
-//! | variant | requests/s | p99 | server CPU per request | vs bare: throughput, p99, CPU |
-//! | --- | ---: | ---: | ---: | ---: |
-//! | bare axum | 19905 | 24.75 ms | 9.7 µs | 100.0 %, ×1.00, ×1.00 |
-//! | SpyglassLayer | 26335 | 13.79 ms | 9.7 µs | 132.3 %, ×0.56, ×1.00 |
-//! | tower-http TraceLayer + tracing-subscriber fmt (sink) | 13928 | 31.04 ms | 13.3 µs | 70.0 %, ×1.25, ×1.37 |
-//! | axum-prometheus | 15995 | 15.04 ms | 13.3 µs | 80.4 %, ×0.61, ×1.37 |
-//!
-//! `http-load --rounds 3 --secs 4`, 06:18 UTC:
-//!
-//! | variant | requests/s | p99 | server CPU per request | vs bare: throughput, p99, CPU |
-//! | --- | ---: | ---: | ---: | ---: |
-//! | bare axum | 36370 | 18.16 ms | 10.1 µs | 100.0 %, ×1.00, ×1.00 |
-//! | SpyglassLayer | 40678 | 7.73 ms | 11.0 µs | 111.8 %, ×0.43, ×1.09 |
-//! | tower-http TraceLayer + tracing-subscriber fmt (sink) | 19840 | 13.73 ms | 14.9 µs | 54.6 %, ×0.76, ×1.48 |
-//! | axum-prometheus | 19206 | 10.61 ms | 12.7 µs | 52.8 %, ×0.58, ×1.26 |
-//!
-//! Reading: SpyglassLayer costs 0–1 µs of server CPU per request (0–9 % of a do-nothing handler),
-//! TraceLayer with per-request log lines 3.6–4.8 µs, axum-prometheus 2.6–3.6 µs. The throughput
-//! column cannot show the ≥ 97 %-of-bare target on this machine either way; on a quiet machine
-//! re-run and replace these tables.
+//! Results, with the machine and how to read them: `benches/README.md` (Middleware). Rounds run
+//! the variants interleaved in a rotating order; besides each variant's median round, the table
+//! gives the median over rounds of its throughput over bare's in the same round.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
