@@ -69,6 +69,34 @@ struct FlushState {
     sync_done: u64,
 }
 
+/// What a stats reader or `flush` asks the worker for.
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    /// Drain, then flush the exporters.
+    Flush,
+    /// Drain into the stats store.
+    Sync,
+}
+
+impl FlushState {
+    /// Counts a new request for `pass`, returning the count the worker must reach.
+    fn bump(&mut self, pass: Pass) -> u64 {
+        let n = match pass {
+            Pass::Flush => &mut self.requested,
+            Pass::Sync => &mut self.sync_requested,
+        };
+        *n += 1;
+        *n
+    }
+
+    fn done(&self, pass: Pass) -> u64 {
+        match pass {
+            Pass::Flush => self.done,
+            Pass::Sync => self.sync_done,
+        }
+    }
+}
+
 impl CollectorStats {
     pub(crate) fn new(capacity: usize, batch_max: usize) -> Self {
         CollectorStats {
@@ -135,16 +163,21 @@ impl CollectorStats {
         {
             return false;
         }
+        self.request(Pass::Sync, SYNC_TIMEOUT)
+    }
+
+    /// Asks the worker for a pass and waits until it has made it, the worker stopped, or `timeout`
+    /// passed. Returns whether the pass was made.
+    fn request(&self, pass: Pass, timeout: Duration) -> bool {
         let mut st = self.flush.lock();
-        st.sync_requested += 1;
-        let target = st.sync_requested;
+        let target = st.bump(pass);
         self.wake();
-        let deadline = Instant::now() + SYNC_TIMEOUT;
-        while st.sync_done < target {
+        let deadline = Instant::now() + timeout;
+        while st.done(pass) < target {
             if !self.running.load(Ordering::Acquire)
                 || self.flushed.wait_until(&mut st, deadline).timed_out()
             {
-                return st.sync_done >= target;
+                return st.done(pass) >= target;
             }
         }
         true
@@ -219,21 +252,7 @@ impl Collector {
     /// Blocks until every event queued before the call has been exported and the exporters flushed,
     /// or `timeout` passes. Returns whether it completed.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        let s = &self.shared;
-        let mut st = s.flush.lock();
-        st.requested += 1;
-        let target = st.requested;
-        s.wake();
-        let deadline = Instant::now() + timeout;
-        while st.done < target {
-            if self.handle.lock().is_none() {
-                return false;
-            }
-            if s.flushed.wait_until(&mut st, deadline).timed_out() {
-                return st.done >= target;
-            }
-        }
-        true
+        self.shared.request(Pass::Flush, timeout)
     }
 
     /// Stops accepting events, exports everything queued, shuts the exporters down and joins the

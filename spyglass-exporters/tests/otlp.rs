@@ -2,6 +2,7 @@
 //! endpoint built from `opentelemetry-proto`'s service definitions), over both protocols.
 #![cfg(feature = "otlp")]
 
+mod otlp_common;
 mod otlp_receiver;
 
 use std::time::Duration;
@@ -9,96 +10,22 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use otlp_common::{
+    assert_all_dropped, exporter, find, headers, histogram_count, otlp_var, request_count, serve,
+    shop, API_KEY, INCOMING, WAIT,
+};
 use otlp_receiver::{str_attr, Receiver, RecvSpan, ReservedPort, Transport};
-use spyglass::event::{EventKind, FnEvent, ReqEvent};
+use spyglass::event::{EventKind, ReqEvent};
 use spyglass::export::{Batch, Exporter};
 use spyglass::sample::Sampler;
-use spyglass::{Spyglass, TraceContext};
+use spyglass::Spyglass;
 use spyglass_exporters::OtlpExporter;
-
-const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-const WAIT: Duration = Duration::from_secs(30);
-
-fn exporter(t: Transport, endpoint: String) -> OtlpExporter {
-    match t {
-        Transport::Grpc => OtlpExporter::grpc(endpoint),
-        Transport::Http => OtlpExporter::http(endpoint),
-    }
-    .header("x-api-key", "k-123")
-    // Metrics go out on flush; the periodic export stays out of the way of exact counts.
-    .metrics_interval(Duration::from_secs(3600))
-}
-
-fn headers(traceparent: Option<&str>) -> axum::http::HeaderMap {
-    let mut h = axum::http::HeaderMap::new();
-    if let Some(tp) = traceparent {
-        h.insert("traceparent", tp.parse().unwrap());
-    }
-    h
-}
-
-/// What a middleware, `#[instrument]` and a DB hook record for one request: request → function →
-/// query, the request continuing the caller's trace when `headers` carry a `traceparent`.
-fn serve(sg: &Spyglass, headers: &axum::http::HeaderMap, status: u16, fail: bool) -> TraceContext {
-    let ctx = sg.new_request_context(spyglass::context::extract(headers), None);
-    let em = sg.emitter();
-    ctx.in_scope(|| {
-        let f = em.new_span();
-        f.in_scope(|| {
-            em.emit_db_with(
-                "sqlite",
-                "SELECT * FROM users WHERE id = 42",
-                Duration::from_millis(3),
-                Some(1),
-                None,
-            )
-        });
-        em.emit_span(
-            f,
-            5_000_000,
-            EventKind::Fn(FnEvent {
-                name: "load_user".into(),
-                module: "shop::users".into(),
-                error: fail,
-                error_text: fail.then(|| "user 42 not found".into()),
-            }),
-        );
-    });
-    em.emit_span(
-        ctx,
-        10_000_000,
-        EventKind::Req(ReqEvent {
-            method: "GET",
-            route: "/users/{id}".into(),
-            status,
-            bytes_in: 0,
-            bytes_out: 1200,
-            error: None,
-        }),
-    );
-    ctx
-}
-
-fn find<'a>(spans: &'a [RecvSpan], ctx: &TraceContext) -> &'a RecvSpan {
-    let id = ctx.span_id().to_hex();
-    spans
-        .iter()
-        .find(|s| s.span_hex() == id.as_str())
-        .unwrap_or_else(|| panic!("no span {id} in {spans:#?}"))
-}
 
 fn children<'a>(spans: &'a [RecvSpan], parent: &RecvSpan) -> Vec<&'a RecvSpan> {
     spans
         .iter()
         .filter(|s| s.parent_hex() == parent.span_hex())
         .collect()
-}
-
-fn histogram_count(m: &Metric) -> u64 {
-    match &m.data {
-        Some(metric::Data::Histogram(h)) => h.data_points.iter().map(|p| p.count).sum(),
-        other => panic!("{} is not a histogram: {other:?}", m.name),
-    }
 }
 
 fn sum_value(m: &Metric, attr: (&str, &str)) -> i64 {
@@ -285,16 +212,6 @@ fn grpc_spans_attributes_links_and_metrics() {
 #[test]
 fn http_spans_attributes_links_and_metrics() {
     spans_and_metrics(Transport::Http);
-}
-
-fn request_count(sg: &Spyglass) -> u64 {
-    let snap = serde_json::to_value(sg.stats().snapshot(Duration::from_secs(900))).unwrap();
-    snap["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum()
 }
 
 fn down_then_up(t: Transport) {
