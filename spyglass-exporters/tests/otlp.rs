@@ -48,14 +48,10 @@ fn spans_and_metrics(t: Transport) {
     let rx = Receiver::start(t);
     let exp = exporter(t, rx.endpoint());
     let stats = exp.stats();
-    let sg = Spyglass::builder()
-        .service_name("shop")
-        .exporter(exp)
-        .build()
-        .unwrap();
+    let sg = shop([exp]);
 
-    let continued = serve(&sg, &headers(Some(INCOMING)), 200, false);
-    let failed = serve(&sg, &headers(None), 500, true);
+    let continued = serve(&sg, &headers(Some(INCOMING)), 200, false).req;
+    let failed = serve(&sg, &headers(None), 500, true).req;
     // Not sampled: no spans, but the metrics count it.
     let unsampled = sg.new_request_context(None, Some(Sampler::new(0.0)));
     assert!(!unsampled.is_sampled());
@@ -148,7 +144,7 @@ fn spans_and_metrics(t: Transport) {
     // Every request carried the configured header.
     rx.store.with(|d| {
         assert!(!d.api_keys.is_empty());
-        assert!(d.api_keys.iter().all(|k| k.as_deref() == Some("k-123")));
+        assert!(d.api_keys.iter().all(|k| k.as_deref() == Some(API_KEY)));
     });
 
     // Metrics count every event, sampled or not.
@@ -221,28 +217,18 @@ fn down_then_up(t: Transport) {
         .max_retries(1)
         .retry_delay(Duration::from_millis(20));
     let stats = exp.stats();
-    let sg = Spyglass::builder()
-        .service_name("shop")
-        .exporter(exp)
-        .build()
-        .unwrap();
+    let sg = shop([exp]);
 
     // The collector is down: the app keeps serving and recording; spans are dropped and counted.
     for _ in 0..20 {
         serve(&sg, &headers(None), 200, false);
     }
     assert!(sg.flush(WAIT));
-    assert_eq!(request_count(&sg), 20);
-    assert_eq!(stats.spans_exported(), 0);
-    assert_eq!(stats.spans_dropped(), 60);
-    assert!(stats.failed_requests() >= 1);
-    assert!(stats.last_error().is_some());
-    assert!(sg.collector().export_errors >= 1);
-    assert!(stats.metric_export_failures() >= 1);
+    assert_all_dropped(&sg, &stats, 20);
 
     // It comes back: export resumes by itself.
     let rx = Receiver::start_on_reserved(t, port);
-    let ctx = serve(&sg, &headers(Some(INCOMING)), 200, false);
+    let ctx = serve(&sg, &headers(Some(INCOMING)), 200, false).req;
     assert!(sg.flush(WAIT));
     let spans = rx.wait_spans(3, WAIT);
     assert_eq!(spans.len(), 3);
@@ -327,15 +313,9 @@ fn exporter_from_env_variables() {
     for t in [Transport::Grpc, Transport::Http] {
         let rx = Receiver::start(t);
         let endpoint = rx.endpoint();
-        let protocol = match t {
-            Transport::Grpc => "grpc",
-            Transport::Http => "http/protobuf",
-        };
         let b = Spyglass::builder().from_vars(|k| match k {
-            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
-            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.to_string()),
             "OTEL_SERVICE_NAME" => Some("from-env".into()),
-            _ => None,
+            _ => otlp_var(k, &endpoint, t),
         });
         let exp = OtlpExporter::from_env(b.env_exporters()).unwrap();
         assert_eq!(exp.endpoint_url(), endpoint);
@@ -409,15 +389,7 @@ fn gzip_compression_over_both_protocols() {
     for t in [Transport::Grpc, Transport::Http] {
         let rx = Receiver::start(t);
         let endpoint = rx.endpoint();
-        let protocol = match t {
-            Transport::Grpc => "grpc",
-            Transport::Http => "http/protobuf",
-        };
-        let b = Spyglass::builder().from_vars(|k| match k {
-            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
-            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.to_string()),
-            _ => None,
-        });
+        let b = Spyglass::builder().from_vars(|k| otlp_var(k, &endpoint, t));
         let exp = OtlpExporter::from_env(b.env_exporters())
             .unwrap()
             .gzip(true)

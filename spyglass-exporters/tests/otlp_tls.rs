@@ -4,121 +4,35 @@
 //! and certificate files that cannot be used.
 #![cfg(feature = "otlp")]
 
+mod otlp_common;
 mod otlp_receiver;
 #[path = "otlp_receiver/tls.rs"]
 mod tls_receiver;
 
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::metrics::v1::{metric, Metric};
+use otlp_common::{
+    assert_all_dropped, exporter, find, headers, histogram_count, otlp_var, request_count, serve,
+    shop, Served, API_KEY, INCOMING, WAIT,
+};
 use otlp_receiver::{Receiver, RecvSpan, Transport};
-use spyglass::event::{EventKind, FnEvent, ReqEvent};
-use spyglass::{Spyglass, TraceContext};
+use spyglass::Spyglass;
 use spyglass_exporters::OtlpExporter;
 use tls_receiver::{start_tls, ClientAuth, Pki};
 
-const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-const WAIT: Duration = Duration::from_secs(30);
-
-fn exporter(t: Transport, endpoint: String) -> OtlpExporter {
-    match t {
-        Transport::Grpc => OtlpExporter::grpc(endpoint),
-        Transport::Http => OtlpExporter::http(endpoint),
-    }
-    .header("x-api-key", "k-tls")
-    // Metrics go out on flush; the periodic export stays out of the way.
-    .metrics_interval(Duration::from_secs(3600))
-}
-
-fn protocol(t: Transport) -> &'static str {
-    match t {
-        Transport::Grpc => "grpc",
-        Transport::Http => "http/protobuf",
-    }
-}
-
-/// The three ids of one request → function → query, as recorded.
-struct Served {
-    req: TraceContext,
-    func: TraceContext,
-}
-
 /// What a middleware, `#[instrument]` and a DB hook record for one request that continues the
 /// caller's trace.
-fn serve(sg: &Spyglass) -> Served {
-    let mut h = axum::http::HeaderMap::new();
-    h.insert("traceparent", INCOMING.parse().unwrap());
-    let req = sg.new_request_context(spyglass::context::extract(&h), None);
-    let em = sg.emitter();
-    let func = req.in_scope(|| {
-        let func = em.new_span();
-        func.in_scope(|| {
-            em.emit_db_with(
-                "sqlite",
-                "SELECT * FROM users WHERE id = 42",
-                Duration::from_millis(3),
-                Some(1),
-                None,
-            )
-        });
-        em.emit_span(
-            func,
-            5_000_000,
-            EventKind::Fn(FnEvent {
-                name: "load_user".into(),
-                module: "shop::users".into(),
-                error: false,
-                error_text: None,
-            }),
-        );
-        func
-    });
-    em.emit_span(
-        req,
-        10_000_000,
-        EventKind::Req(ReqEvent {
-            method: "GET",
-            route: "/users/{id}".into(),
-            status: 200,
-            bytes_in: 0,
-            bytes_out: 12,
-            error: None,
-        }),
-    );
-    Served { req, func }
-}
-
-fn request_count(sg: &Spyglass) -> u64 {
-    let snap = serde_json::to_value(sg.stats().snapshot(Duration::from_secs(900))).unwrap();
-    snap["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum()
-}
-
-fn histogram_count(m: &Metric) -> u64 {
-    match &m.data {
-        Some(metric::Data::Histogram(h)) => h.data_points.iter().map(|p| p.count).sum(),
-        other => panic!("{} is not a histogram: {other:?}", m.name),
-    }
+fn serve_continued(sg: &Spyglass) -> Served {
+    serve(sg, &headers(Some(INCOMING)), 200, false)
 }
 
 /// The request's three spans arrived decoded, with the recorded ids and links.
 fn assert_request_spans(spans: &[RecvSpan], served: &Served) {
     assert_eq!(spans.len(), 3, "{spans:#?}");
-    let by_id = |ctx: &TraceContext| {
-        let id = ctx.span_id().to_hex();
-        spans
-            .iter()
-            .find(|s| s.span_hex() == id.as_str())
-            .unwrap_or_else(|| panic!("no span {id} in {spans:#?}"))
-    };
-    let req = by_id(&served.req);
+    let req = find(spans, &served.req);
     assert_eq!(req.span.name, "GET /users/{id}");
     assert_eq!(req.parent_hex(), "00f067aa0ba902b7");
-    let func = by_id(&served.func);
+    let func = find(spans, &served.func);
     assert_eq!(func.span.name, "load_user");
     assert_eq!(func.parent_hex(), req.span_hex());
     let query = spans
@@ -137,23 +51,26 @@ fn assert_request_spans(spans: &[RecvSpan], served: &Served) {
     }
 }
 
-/// Spans and metrics reach `rx` over TLS through `exp`.
-fn exports_over_tls(rx: &Receiver, exp: OtlpExporter) {
-    assert!(rx.endpoint().starts_with("https://"));
-    let stats = exp.stats();
-    let sg = Spyglass::builder()
-        .service_name("shop")
-        .exporter(exp)
-        .build()
-        .unwrap();
-    let served = serve(&sg);
+/// A `shop` exporting through `exporters` serves one request continuing the caller's trace, and
+/// its spans and request metric reach `rx`.
+fn serve_one_to(rx: &Receiver, exporters: impl IntoIterator<Item = OtlpExporter>) -> Spyglass {
+    let sg = shop(exporters);
+    let served = serve_continued(&sg);
     assert!(sg.flush(WAIT));
     assert_request_spans(&rx.wait_spans(3, WAIT), &served);
     rx.wait_metric("http.server.request.duration", WAIT, |m| {
         histogram_count(m) == 1
     });
+    sg
+}
+
+/// Spans and metrics reach `rx` over TLS through `exp`.
+fn exports_over_tls(rx: &Receiver, exp: OtlpExporter) {
+    assert!(rx.endpoint().starts_with("https://"));
+    let stats = exp.stats();
+    let sg = serve_one_to(rx, [exp]);
     rx.store.with(|d| {
-        assert!(d.api_keys.iter().all(|k| k.as_deref() == Some("k-tls")));
+        assert!(d.api_keys.iter().all(|k| k.as_deref() == Some(API_KEY)));
     });
     assert_eq!(stats.spans_exported(), 3);
     assert_eq!(stats.spans_dropped(), 0);
@@ -195,14 +112,10 @@ fn ca_from_the_environment(t: Transport, ca_vars: &[&str]) {
     let rx = start_tls(t, &pki, ClientAuth::None);
     // The certificate names localhost too.
     let endpoint = format!("https://localhost:{}", rx.addr.port());
-    let b = Spyglass::builder().from_vars(|k| match k {
-        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
-        "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol(t).to_string()),
-        _ => None,
-    });
+    let b = Spyglass::builder().from_vars(|k| otlp_var(k, &endpoint, t));
     let exp = OtlpExporter::from_env(b.env_exporters())
         .unwrap()
-        .header("x-api-key", "k-tls")
+        .header("x-api-key", API_KEY)
         .metrics_interval(Duration::from_secs(3600));
     assert_eq!(exp.endpoint_url(), endpoint);
     exports_over_tls(&rx, exp);
@@ -235,24 +148,14 @@ fn untrusted_server(t: Transport) {
         .max_retries(1)
         .retry_delay(Duration::from_millis(10));
     let stats = exp.stats();
-    let sg = Spyglass::builder()
-        .service_name("shop")
-        .exporter(exp)
-        .build()
-        .unwrap();
+    let sg = shop([exp]);
     for _ in 0..5 {
-        serve(&sg);
+        serve_continued(&sg);
     }
     assert!(sg.flush(WAIT));
-    assert_eq!(request_count(&sg), 5);
-    assert_eq!(stats.spans_exported(), 0);
-    assert_eq!(stats.spans_dropped(), 15);
-    assert!(stats.failed_requests() >= 1);
-    assert!(stats.metric_export_failures() >= 1);
-    assert!(stats.last_error().is_some());
-    assert!(sg.collector().export_errors >= 1);
+    assert_all_dropped(&sg, &stats, 5);
     // Still serving: the next request is recorded like the others.
-    serve(&sg);
+    serve_continued(&sg);
     assert!(sg.flush(WAIT));
     assert_eq!(request_count(&sg), 6);
     assert_eq!(stats.spans_dropped(), 18);
@@ -302,11 +205,7 @@ fn mutual_tls(t: Transport, identity_from_env: bool) {
         .max_retries(0);
     let anonymous_stats = anonymous.stats();
     let identified = if identity_from_env {
-        let b = Spyglass::builder().from_vars(|k| match k {
-            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(rx.endpoint()),
-            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol(t).to_string()),
-            _ => None,
-        });
+        let b = Spyglass::builder().from_vars(|k| otlp_var(k, &rx.endpoint(), t));
         OtlpExporter::from_env(b.env_exporters()).unwrap()
     } else {
         exporter(t, rx.endpoint())
@@ -317,18 +216,7 @@ fn mutual_tls(t: Transport, identity_from_env: bool) {
     }
     .metrics_interval(Duration::from_secs(3600));
     let identified_stats = identified.stats();
-    let sg = Spyglass::builder()
-        .service_name("shop")
-        .exporter(anonymous)
-        .exporter(identified)
-        .build()
-        .unwrap();
-    let served = serve(&sg);
-    assert!(sg.flush(WAIT));
-    assert_request_spans(&rx.wait_spans(3, WAIT), &served);
-    rx.wait_metric("http.server.request.duration", WAIT, |m| {
-        histogram_count(m) == 1
-    });
+    let sg = serve_one_to(&rx, [anonymous, identified]);
     assert_eq!(identified_stats.spans_exported(), 3);
     assert_eq!(identified_stats.spans_dropped(), 0);
     assert_eq!(anonymous_stats.spans_exported(), 0);
@@ -365,11 +253,7 @@ fn unusable_certificate_files_are_configuration_errors() {
 
     std::env::set_var("OTEL_EXPORTER_OTLP_CERTIFICATE", &junk);
     for t in [Transport::Grpc, Transport::Http] {
-        let b = Spyglass::builder().from_vars(|k| match k {
-            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("https://127.0.0.1:4317".into()),
-            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol(t).to_string()),
-            _ => None,
-        });
+        let b = Spyglass::builder().from_vars(|k| otlp_var(k, "https://127.0.0.1:4317", t));
         let err = OtlpExporter::from_env(b.env_exporters())
             .unwrap_err()
             .to_string();
