@@ -33,9 +33,11 @@ use crate::export::{Batch, Exporter, Resource};
 use crate::recent::Recent;
 use crate::stats::{CollectorSnapshot, StatsStore};
 
-/// How long a stats reader waits for the worker to catch up before reading what it has (the
-/// worker may be inside a slow exporter).
+/// How long a stats reader waits for the worker to catch up before reading what it has.
 const SYNC_TIMEOUT: Duration = Duration::from_millis(250);
+/// A worker inside one exporter call for longer than this is taken as stuck: a stats reader stops
+/// waiting for it at once (the dashboard is served from what the stats already hold).
+const STUCK_IN_EXPORT: Duration = Duration::from_millis(10);
 
 /// The queue and the collector's counters, shared by producers, the worker and the stats store.
 #[derive(Debug)]
@@ -50,6 +52,8 @@ pub struct CollectorStats {
     closed: AtomicBool,
     /// Whether a worker is running (false before it starts and after it stops).
     running: AtomicBool,
+    /// When the worker's current export call began (Unix ns), 0 outside export calls.
+    exporting_since: AtomicU64,
     wake_at: usize,
     worker: OnceLock<Thread>,
     added: Mutex<Vec<Box<dyn Exporter>>>,
@@ -108,6 +112,7 @@ impl CollectorStats {
             sleeping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             running: AtomicBool::new(false),
+            exporting_since: AtomicU64::new(0),
             // Wake the worker for a quarter of the queue (at least one batch): fewer wake-ups, each
             // draining several batches, while three quarters of the queue stay free for bursts.
             wake_at: batch_max.max(capacity / 4).clamp(1, capacity.max(1)),
@@ -153,7 +158,9 @@ impl CollectorStats {
 
     /// Waits (at most 250 ms) until the worker has counted in the stats store every event queued
     /// before the call. Returns at once when called from the worker itself (an exporter reading the
-    /// stats) or when no worker runs. Returns whether the worker caught up.
+    /// stats), when no worker runs, or when the worker has been inside one exporter call for over
+    /// 10 ms (a stalled exporter must not stall the dashboard too). Returns whether the worker caught
+    /// up.
     pub fn sync(&self) -> bool {
         if !self.running.load(Ordering::Acquire)
             || self
@@ -166,6 +173,13 @@ impl CollectorStats {
         self.request(Pass::Sync, SYNC_TIMEOUT)
     }
 
+    /// Whether the worker has been inside one exporter call for longer than [`STUCK_IN_EXPORT`].
+    fn stuck_in_export(&self) -> bool {
+        let since = self.exporting_since.load(Ordering::Acquire);
+        since != 0
+            && crate::clock::unix_nanos().saturating_sub(since) > STUCK_IN_EXPORT.as_nanos() as u64
+    }
+
     /// Asks the worker for a pass and waits until it has made it, the worker stopped, or `timeout`
     /// passed. Returns whether the pass was made.
     fn request(&self, pass: Pass, timeout: Duration) -> bool {
@@ -174,11 +188,15 @@ impl CollectorStats {
         self.wake();
         let deadline = Instant::now() + timeout;
         while st.done(pass) < target {
-            if !self.running.load(Ordering::Acquire)
-                || self.flushed.wait_until(&mut st, deadline).timed_out()
-            {
-                return st.done(pass) >= target;
+            if !self.running.load(Ordering::Acquire) || Instant::now() >= deadline {
+                return false;
             }
+            if matches!(pass, Pass::Sync) && self.stuck_in_export() {
+                return false;
+            }
+            // Wake now and then to notice a worker that got stuck after the request.
+            let slice = (Instant::now() + STUCK_IN_EXPORT).min(deadline);
+            self.flushed.wait_until(&mut st, slice);
         }
         true
     }
@@ -386,6 +404,9 @@ impl Worker {
 
     fn export_batch(&mut self) {
         self.recent.ingest(&self.batch);
+        self.shared
+            .exporting_since
+            .store(crate::clock::unix_nanos().max(1), Ordering::Release);
         for i in 0..self.exporters.len() {
             let batch = Batch {
                 events: &self.batch,
@@ -402,6 +423,7 @@ impl Worker {
                     });
             self.check(i, r);
         }
+        self.shared.exporting_since.store(0, Ordering::Release);
         self.shared
             .exported
             .fetch_add(self.batch.len() as u64, Ordering::Release);
