@@ -421,7 +421,7 @@ mod cache {
     }
 
     #[inline(always)]
-    fn same(a: &[usize; 6], b: &[usize; 6]) -> bool {
+    pub(super) fn same(a: &[usize; 6], b: &[usize; 6]) -> bool {
         (a[0] ^ b[0])
             | (a[1] ^ b[1])
             | (a[2] ^ b[2])
@@ -545,7 +545,7 @@ impl StatsStore {
                     .record(epoch, &s);
             }
             match &mut last {
-                Some((k, guard)) if *k == key => guard.record(epoch, &s),
+                Some((k, guard)) if cache::same(k, &key) => guard.record(epoch, &s),
                 _ => {
                     // Unlock first: another key may share the series (`<other>`).
                     drop(last.take());
