@@ -30,7 +30,9 @@ impl Instant {
     /// Now.
     #[inline]
     pub fn now() -> Self {
-        Instant(quanta::Instant::now())
+        // Our own clock rather than `quanta::Instant::now`, which first looks for a per-thread
+        // mock clock on every call.
+        Instant(CLOCK.get_or_init(quanta::Clock::new).now())
     }
 
     /// Nanoseconds from `self` to now (0 if `self` is later).
@@ -66,6 +68,8 @@ impl Instant {
 fn duration_nanos(d: std::time::Duration) -> u64 {
     d.as_nanos().min(u64::MAX as u128) as u64
 }
+
+static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
 
 static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
 
