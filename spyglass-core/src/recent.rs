@@ -243,8 +243,10 @@ impl Recent {
                     // A lone event outside any request (emitted by hand, no context) is no trace.
                     _ => continue,
                 };
-                // Kept only if it failed, is among the slowest, or among the newest.
-                if roots_left >= RECENT_TRACES
+                // Kept only if it failed, is among the slowest, or among the newest. A request with
+                // no spans under it is its own event: the newest of those are read from the request
+                // ring when traces are listed, so none is copied here.
+                if (roots_left >= RECENT_TRACES || spans.is_empty())
                     && !ev.is_error()
                     && !spans.iter().any(Event::is_error)
                     && !st.is_slow_candidate(ev.dur_ns)
@@ -329,15 +331,34 @@ impl Recent {
         let st = self.state.lock();
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
+        // The most recent: traces with spans, and requests without any (kept only in the request
+        // ring), newest first.
+        let mut recent: Vec<TraceRecord> = st.recent_traces.iter().rev().cloned().collect();
+        recent.extend(
+            st.req
+                .iter()
+                .rev()
+                .take(RECENT_TRACES)
+                .map(|ev| TraceRecord {
+                    trace_id: ev.trace_id,
+                    root: ev.clone(),
+                    spans: Vec::new(),
+                }),
+        );
+        recent.sort_by_key(|t| std::cmp::Reverse(t.root.ts_ns + t.root.dur_ns));
         for t in st
             .error_traces
             .iter()
             .rev()
             .chain(st.slow_traces.iter())
-            .chain(st.recent_traces.iter().rev())
+            .cloned()
+            .chain(recent)
         {
             if seen.insert((t.trace_id, t.root.span_id)) {
-                out.push(t.clone());
+                if out.len() >= ERROR_TRACES + SLOW_TRACES + RECENT_TRACES {
+                    break;
+                }
+                out.push(t);
             }
         }
         out
