@@ -1,0 +1,416 @@
+//! The load runner shared by the HTTP load harnesses (`http-load` here, axum; and
+//! `spyglass-actix/benches/load.rs`, actix-web): each harness keeps only its app variants and a
+//! `serve` function, and hands them to [`Harness::main`].
+//!
+//! Each variant runs as its own server process, the harness binary re-executed as
+//! `BIN --serve VARIANT` under `taskset -c 0`; the server prints `listening on PORT` on its first
+//! line of standard output. `wrk` (Debian package `wrk`) pinned to core 1 loads
+//! `GET /users/42` over loopback: 1 thread, 32 keep-alive connections, a warm-up run, then the
+//! measured run. Besides wrk's requests/s and p99, the server process's CPU time per request is
+//! read from `/proc/PID/stat`.
+//!
+//! Command line: `BIN [--rounds N] [--secs N] [VARIANT…]` (no variant named: all of the table's),
+//! and `BIN --serve VARIANT`. Rounds run the variants interleaved in a rotating order, so a noisy
+//! neighbour hurts them alike; each variant reports its median round, and besides that the median
+//! over rounds of its throughput over bare's in the same round. Results go to standard output as a
+//! markdown table, one line per run to standard error.
+//!
+//! This library needs none of the package's features; the `apps` feature (on by default) brings
+//! the axum apps' dependencies for the binaries.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// A harness: its variants, how long it measures, and how its table words the comparison with
+/// bare.
+#[derive(Debug, Clone, Copy)]
+pub struct Harness {
+    /// The variants run when none is named, in table order: command-line name and row label. The
+    /// one named `bare` is what the others are compared with.
+    pub variants: &'static [(&'static str, &'static str)],
+    /// Further variant names accepted on the command line but not run by default (diagnostics);
+    /// their rows are labelled with the name.
+    pub hidden: &'static [&'static str],
+    /// Measured seconds per run when `--secs` is not given.
+    pub default_secs: u64,
+    /// Seconds of the warm-up run before each measured one.
+    pub warmup_secs: u64,
+    /// Header of the table's column comparing a variant's median round with bare's.
+    pub vs_bare_header: &'static str,
+    /// That column's cell, from the ratios over bare of throughput, p99 and CPU per request.
+    pub vs_bare: fn(throughput: f64, p99: f64, cpu: f64) -> String,
+}
+
+/// One measured run: requests/s, p99 in milliseconds, server CPU in µs per request.
+type Measured = (f64, f64, f64);
+
+impl Harness {
+    /// Runs the harness on this process's arguments. With `--serve VARIANT` it calls `serve` (which
+    /// must print `listening on PORT` and then serve until killed) and returns what that returns;
+    /// otherwise it parses `--rounds N --secs N [VARIANT…]` (`--bench`, passed by `cargo bench`,
+    /// is ignored), runs the rounds, and prints the table. Exit code 2 on a bad argument, failure
+    /// when a run fails.
+    pub fn main(&self, serve: impl FnOnce(&str) -> ExitCode) -> ExitCode {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.first().map(String::as_str) == Some("--serve") {
+            return serve(args.get(1).map(String::as_str).unwrap_or("bare"));
+        }
+        let (rounds, secs, chosen) = match self.parse_args(&args) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        match self.run_rounds(rounds, secs, &chosen) {
+            Ok(runs) => {
+                self.print_table(&chosen, &runs);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// `--rounds N --secs N [VARIANT…]` into (rounds, secs, chosen variants).
+    fn parse_args<'a>(&'a self, args: &[String]) -> Result<(usize, u64, Vec<&'a str>), String> {
+        let mut secs = self.default_secs;
+        let mut rounds = 1;
+        let mut chosen: Vec<&str> = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                // Passed by `cargo bench`.
+                "--bench" => {}
+                "--rounds" => {
+                    rounds = match it.next().and_then(|s| s.parse().ok()) {
+                        Some(r) if r > 0 => r,
+                        _ => return Err("--rounds needs a whole number above 0".into()),
+                    }
+                }
+                "--secs" => {
+                    secs = it
+                        .next()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or("--secs needs a whole number")?;
+                }
+                _ => match self
+                    .variants
+                    .iter()
+                    .map(|v| v.0)
+                    .chain(self.hidden.iter().copied())
+                    .find(|v| v == a)
+                {
+                    Some(v) => chosen.push(v),
+                    None => {
+                        return Err(format!(
+                            "unknown argument '{a}'; variants: {}",
+                            self.variants
+                                .iter()
+                                .map(|v| v.0)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    }
+                },
+            }
+        }
+        if chosen.is_empty() {
+            chosen = self.variants.iter().map(|v| v.0).collect();
+        }
+        Ok((rounds, secs, chosen))
+    }
+
+    /// Runs `rounds` rounds of the chosen variants, interleaved (a, b, c, then b, c, a, …), and
+    /// returns each variant's runs in round order.
+    fn run_rounds(
+        &self,
+        rounds: usize,
+        secs: u64,
+        chosen: &[&str],
+    ) -> Result<Vec<Vec<Measured>>, String> {
+        let tck = clk_tck();
+        let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); chosen.len()];
+        for round in 0..rounds {
+            // Rotate the order each round so no variant always runs first.
+            for k in 0..chosen.len() {
+                let i = (k + round) % chosen.len();
+                let v = chosen[i];
+                let run = || -> Result<Measured, String> {
+                    let server = Server::start(v)?;
+                    wrk(server.port, self.warmup_secs)?;
+                    let cpu0 = cpu_secs(server.pid, tck)?;
+                    let (rps, p99, total) = wrk(server.port, secs)?;
+                    let cpu = cpu_secs(server.pid, tck)? - cpu0;
+                    Ok((rps, p99, cpu / total * 1e6))
+                };
+                let (rps, p99, cpu_us) = run().map_err(|e| format!("{v}: {e}"))?;
+                eprintln!(
+                    "round {}: {v}: {rps:.0} req/s, p99 {p99:.2} ms, server CPU {cpu_us:.1} µs/request",
+                    round + 1
+                );
+                runs[i].push((rps, p99, cpu_us));
+            }
+        }
+        Ok(runs)
+    }
+
+    /// The markdown table: each variant's median round, its ratios over bare's median round, and
+    /// the median over rounds of its throughput over bare's in the same round.
+    fn print_table(&self, chosen: &[&str], runs: &[Vec<Measured>]) {
+        // Each round's throughput over bare's in the same round, then the median: pairs taken
+        // minutes apart by the same noise, so drift between rounds cancels.
+        let bare_i = chosen.iter().position(|v| *v == "bare");
+        let paired: Vec<Option<f64>> = runs
+            .iter()
+            .map(|r| {
+                bare_i.map(|b| median(r.iter().zip(&runs[b]).map(|(x, bx)| x.0 / bx.0).collect()))
+            })
+            .collect();
+        let medians: Vec<Measured> = runs
+            .iter()
+            .map(|r| {
+                (
+                    median(r.iter().map(|x| x.0).collect()),
+                    median(r.iter().map(|x| x.1).collect()),
+                    median(r.iter().map(|x| x.2).collect()),
+                )
+            })
+            .collect();
+        let bare = bare_i.map(|b| medians[b]);
+        println!(
+            "| variant | requests/s | p99 | server CPU per request | {} | \
+             throughput vs bare, median of rounds |",
+            self.vs_bare_header
+        );
+        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+        for ((v, (rps, p99, cpu)), pair) in chosen.iter().zip(&medians).zip(&paired) {
+            let label = self.variants.iter().find(|x| x.0 == *v).map_or(*v, |x| x.1);
+            let ratio = bare.map_or("–".to_string(), |(b, bp, bc)| {
+                (self.vs_bare)(rps / b, p99 / bp, cpu / bc)
+            });
+            let pair = pair.map_or("–".to_string(), |p| format!("{:.1} %", 100.0 * p));
+            println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} | {pair} |");
+        }
+    }
+}
+
+/// The middle element (the upper one of an even count) of a non-empty list.
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// A server variant's process, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    pid: u32,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts this binary as `--serve VARIANT` on core 0, reads its port and waits (10 s at most)
+    /// until it accepts connections.
+    fn start(variant: &str) -> Result<Server, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(exe)
+            .args(["--serve", variant])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the server under taskset: {e}"))?;
+        let out = child.stdout.take().ok_or("no stdout")?;
+        let pid = child.id();
+        let mut server = Server {
+            child,
+            port: 0,
+            pid,
+        };
+        let mut line = String::new();
+        BufReader::new(out)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        server.port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("unexpected server output '{line}'"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", server.port)).is_err() {
+            if Instant::now() > deadline {
+                return Err("server did not accept connections".into());
+            }
+            std::thread::yield_now();
+        }
+        Ok(server)
+    }
+}
+
+/// CPU time (user + system, every thread) the process has used so far, in seconds, from
+/// `/proc/PID/stat`.
+fn cpu_secs(pid: u32, ticks_per_sec: f64) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("cannot read the server's CPU time: {e}"))?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => Ok((u + s) / ticks_per_sec),
+        _ => Err(format!("unexpected /proc stat line: {stat}")),
+    }
+}
+
+/// Clock ticks per second of `/proc` CPU times (`getconf CLK_TCK`; 100 if that fails).
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// One wrk run of `secs` seconds on core 1: requests/s, p99 (ms), total requests.
+fn wrk(port: u16, secs: u64) -> Result<(f64, f64, f64), String> {
+    let out = Command::new("taskset")
+        .args(["-c", "1", "wrk", "-t1", "-c32"])
+        .arg(format!("-d{secs}s"))
+        .arg("--latency")
+        .arg(format!("http://127.0.0.1:{port}/users/42"))
+        .output()
+        .map_err(|e| format!("cannot run wrk (apt-get install wrk): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    parse_wrk(&text)
+}
+
+/// wrk's `--latency` report: requests/s, p99 (ms), total requests; an error if it saw non-2xx
+/// answers or socket errors.
+fn parse_wrk(text: &str) -> Result<(f64, f64, f64), String> {
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
+        return Err(format!("wrk saw errors:\n{text}"));
+    }
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("no Requests/sec in:\n{text}"))?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .and_then(|v| parse_latency(v.trim()))
+        .ok_or_else(|| format!("no 99% latency in:\n{text}"))?;
+    let total = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ").map(|x| x.0.trim()))
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| format!("no request count in:\n{text}"))?;
+    Ok((rps, p99, total))
+}
+
+/// wrk latency (`812.00us`, `1.23ms`, `2.00s`) in milliseconds.
+fn parse_latency(v: &str) -> Option<f64> {
+    let (num, mul) = if let Some(n) = v.strip_suffix("us") {
+        (n, 1e-3)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1e3)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|x| x * mul)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = "Running 1s test @ http://127.0.0.1:40000/users/42
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   812.00us  200.00us   3.00ms   90.00%
+    Req/Sec    39.00k     1.00k   41.00k    70.00%
+  Latency Distribution
+     50%  790.00us
+     75%  850.00us
+     90%    1.00ms
+     99%    1.23ms
+  39000 requests in 1.00s, 5.00MB read
+Requests/sec:  38990.12
+Transfer/sec:      5.00MB
+";
+
+    #[test]
+    fn parses_a_wrk_report() {
+        let (rps, p99, total) = parse_wrk(REPORT).unwrap();
+        assert_eq!(rps, 38990.12);
+        assert!((p99 - 1.23).abs() < 1e-9);
+        assert_eq!(total, 39000.0);
+    }
+
+    #[test]
+    fn rejects_a_report_with_errors() {
+        let text = REPORT.replace(
+            "Requests/sec",
+            "  Non-2xx or 3xx responses: 5\nRequests/sec",
+        );
+        assert!(parse_wrk(&text).unwrap_err().contains("wrk saw errors"));
+    }
+
+    #[test]
+    fn latency_units() {
+        assert_eq!(parse_latency("500.00us"), Some(0.5));
+        assert_eq!(parse_latency("2.00s"), Some(2000.0));
+        assert_eq!(parse_latency("1.5ms"), Some(1.5));
+        assert_eq!(parse_latency("7"), None);
+    }
+
+    #[test]
+    fn arguments() {
+        let h = Harness {
+            variants: &[("bare", "bare"), ("x", "X")],
+            hidden: &["y"],
+            default_secs: 8,
+            warmup_secs: 2,
+            vs_bare_header: "vs bare",
+            vs_bare: |t, _, _| format!("{t}"),
+        };
+        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(h.parse_args(&args("")).unwrap(), (1, 8, vec!["bare", "x"]));
+        assert_eq!(
+            h.parse_args(&args("--bench --rounds 3 --secs 1 x y"))
+                .unwrap(),
+            (3, 1, vec!["x", "y"])
+        );
+        assert!(h.parse_args(&args("--rounds 0")).is_err());
+        assert!(h
+            .parse_args(&args("z"))
+            .unwrap_err()
+            .contains("variants: bare, x"));
+    }
+
+    #[test]
+    fn median_takes_the_upper_middle() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 3.0);
+    }
+}
