@@ -345,7 +345,10 @@ impl Recent {
                     spans: Vec::new(),
                 }),
         );
+        // Newest first; a request listed both ways (same root, same end) keeps its spans.
         recent.sort_by_key(|t| std::cmp::Reverse(t.root.ts_ns + t.root.dur_ns));
+        recent.dedup_by_key(|t| (t.trace_id, t.root.span_id));
+        recent.truncate(RECENT_TRACES);
         for t in st
             .error_traces
             .iter()
@@ -355,9 +358,6 @@ impl Recent {
             .chain(recent)
         {
             if seen.insert((t.trace_id, t.root.span_id)) {
-                if out.len() >= ERROR_TRACES + SLOW_TRACES + RECENT_TRACES {
-                    break;
-                }
                 out.push(t);
             }
         }
