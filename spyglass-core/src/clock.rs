@@ -23,16 +23,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A monotonic reading of Spyglass's clock: what middlewares and `#[instrument]` take when work
 /// starts, and hand to [`Emitter::emit_since`](crate::Emitter::emit_since) when it ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Instant(quanta::Instant);
+///
+/// It holds the clock's raw count (the TSC where it is used); converting to nanoseconds is a
+/// multiply and a shift, done only when a duration or a timestamp is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(u64);
+
+#[inline]
+fn clock() -> &'static quanta::Clock {
+    // Our own clock rather than `quanta::Instant::now`, which first looks for a per-thread mock
+    // clock on every call.
+    CLOCK.get_or_init(quanta::Clock::new)
+}
 
 impl Instant {
     /// Now.
     #[inline]
     pub fn now() -> Self {
-        // Our own clock rather than `quanta::Instant::now`, which first looks for a per-thread
-        // mock clock on every call.
-        Instant(CLOCK.get_or_init(quanta::Clock::new).now())
+        Instant(clock().raw())
     }
 
     /// Nanoseconds from `self` to now (0 if `self` is later).
@@ -50,16 +58,17 @@ impl Instant {
     /// Nanoseconds from `earlier` to `self` (0 if `earlier` is later).
     #[inline]
     pub fn nanos_since(&self, earlier: Instant) -> u64 {
-        duration_nanos(self.0.saturating_duration_since(earlier.0))
+        clock().delta_as_nanos(earlier.0, self.0)
     }
 
     /// This reading as nanoseconds since the Unix epoch.
     #[inline]
     pub fn unix_nanos(&self) -> u64 {
         let (i0, u0) = base();
-        match self.0.checked_duration_since(i0.0) {
-            Some(d) => u0.saturating_add(duration_nanos(d)),
-            None => u0.saturating_sub(duration_nanos(i0.0.saturating_duration_since(self.0))),
+        if *self >= i0 {
+            u0.saturating_add(self.nanos_since(i0))
+        } else {
+            u0.saturating_sub(i0.nanos_since(*self))
         }
     }
 }
