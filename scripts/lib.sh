@@ -58,3 +58,40 @@ wait_for() {
   done
   ci_fail "timed out after $2 s waiting for $3"
 }
+
+# browser_check PACKAGE LABEL SCREENSHOT: starts the example PACKAGE (on a free port, with demo
+# traffic), opens its /_spyglass in headless Chromium through tests/browser/dashboard.mjs (live
+# stream updates, charts with data points, the routes table listing the examples' routes, the
+# queries and the N+1 panel on GET /orders, the request waterfall, no console error) and saves
+# SCREENSHOT (a file name) under $SPYGLASS_SCREENSHOT_DIR. The examples of both frameworks serve
+# the same routes, so one route list serves both.
+browser_check() {
+  local package=$1 label=$2 shot_name=$3
+  local tmp=${SPYGLASS_TEST_TMP:-$(mktemp -d /tmp/spyglass-browser.XXXXXX)}
+  export SPYGLASS_TEST_TMP=$tmp
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/spyglass/target}"
+
+  need_cmd chromium "Debian package chromium (scripts/setup.d/30-chromium.sh installs it)"
+  need_cmd node "Debian package nodejs"
+  [ -d "$ROOT/tests/browser/node_modules/playwright-core" ] \
+    || (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --silent) \
+    || ci_fail "playwright-core missing: run npm ci in tests/browser"
+
+  cargo build -q -p "$package"
+  local bin="$CARGO_TARGET_DIR/debug/$package" out="$tmp/$package.out"
+  "$bin" --port 0 --demo-traffic >"$out" 2>"$tmp/$package.err" &
+  local pid=$!
+  on_exit "kill $pid 2>/dev/null"
+  wait_for "grep -q '^Spyglass dashboard: http://' '$out'" 60 "the $label to print its dashboard URL"
+  local url
+  url=$(sed -n 's/^Spyglass dashboard: \(http[^ ]*\)$/\1/p' "$out" | head -1)
+  echo "$label running at $url"
+
+  local shot_dir=${SPYGLASS_SCREENSHOT_DIR:-$CARGO_TARGET_DIR/spyglass-screenshots}
+  mkdir -p "$shot_dir"
+  local shot="$shot_dir/$shot_name"
+  node "$ROOT/tests/browser/dashboard.mjs" "$url" "$shot" --n-plus-one "/orders" \
+    "/users/{id}" "/users/{id}/orders" "/orders" "/search" "/reports/slow" "/error" "/panic" "<unmatched>"
+  kill -0 "$pid" 2>/dev/null || ci_fail "the $label died during the browser check"
+  echo "browser check of the $label passed; screenshot at $shot"
+}
