@@ -13,8 +13,8 @@ use std::time::Duration;
 use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use spyglass_actix::Spyglass as Middleware;
-use spyglass_core::export::InMemoryExporter;
-use spyglass_core::{EventKind, Spyglass};
+use spyglass_core::Spyglass;
+use spyglass_http_suite::recorded::{count, instance, req_events, row, wait_count};
 use spyglass_http_suite::{eventually, App as Client};
 
 /// Serves the app made by `$factory` on its own thread and actix system; yields the client.
@@ -38,49 +38,6 @@ macro_rules! serve {
             .expect("server started");
         (Client::new(addr), addr)
     }};
-}
-
-fn count(sg: &Spyglass, route: &str) -> u64 {
-    sg.stats()
-        .snapshot(Duration::from_secs(60))
-        .requests
-        .iter()
-        .filter(|r| r.route == route)
-        .map(|r| r.count)
-        .sum()
-}
-
-async fn wait_count(sg: &Spyglass, route: &str, n: u64) {
-    let ok = eventually(|| async { (count(sg, route) == n).then_some(()) }).await;
-    assert!(
-        ok.is_some(),
-        "{route}: {} recorded, expected {n}",
-        count(sg, route)
-    );
-}
-
-fn row(sg: &Spyglass, route: &str) -> spyglass_core::stats::RequestStats {
-    sg.stats()
-        .snapshot(Duration::from_secs(60))
-        .requests
-        .into_iter()
-        .find(|r| r.route == route)
-        .unwrap_or_else(|| panic!("no row {route}"))
-}
-
-fn req_events(
-    mem: &InMemoryExporter,
-) -> Vec<(spyglass_core::Event, spyglass_core::event::ReqEvent)> {
-    mem.events()
-        .into_iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Req(r) => {
-                let r = r.clone();
-                Some((e, r))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -111,12 +68,7 @@ async fn exclusions_take_exact_routes_and_prefixes_and_scopes_keep_their_prefix(
 
 #[tokio::test]
 async fn per_middleware_sample_rate_keeps_stats_exact_and_errors_exported() {
-    let mem = InMemoryExporter::new();
-    let sg = Spyglass::builder()
-        .exporter(mem.clone())
-        .flush_interval(Duration::from_millis(10))
-        .build()
-        .unwrap();
+    let (sg, mem) = instance();
     let s = sg.clone();
     let (app, _) = serve!(1, move || {
         App::new()
@@ -212,12 +164,7 @@ async fn hooks_see_requests_and_responses_but_not_the_dashboard() {
 /// byte, while the response head was ready at once.
 #[tokio::test]
 async fn streamed_bodies_are_timed_to_their_end_and_counted_whole() {
-    let mem = InMemoryExporter::new();
-    let sg = Spyglass::builder()
-        .exporter(mem.clone())
-        .flush_interval(Duration::from_millis(10))
-        .build()
-        .unwrap();
+    let (sg, mem) = instance();
     let head_latency = Arc::new(Mutex::new(Duration::ZERO));
     let (s, h) = (sg.clone(), head_latency.clone());
     let (app, _) = serve!(1, move || {
@@ -357,12 +304,7 @@ async fn chunked_uploads_are_counted_as_they_stream() {
 /// with a `traceparent` and its message recorded under the right route, and the worker serves on.
 #[tokio::test]
 async fn panics_anywhere_inside_become_500s_and_the_only_worker_serves_on() {
-    let mem = InMemoryExporter::new();
-    let sg = Spyglass::builder()
-        .exporter(mem.clone())
-        .flush_interval(Duration::from_millis(10))
-        .build()
-        .unwrap();
+    let (sg, mem) = instance();
     let s = sg.clone();
     let (app, _) = serve!(1, move || {
         App::new()
@@ -509,12 +451,7 @@ async fn dashboard_can_be_left_to_the_app() {
 /// and the only worker serves on.
 #[tokio::test]
 async fn a_body_that_panics_mid_stream_is_recorded_as_an_error() {
-    let mem = InMemoryExporter::new();
-    let sg = Spyglass::builder()
-        .exporter(mem.clone())
-        .flush_interval(Duration::from_millis(10))
-        .build()
-        .unwrap();
+    let (sg, mem) = instance();
     let s = sg.clone();
     let (app, _) = serve!(1, move || {
         App::new()

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use spyglass_axum::SpyglassLayer;
-use spyglass_core::export::InMemoryExporter;
 use spyglass_core::{EventKind, Spyglass};
+use spyglass_http_suite::recorded::{count, instance, wait_count};
 use spyglass_http_suite::App;
 
 async fn serve(app: Router) -> App {
@@ -24,26 +24,6 @@ async fn serve(app: Router) -> App {
             .unwrap()
     });
     App::new(addr)
-}
-
-fn count(sg: &Spyglass, route: &str) -> u64 {
-    sg.stats()
-        .snapshot(Duration::from_secs(60))
-        .requests
-        .iter()
-        .filter(|r| r.route == route)
-        .map(|r| r.count)
-        .sum()
-}
-
-async fn wait_count(sg: &Spyglass, route: &str, n: u64) {
-    let ok =
-        spyglass_http_suite::eventually(|| async { (count(sg, route) == n).then_some(()) }).await;
-    assert!(
-        ok.is_some(),
-        "{route}: {} recorded, expected {n}",
-        count(sg, route)
-    );
 }
 
 #[tokio::test]
@@ -67,12 +47,7 @@ async fn layer_exclusions_take_exact_routes_and_prefixes() {
 
 #[tokio::test]
 async fn per_layer_sample_rate_keeps_stats_exact_and_errors_exported() {
-    let mem = InMemoryExporter::new();
-    let sg = Spyglass::builder()
-        .exporter(mem.clone())
-        .flush_interval(Duration::from_millis(10))
-        .build()
-        .unwrap();
+    let (sg, mem) = instance();
     let app = Router::new()
         .route("/ok", get(|| async { "ok" }))
         .route(

@@ -99,6 +99,72 @@ pub trait Harness: Sync {
     fn start(&self, cfg: &AppConfig) -> impl Future<Output = SocketAddr> + Send;
 }
 
+/// Reading what an instance recorded, for the adapters' own option tests.
+pub mod recorded {
+    use std::time::Duration;
+
+    use spyglass::event::{EventKind, ReqEvent};
+    use spyglass::export::InMemoryExporter;
+    use spyglass::stats::RequestStats;
+    use spyglass::{Event, Spyglass};
+
+    /// A private instance exporting to memory, flushing every 10 ms.
+    pub fn instance() -> (Spyglass, InMemoryExporter) {
+        let mem = InMemoryExporter::new();
+        let sg = Spyglass::builder()
+            .exporter(mem.clone())
+            .flush_interval(Duration::from_millis(10))
+            .build()
+            .expect("a private instance");
+        (sg, mem)
+    }
+
+    /// Requests recorded under `route` in the last minute.
+    pub fn count(sg: &Spyglass, route: &str) -> u64 {
+        sg.stats()
+            .snapshot(Duration::from_secs(60))
+            .requests
+            .iter()
+            .filter(|r| r.route == route)
+            .map(|r| r.count)
+            .sum()
+    }
+
+    /// Waits (at most 10 s) until exactly `n` requests are recorded under `route`; panics if not.
+    pub async fn wait_count(sg: &Spyglass, route: &str, n: u64) {
+        let ok = super::eventually(|| async { (count(sg, route) == n).then_some(()) }).await;
+        assert!(
+            ok.is_some(),
+            "{route}: {} recorded, expected {n}",
+            count(sg, route)
+        );
+    }
+
+    /// The stats row of `route`; panics if there is none.
+    pub fn row(sg: &Spyglass, route: &str) -> RequestStats {
+        sg.stats()
+            .snapshot(Duration::from_secs(60))
+            .requests
+            .into_iter()
+            .find(|r| r.route == route)
+            .unwrap_or_else(|| panic!("no row {route}"))
+    }
+
+    /// The request events `mem` received, each with its request part.
+    pub fn req_events(mem: &InMemoryExporter) -> Vec<(Event, ReqEvent)> {
+        mem.events()
+            .into_iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Req(r) => {
+                    let r = r.clone();
+                    Some((e, r))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// The work the test app's handlers do, shared by every adapter.
 pub mod work {
     use std::time::Duration;
