@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use spyglass::context::FutureExt;
-use spyglass::event::{DbEvent, Event, EventKind, EventRecord, ReqEvent};
+use spyglass::event::{Event, EventKind};
 use spyglass::export::InMemoryExporter;
 use spyglass::{SpyglassGuard, TraceContext};
+use spyglass_http_suite::db::{
+    assert_no_secret_anywhere, db_events, finish_request, flush, pg_base_url, trace_events, unique,
+};
 
 /// Bind values that must never appear in any output.
 const SECRETS: [&str; 3] = ["s3cret-alice@example.org", "hunter2-password", "4242424242"];
@@ -46,101 +49,6 @@ fn harness() -> &'static Harness {
         spyglass_diesel::install().expect("install diesel's default instrumentation");
         Harness { mem, _guard: guard }
     })
-}
-
-fn flush() {
-    assert!(
-        spyglass::global().flush(Duration::from_secs(10)),
-        "flush timed out"
-    );
-}
-
-fn trace_events(trace: spyglass::context::TraceId) -> Vec<Event> {
-    flush();
-    harness()
-        .mem
-        .events()
-        .into_iter()
-        .filter(|e| e.trace_id == trace)
-        .collect()
-}
-
-fn db_events(evs: &[Event]) -> Vec<(&Event, &DbEvent)> {
-    evs.iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Db(d) => Some((e, d)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn assert_no_secret_anywhere() {
-    flush();
-    let mut out = String::new();
-    for ev in harness().mem.events() {
-        out.push_str(
-            &serde_json::to_string(&EventRecord {
-                service: "diesel-tests",
-                event: &ev,
-            })
-            .unwrap(),
-        );
-        out.push('\n');
-    }
-    for ev in spyglass::global().recent().errors(1000) {
-        out.push_str(
-            &serde_json::to_string(&EventRecord {
-                service: "diesel-tests",
-                event: &ev,
-            })
-            .unwrap(),
-        );
-    }
-    out.push_str(
-        &serde_json::to_string(&spyglass::stats().snapshot(Duration::from_secs(900))).unwrap(),
-    );
-    assert!(out.contains("\"db\""), "expected db events in the output");
-    for s in SECRETS {
-        assert!(
-            !out.contains(s),
-            "bind value {s:?} leaked into the output:\n{out}"
-        );
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        TraceContext::new_root(true).span_id().to_hex().as_str()
-    )
-}
-
-fn finish_request(ctx: TraceContext, route: &'static str) {
-    spyglass::emitter().emit_span(
-        ctx,
-        1_000_000,
-        EventKind::Req(ReqEvent {
-            method: "GET",
-            route: route.into(),
-            status: 200,
-            bytes_in: 0,
-            bytes_out: 0,
-            error: None,
-        }),
-    );
-}
-
-fn pg_base_url() -> Option<String> {
-    match std::env::var("SPYGLASS_TEST_PG_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("SPYGLASS_TEST_PG_URL is not set: under CI the PostgreSQL tests must run (scripts/setup.d/20-postgres.sh starts one)");
-            }
-            eprintln!("\n!!!!!!!!\n!!! SPYGLASS_TEST_PG_URL is not set: SKIPPING this PostgreSQL test.\n!!! Run scripts/test-all.sh (it starts a throwaway PostgreSQL) to run it.\n!!!!!!!!\n");
-            None
-        }
-    }
 }
 
 /// A URL of a fresh schema of the test database (every connection made with it uses the schema), so
@@ -235,7 +143,7 @@ macro_rules! backend_suite {
                         .execute(&mut conn)
                         .unwrap();
                 });
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let dbs = db_events(&evs);
                 assert_eq!(dbs.len(), 6, "{dbs:#?}");
                 for (e, d) in &dbs {
@@ -254,7 +162,7 @@ macro_rules! backend_suite {
                     .order(users::id);
                 let want = expected_fingerprint(diesel::debug_query::<$backend, _>(&select).to_string());
                 assert!(dbs.iter().any(|(_, d)| d.statement.as_str() == want), "{want}: {dbs:#?}");
-                assert_no_secret_anywhere();
+                assert_no_secret_anywhere(&harness().mem, "diesel-tests", &SECRETS);
             }
 
             #[test]
@@ -278,7 +186,7 @@ macro_rules! backend_suite {
                         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
                     ));
                 });
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let dbs = db_events(&evs);
                 assert_eq!(dbs.len(), 3, "{dbs:#?}");
                 let failed: Vec<_> = dbs.iter().filter(|(_, d)| d.error).collect();
@@ -290,7 +198,7 @@ macro_rules! backend_suite {
                 let dup = failed.iter().find(|(_, d)| d.statement.as_str().starts_with("INSERT")).unwrap();
                 let text = dup.1.error_text.as_deref().unwrap().to_lowercase();
                 assert!(text.contains("unique"), "{text}");
-                assert_no_secret_anywhere();
+                assert_no_secret_anywhere(&harness().mem, "diesel-tests", &SECRETS);
             }
 
             #[spyglass::instrument]
@@ -305,7 +213,7 @@ macro_rules! backend_suite {
                 let root = TraceContext::new_root(true);
                 let emails = root.in_scope(|| load_emails(&mut conn)).unwrap();
                 assert!(emails.is_empty());
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let f = evs
                     .iter()
                     .find(|e| matches!(&e.kind, EventKind::Fn(f) if f.name.as_str() == "load_emails"))
@@ -346,7 +254,7 @@ macro_rules! backend_suite {
                 let count: i64 = users::table.count().get_result(&mut conn).unwrap();
                 assert_eq!(count, 2);
 
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let txs: Vec<&Event> = evs
                     .iter()
                     .filter(|e| matches!(&e.kind, EventKind::Fn(f) if f.name.as_str() == "transaction" && f.module.as_str() == "diesel"))
@@ -405,7 +313,7 @@ macro_rules! backend_suite {
                 }
                 .with_context(root)
                 .await;
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let dbs = db_events(&evs);
                 // r2d2 checks a connection out with a `SELECT 1`: a real query, recorded too.
                 let users_queries: Vec<_> = dbs.iter().filter(|(_, d)| d.statement.as_str().contains("users")).collect();

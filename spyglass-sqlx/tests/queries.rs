@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use spyglass::context::FutureExt;
-use spyglass::event::{Event, EventKind, EventRecord, ReqEvent};
+use spyglass::event::EventKind;
 use spyglass::export::InMemoryExporter;
 use spyglass::{SpyglassGuard, TraceContext};
+use spyglass_http_suite::db::{
+    assert_no_secret_anywhere, db_events, finish_request, pg_base_url, trace_events, unique,
+};
 use spyglass_sqlx::{instrument, InstrumentedPool};
 
 /// Bind values that must never appear in any output.
@@ -35,109 +38,6 @@ fn harness() -> &'static Harness {
             .expect("install the global instance");
         Harness { mem, _guard: guard }
     })
-}
-
-/// Every event of `trace` exported so far (after a flush).
-fn trace_events(trace: spyglass::context::TraceId) -> Vec<Event> {
-    let h = harness();
-    assert!(
-        spyglass::global().flush(Duration::from_secs(10)),
-        "flush timed out"
-    );
-    h.mem
-        .events()
-        .into_iter()
-        .filter(|e| e.trace_id == trace)
-        .collect()
-}
-
-fn db_events(evs: &[Event]) -> Vec<(&Event, &spyglass::event::DbEvent)> {
-    evs.iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Db(d) => Some((e, d)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Serializes every exported event, the stats snapshot, the recent errors and the N+1 findings, and
-/// checks that no secret bind value appears in any of them.
-fn assert_no_secret_anywhere() {
-    let h = harness();
-    assert!(spyglass::global().flush(Duration::from_secs(10)));
-    let mut out = String::new();
-    for ev in h.mem.events() {
-        out.push_str(
-            &serde_json::to_string(&EventRecord {
-                service: "sqlx-tests",
-                event: &ev,
-            })
-            .unwrap(),
-        );
-        out.push('\n');
-    }
-    for ev in spyglass::global().recent().errors(1000) {
-        out.push_str(
-            &serde_json::to_string(&EventRecord {
-                service: "sqlx-tests",
-                event: &ev,
-            })
-            .unwrap(),
-        );
-    }
-    out.push_str(
-        &serde_json::to_string(&spyglass::stats().snapshot(Duration::from_secs(900))).unwrap(),
-    );
-    assert!(out.contains("\"db\""), "expected db events in the output");
-    for s in SECRETS {
-        assert!(
-            !out.contains(s),
-            "bind value {s:?} leaked into the output:\n{out}"
-        );
-    }
-}
-
-/// A fresh name so tests sharing one PostgreSQL database do not collide.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", fastrand_suffix())
-}
-
-fn fastrand_suffix() -> String {
-    TraceContext::new_root(true)
-        .span_id()
-        .to_hex()
-        .as_str()
-        .to_owned()
-}
-
-/// Records the end of a request with `ctx` as its span (what the HTTP middlewares do), so the flight
-/// recorder closes the trace and looks for N+1 patterns in it.
-fn finish_request(ctx: TraceContext, route: &'static str) {
-    spyglass::emitter().emit_span(
-        ctx,
-        1_000_000,
-        EventKind::Req(ReqEvent {
-            method: "GET",
-            route: route.into(),
-            status: 200,
-            bytes_in: 0,
-            bytes_out: 0,
-            error: None,
-        }),
-    );
-}
-
-fn pg_url() -> Option<String> {
-    match std::env::var("SPYGLASS_TEST_PG_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("SPYGLASS_TEST_PG_URL is not set: under CI the PostgreSQL tests must run (scripts/setup.d/20-postgres.sh starts one)");
-            }
-            eprintln!("\n!!!!!!!!\n!!! SPYGLASS_TEST_PG_URL is not set: SKIPPING this PostgreSQL test.\n!!! Run scripts/test-all.sh (it starts a throwaway PostgreSQL) to run it.\n!!!!!!!!\n");
-            None
-        }
-    }
 }
 
 /// Removes a test's SQLite file (and its journal files) when the test ends.
@@ -229,7 +129,7 @@ macro_rules! backend_suite {
                 .with_context(root)
                 .await;
 
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let dbs = db_events(&evs);
                 assert_eq!(dbs.len(), 7, "3 inserts, a select, an update, an empty select, a fetch_optional: {dbs:#?}");
                 for (e, d) in &dbs {
@@ -258,7 +158,7 @@ macro_rules! backend_suite {
                 assert_eq!(empty.1.rows, affected_known.then_some(0), "{empty:?}");
                 let opt = dbs.iter().find(|(_, d)| d.statement.as_str().starts_with("SELECT email")).unwrap();
                 assert_eq!(opt.1.rows, Some(1));
-                assert_no_secret_anywhere();
+                assert_no_secret_anywhere(&harness().mem, "sqlx-tests", &SECRETS);
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,7 +190,7 @@ macro_rules! backend_suite {
                 .with_context(root)
                 .await;
 
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let dbs = db_events(&evs);
                 assert_eq!(dbs.len(), 3);
                 let syntax = dbs.iter().find(|(_, d)| d.statement.as_str().starts_with("SELEC ")).unwrap();
@@ -307,7 +207,7 @@ macro_rules! backend_suite {
                 // Errors are always exported and kept by the flight recorder.
                 let recent = spyglass::global().recent().errors(1000);
                 assert!(recent.iter().filter(|e| e.trace_id == root.trace_id()).count() == 2);
-                assert_no_secret_anywhere();
+                assert_no_secret_anywhere(&harness().mem, "sqlx-tests", &SECRETS);
             }
 
             #[spyglass::instrument]
@@ -326,7 +226,7 @@ macro_rules! backend_suite {
                 let root = TraceContext::new_root(true);
                 let names = load_names(&pool, &table).with_context(root).await.unwrap();
                 assert!(names.is_empty());
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let f = evs
                     .iter()
                     .find(|e| matches!(&e.kind, EventKind::Fn(f) if f.name.as_str() == "load_names"))
@@ -431,7 +331,7 @@ macro_rules! backend_suite {
                 assert!(stats.acquire_wait_total >= stats.acquire_wait_max);
                 drop(held);
 
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let dbs = db_events(&evs);
                 assert_eq!(dbs.len(), 2, "{dbs:#?}");
                 for (e, d) in &dbs {
@@ -471,7 +371,7 @@ macro_rules! backend_suite {
                 }
                 .with_context(root)
                 .await;
-                let evs = trace_events(root.trace_id());
+                let evs = trace_events(&harness().mem, root.trace_id());
                 let dbs = db_events(&evs);
                 assert_eq!(dbs.len(), 4, "{dbs:#?}");
                 let partial = dbs.iter().find(|(_, d)| d.statement.as_str().contains("ORDER BY")).unwrap();
@@ -502,7 +402,7 @@ backend_suite!(
     sqlx::Postgres,
     "postgresql",
     {
-        let url = pg_url()?;
+        let url = pg_base_url()?;
         Some((
             sqlx::postgres::PgPoolOptions::new()
                 .max_connections(4)

@@ -165,6 +165,106 @@ pub mod recorded {
     }
 }
 
+/// For the database integrations' tests (sqlx, diesel), which record into the global instance.
+pub mod db {
+    use std::time::Duration;
+
+    use spyglass::context::TraceId;
+    use spyglass::event::{DbEvent, EventKind, EventRecord, ReqEvent};
+    use spyglass::export::InMemoryExporter;
+    use spyglass::{Event, TraceContext};
+
+    /// Flushes the global instance (at most 10 s); panics if it times out.
+    pub fn flush() {
+        assert!(
+            spyglass::global().flush(Duration::from_secs(10)),
+            "flush timed out"
+        );
+    }
+
+    /// Every event of `trace` that `mem` received, after a flush.
+    pub fn trace_events(mem: &InMemoryExporter, trace: TraceId) -> Vec<Event> {
+        flush();
+        mem.events()
+            .into_iter()
+            .filter(|e| e.trace_id == trace)
+            .collect()
+    }
+
+    /// The query events among `evs`, each with its query part.
+    pub fn db_events(evs: &[Event]) -> Vec<(&Event, &DbEvent)> {
+        evs.iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Db(d) => Some((e, d)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Serializes every event `mem` received (as JSONL records of `service`), the global
+    /// instance's recent errors and its stats snapshot, and checks that none of `secrets` appears
+    /// in any of them (and that there were query events to look at).
+    pub fn assert_no_secret_anywhere(mem: &InMemoryExporter, service: &str, secrets: &[&str]) {
+        flush();
+        let mut out = String::new();
+        let recent_errors = spyglass::global().recent().errors(1000);
+        for ev in mem.events().iter().chain(&recent_errors) {
+            out.push_str(&serde_json::to_string(&EventRecord { service, event: ev }).unwrap());
+            out.push('\n');
+        }
+        out.push_str(
+            &serde_json::to_string(&spyglass::stats().snapshot(Duration::from_secs(900))).unwrap(),
+        );
+        assert!(out.contains("\"db\""), "expected db events in the output");
+        for s in secrets {
+            assert!(
+                !out.contains(s),
+                "bind value {s:?} leaked into the output:\n{out}"
+            );
+        }
+    }
+
+    /// A fresh name (`prefix_` and 16 hex digits), so tests sharing one database do not collide.
+    pub fn unique(prefix: &str) -> String {
+        format!(
+            "{prefix}_{}",
+            TraceContext::new_root(true).span_id().to_hex().as_str()
+        )
+    }
+
+    /// Records the end of a request with `ctx` as its span (what the HTTP middlewares do), so the
+    /// flight recorder closes the trace and looks for N+1 patterns in it.
+    pub fn finish_request(ctx: TraceContext, route: &'static str) {
+        spyglass::emitter().emit_span(
+            ctx,
+            1_000_000,
+            EventKind::Req(ReqEvent {
+                method: "GET",
+                route: route.into(),
+                status: 200,
+                bytes_in: 0,
+                bytes_out: 0,
+                error: None,
+            }),
+        );
+    }
+
+    /// The test PostgreSQL's URL from `SPYGLASS_TEST_PG_URL`. Under `CI=true` a missing URL is a
+    /// failure; elsewhere the test is skipped loudly (`None`).
+    pub fn pg_base_url() -> Option<String> {
+        match std::env::var("SPYGLASS_TEST_PG_URL") {
+            Ok(u) if !u.is_empty() => Some(u),
+            _ => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("SPYGLASS_TEST_PG_URL is not set: under CI the PostgreSQL tests must run (scripts/setup.d/20-postgres.sh starts one)");
+                }
+                eprintln!("\n!!!!!!!!\n!!! SPYGLASS_TEST_PG_URL is not set: SKIPPING this PostgreSQL test.\n!!! Run scripts/test-all.sh (it starts a throwaway PostgreSQL) to run it.\n!!!!!!!!\n");
+                None
+            }
+        }
+    }
+}
+
 /// The work the test app's handlers do, shared by every adapter.
 pub mod work {
     use std::time::Duration;
