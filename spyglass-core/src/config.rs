@@ -472,6 +472,24 @@ pub(crate) fn default_service_name() -> String {
     }
 }
 
+/// Whether any of `patterns` matches `route`: a pattern is an exact route template, or a prefix
+/// ending in `*` (`/internal/*`). How `exclude_routes` and the middlewares' own exclusions are read.
+///
+/// ```
+/// use spyglass_core::config::route_matches;
+///
+/// let patterns = ["/health".to_string(), "/internal/*".to_string()];
+/// assert!(route_matches(&patterns, "/health"));
+/// assert!(route_matches(&patterns, "/internal/{x}"));
+/// assert!(!route_matches(&patterns, "/healthz"));
+/// ```
+pub fn route_matches(patterns: &[String], route: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => route.starts_with(prefix),
+        None => p == route,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

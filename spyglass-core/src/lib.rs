@@ -173,13 +173,13 @@ impl Spyglass {
 
     /// Whether the middlewares skip `route` (exact template, or a prefix given as `prefix*`).
     pub fn is_excluded(&self, route: &str) -> bool {
-        self.inner
-            .exclude_routes
-            .iter()
-            .any(|r| match r.strip_suffix('*') {
-                Some(prefix) => route.starts_with(prefix),
-                None => r == route,
-            })
+        config::route_matches(&self.inner.exclude_routes, route)
+    }
+
+    /// Whether a middleware with its own exclusions `extra` (read the same way) skips `route`:
+    /// excluded by the instance or by the middleware.
+    pub fn is_excluded_by(&self, extra: &[String], route: &str) -> bool {
+        self.is_excluded(route) || config::route_matches(extra, route)
     }
 
     /// Dashboard settings.

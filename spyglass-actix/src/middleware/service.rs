@@ -41,11 +41,7 @@ impl<OnReq, OnResp> Shared<OnReq, OnResp> {
     }
 
     fn is_excluded(&self, sg: &spyglass_core::Spyglass, route: &str) -> bool {
-        sg.is_excluded(route)
-            || self.cfg.exclude.iter().any(|r| match r.strip_suffix('*') {
-                Some(prefix) => route.starts_with(prefix),
-                None => r == route,
-            })
+        sg.is_excluded_by(&self.cfg.exclude, route)
     }
 }
 

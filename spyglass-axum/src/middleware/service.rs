@@ -109,16 +109,7 @@ where
         let route = match template {
             Some(p) => {
                 if !self.layer.exclude.is_empty() || !sg.exclude_routes().is_empty() {
-                    let excluded = sg.is_excluded(p)
-                        || self
-                            .layer
-                            .exclude
-                            .iter()
-                            .any(|r| match r.strip_suffix('*') {
-                                Some(prefix) => p.starts_with(prefix),
-                                None => r == p,
-                            });
-                    if excluded {
+                    if sg.is_excluded_by(&self.layer.exclude, p) {
                         return ResponseFuture::passthrough(self.inner.call(req));
                     }
                 }
