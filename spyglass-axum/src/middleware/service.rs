@@ -108,10 +108,8 @@ where
         };
         let route = match template {
             Some(p) => {
-                if !self.layer.exclude.is_empty() || !sg.exclude_routes().is_empty() {
-                    if sg.is_excluded_by(&self.layer.exclude, p) {
-                        return ResponseFuture::passthrough(self.inner.call(req));
-                    }
+                if sg.is_excluded_by(&self.layer.exclude, p) {
+                    return ResponseFuture::passthrough(self.inner.call(req));
                 }
                 route_name(p)
             }
