@@ -5,7 +5,7 @@
 //! [`PREFIX`] with [`sub_path`], turns the request into a [`DashboardRequest`], calls
 //! [`Dashboard::handle`] and writes the [`DashboardResponse`] back: a status, headers and a
 //! [`DashboardBody`], which is either complete bytes or an endless SSE stream. The body implements
-//! both [`http_body::Body`] (hyper, axum, tonic) and, through [`DashboardBody::into_stream`],
+//! both [`http_body::Body`] (hyper, axum, tonic) and
 //! [`futures_core::Stream`] of [`Bytes`] (actix-web's `BodyStream`).
 //!
 //! | path (below `/_spyglass`) | what |
@@ -57,6 +57,7 @@ mod api;
 mod assets;
 mod body;
 mod query;
+mod record;
 mod sse;
 
 use std::net::SocketAddr;
@@ -67,6 +68,7 @@ use http::{HeaderMap, Method, StatusCode};
 use spyglass_core::Spyglass;
 
 pub use body::{DashboardBody, DashboardStream};
+pub use record::{BytesIn, Recorder, RequestRecord};
 
 /// The path prefix the dashboard is served under.
 pub const PREFIX: &str = "/_spyglass";

@@ -8,6 +8,7 @@ use actix_web::body::{BodySize, BoxBody, MessageBody};
 use bytes::Bytes;
 use pin_project_lite::pin_project;
 
+use super::payload::BytesIn;
 use super::record::{panic_message, Record, Recorder};
 
 pin_project! {
@@ -18,7 +19,7 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,
-        rec: Recorder,
+        rec: Recorder<BytesIn>,
     }
 }
 

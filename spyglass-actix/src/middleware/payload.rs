@@ -24,8 +24,8 @@ pub(crate) enum BytesIn {
     Counted(Rc<Cell<u64>>),
 }
 
-impl BytesIn {
-    pub(crate) fn get(&self) -> u64 {
+impl spyglass_dashboard::BytesIn for BytesIn {
+    fn bytes_in(&self) -> u64 {
         match self {
             BytesIn::Known(n) => *n,
             BytesIn::Counted(c) => c.get(),

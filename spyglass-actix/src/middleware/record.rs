@@ -1,66 +1,17 @@
 //! What one request records, and the per-thread caches that keep the hot path allocation-free.
 
-use std::sync::Arc;
-
 use actix_web::http::header::HeaderValue;
-use spyglass_core::clock::Instant;
-use spyglass_core::event::{EventKind, ReqEvent};
-use spyglass_core::{Name, TraceContext};
+use spyglass_core::TraceContext;
 
 use super::payload::BytesIn;
 
 pub(crate) use spyglass_dashboard::Instance;
 
-/// A request in flight. Emitted once, when the response body ends or is dropped.
-#[derive(Debug)]
-pub(crate) struct Record {
-    pub(crate) instance: Instance,
-    pub(crate) ctx: TraceContext,
-    pub(crate) start: Instant,
-    pub(crate) method: &'static str,
-    pub(crate) route: Name,
-    pub(crate) status: u16,
-    pub(crate) bytes_in: BytesIn,
-    pub(crate) bytes_out: u64,
-    pub(crate) error: Option<Arc<str>>,
-}
+/// A request in flight (shared with the axum layer), its bytes in counted as the handler reads.
+pub(crate) type Record = spyglass_dashboard::RequestRecord<BytesIn>;
 
-impl Record {
-    fn emit(self) {
-        let kind = EventKind::Req(ReqEvent {
-            method: self.method,
-            route: self.route,
-            status: self.status,
-            bytes_in: self.bytes_in.get(),
-            bytes_out: self.bytes_out,
-            error: self.error,
-        });
-        self.instance
-            .get()
-            .emitter()
-            .emit_since(self.ctx, self.start, kind);
-    }
-}
-
-/// Emits its record exactly once: when finished explicitly, or when dropped (client gone, or a body
-/// the server never polls because it is empty).
-#[derive(Debug, Default)]
-pub(crate) struct Recorder(pub(crate) Option<Record>);
-
-impl Recorder {
-    #[inline]
-    pub(crate) fn finish(&mut self) {
-        if let Some(r) = self.0.take() {
-            r.emit();
-        }
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
+/// Emits a [`Record`] exactly once.
+pub(crate) use spyglass_dashboard::Recorder;
 
 /// The route template as a shared [`Name`], interned per thread so the steady state allocates nothing.
 pub(crate) use spyglass_core::name::intern as route_name;

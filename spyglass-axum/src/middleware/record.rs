@@ -1,63 +1,12 @@
 //! What one request records, and the per-thread caches that keep the hot path allocation-free.
 
-use std::sync::Arc;
-
 use http::HeaderValue;
-use spyglass_core::clock::Instant;
-use spyglass_core::event::{EventKind, ReqEvent};
-use spyglass_core::{Name, TraceContext};
+use spyglass_core::TraceContext;
 
 pub(crate) use spyglass_dashboard::Instance;
 
-/// A request in flight. Emitted once, when the response body ends or is dropped.
-#[derive(Debug)]
-pub(crate) struct Record {
-    pub(crate) instance: Instance,
-    pub(crate) ctx: TraceContext,
-    pub(crate) start: Instant,
-    pub(crate) method: &'static str,
-    pub(crate) route: Name,
-    pub(crate) status: u16,
-    pub(crate) bytes_in: u64,
-    pub(crate) bytes_out: u64,
-    pub(crate) error: Option<Arc<str>>,
-}
-
-impl Record {
-    fn emit(self) {
-        let kind = EventKind::Req(ReqEvent {
-            method: self.method,
-            route: self.route,
-            status: self.status,
-            bytes_in: self.bytes_in,
-            bytes_out: self.bytes_out,
-            error: self.error,
-        });
-        self.instance
-            .get()
-            .emitter()
-            .emit_since(self.ctx, self.start, kind);
-    }
-}
-
-/// Emits its record exactly once: when finished explicitly, or when dropped (client gone).
-#[derive(Debug, Default)]
-pub(crate) struct Recorder(pub(crate) Option<Record>);
-
-impl Recorder {
-    #[inline]
-    pub(crate) fn finish(&mut self) {
-        if let Some(r) = self.0.take() {
-            r.emit();
-        }
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
+/// A request in flight, and the guard that emits it once (shared with the actix middleware).
+pub(crate) use spyglass_dashboard::{Recorder, RequestRecord as Record};
 
 /// The `traceparent` header name as a constant: inserting it moves a static name instead of copying
 /// a `&str` into a new allocation.
