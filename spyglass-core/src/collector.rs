@@ -4,7 +4,7 @@
 //! when the queue is full: a producer never blocks and never waits for the exporters, and every
 //! displaced event is counted in `dropped`. A dedicated OS thread (not a task on the application's
 //! runtime) pops batches of at most `batch_max` events, counts them in the
-//! [stats store](crate::stats), feeds the [flight recorder](crate::recent) and hands each batch to
+//! [stats store](mod@crate::stats), feeds the [flight recorder](crate::recent) and hands each batch to
 //! every exporter. It wakes when a quarter of the queue is waiting and at least every
 //! `flush_interval`.
 //!

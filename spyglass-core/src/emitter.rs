@@ -2,7 +2,7 @@
 //!
 //! Each emit stamps the current [trace context](crate::context) and offers the event to the
 //! [collector](crate::collector)'s queue; the collector's worker counts it in the
-//! [stats store](crate::stats) and hands it to the exporters. An emit never blocks, never returns an
+//! [stats store](mod@crate::stats) and hands it to the exporters. An emit never blocks, never returns an
 //! error and, in steady state, never allocates.
 //!
 //! # Example

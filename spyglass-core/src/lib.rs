@@ -4,8 +4,8 @@
 //! Applications depend on the `spyglass` facade, which re-exports this crate. Integrations (the
 //! middlewares, database hooks, exporters) depend on this crate directly.
 //!
-//! Data flows one way: middleware / macro / DB hook → [`emitter`] → drop-oldest queue →
-//! [`collector`] thread → [`stats`] store, the [`recent`] flight recorder behind the dashboard, and
+//! Data flows one way: middleware / macro / DB hook → [`emitter`](mod@emitter) → drop-oldest queue →
+//! [`collector`] thread → [`stats`](mod@stats) store, the [`recent`] flight recorder behind the dashboard, and
 //! the [`export`]ers. An emit is a clock reading, ids and one queue push; everything else happens on
 //! the collector thread.
 //!

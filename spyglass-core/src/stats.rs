@@ -5,7 +5,7 @@
 //! displaced when the queue is full). Readers first [sync](crate::collector::CollectorStats::sync)
 //! with the worker, so a snapshot covers every event emitted before it. Each key owns a ring of time
 //! buckets (10 s by default, 90 of them for the default 15-minute window) holding counts, bytes,
-//! rows, the maximum and a [log-linear histogram](crate::histogram), plus a running total of the
+//! rows, the maximum and a log-linear histogram, plus a running total of the
 //! buckets before the newest, so a full-window snapshot reads two histograms per key.
 //!
 //! Distinct keys are capped per kind (default 1000); past the cap new keys fold into `<other>`, so

@@ -1,6 +1,6 @@
 //! The `#[spyglass::instrument]` attribute. Use it through the `spyglass` crate.
 //!
-//! Parsing lives in [`attr`], code generation in [`expand`] (the layout of `tracing-attributes`).
+//! Parsing lives in the `attr` module, code generation in `expand` (the layout of `tracing-attributes`).
 
 mod attr;
 mod expand;
