@@ -95,3 +95,27 @@ browser_check() {
   kill -0 "$pid" 2>/dev/null || ci_fail "the $label died during the browser check"
   echo "browser check of the $label passed; screenshot at $shot"
 }
+
+# free_gib DIR: whole GiB free on the filesystem holding DIR (or its nearest existing parent).
+free_gib() {
+  local d="$1"
+  while [ ! -e "$d" ]; do d=$(dirname "$d"); done
+  df -Pk "$d" | awk 'NR == 2 { print int($4 / 1048576) }'
+}
+
+# ensure_build_space TARGET_DIR: empties TARGET_DIR when it holds more than SPYGLASS_TARGET_BUDGET_GIB
+# (default 25) or fewer than SPYGLASS_MIN_FREE_GIB (default 12) are free; fails when even an empty
+# cache leaves less than that free.
+ensure_build_space() {
+  local target="$1" budget="${SPYGLASS_TARGET_BUDGET_GIB:-25}" min_free="${SPYGLASS_MIN_FREE_GIB:-12}" used=0
+  if [ -d "$target" ]; then used=$(du -sk "$target" 2>/dev/null | awk '{ print int($1 / 1048576) }'); fi
+  local free
+  free=$(free_gib "$target")
+  echo "target cache $target: ${used} GiB used, ${free} GiB free on its disk"
+  if [ -d "$target" ] && { [ "$used" -gt "$budget" ] || [ "$free" -lt "$min_free" ]; }; then
+    echo "emptying the target cache (budget ${budget} GiB, at least ${min_free} GiB free wanted)"
+    rm -rf "${target:?}/debug" "${target:?}/tests" "${target:?}/release"
+    free=$(free_gib "$target")
+  fi
+  [ "$free" -ge "$min_free" ] || ci_fail "only ${free} GiB free for $target; the build needs about ${min_free} GiB"
+}

@@ -23,6 +23,11 @@ source "$ROOT/scripts/lib.sh"
 on_exit "rm -rf '$SPYGLASS_TEST_TMP'"
 
 step "toolchain"
+# The target cache lives outside the clone and outlives runs: stale test binaries pile up there. Start
+# over when it has grown past its budget or the disk is nearly full, and fail clearly if even then
+# there is no room to build (a linker that runs out of disk dies with a bus error, not a message).
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
+ensure_build_space "$CARGO_TARGET_DIR"
 need_cmd cargo "a Rust toolchain (cargo, rustc >= 1.85) — install it with rustup"
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "cargo-nextest missing: installing it from crates.io"
