@@ -427,7 +427,8 @@ impl Worker {
         self.shared
             .exported
             .fetch_add(self.batch.len() as u64, Ordering::Release);
-        self.batch.clear();
+        // The flight recorder keeps the batch as its newest events and hands back an empty one.
+        self.recent.retain(&mut self.batch);
     }
 
     fn check(&mut self, i: usize, r: Result<(), crate::export::ExportError>) {

@@ -28,6 +28,10 @@ use crate::event::{Event, EventKind};
 use crate::name::Name;
 
 const EVENTS_PER_KIND: usize = 512;
+/// Whole batches kept as the collector handed them over (moved, not copied), newest last.
+const RETAINED_BATCHES: usize = 8;
+/// At most this many events in those batches; beyond it the oldest batch is let go.
+const RETAINED_EVENTS: usize = 2048;
 const ERRORS: usize = 256;
 const PENDING_TRACES: usize = 1024;
 const SPANS_PER_TRACE: usize = 512;
@@ -39,11 +43,20 @@ const ERROR_TRACES: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KindFilter {
     /// Requests.
-    Req,
+    Req = 0,
     /// Function calls.
-    Fn,
+    Fn = 1,
     /// Queries.
-    Db,
+    Db = 2,
+}
+
+/// The index of an event's kind, as [`KindFilter`]'s.
+fn kind_index(ev: &Event) -> usize {
+    match ev.kind {
+        EventKind::Req(_) => KindFilter::Req as usize,
+        EventKind::Fn(_) => KindFilter::Fn as usize,
+        EventKind::Db(_) => KindFilter::Db as usize,
+    }
 }
 
 impl KindFilter {
@@ -105,9 +118,14 @@ const FINDINGS: usize = 256;
 
 #[derive(Debug, Default)]
 struct State {
-    req: Ring<Event, EVENTS_PER_KIND>,
-    func: Ring<Event, EVENTS_PER_KIND>,
-    db: Ring<Event, EVENTS_PER_KIND>,
+    /// The newest events: the last batches whole, with their events per kind.
+    retained: VecDeque<(Vec<Event>, [usize; 3])>,
+    /// Events per kind in `retained`.
+    retained_per_kind: [usize; 3],
+    retained_events: usize,
+    /// Older events, per kind: those of a batch let go that were still among the newest
+    /// `EVENTS_PER_KIND` of their kind. Everything here is older than everything in `retained`.
+    kinds: [Ring<Event, EVENTS_PER_KIND>; 3],
     errors: Ring<Event, ERRORS>,
     pending: HashMap<TraceId, Pending>,
     findings: HashMap<(Name, Name), NPlusOne>,
@@ -192,37 +210,14 @@ impl Recent {
 
     /// Records a batch of events (called by the collector thread).
     pub(crate) fn ingest(&self, batch: &[Event]) {
-        fn kind_index(ev: &Event) -> usize {
-            match ev.kind {
-                EventKind::Req(_) => 0,
-                EventKind::Fn(_) => 1,
-                EventKind::Db(_) => 2,
-            }
-        }
         fn is_root(ev: &Event) -> bool {
             matches!(ev.kind, EventKind::Req(_)) || ev.parent_span_id.is_none()
         }
-        // What is left of the batch per kind, and of its roots: an event the same batch would push
-        // out of its ring again is not copied in at all.
-        let mut left = [0usize; 3];
-        let mut roots_left = 0usize;
-        for ev in batch {
-            left[kind_index(ev)] += 1;
-            roots_left += is_root(ev) as usize;
-        }
+        // Roots left in the batch: a trace the same batch would push out again is not kept.
+        let mut roots_left = batch.iter().filter(|ev| is_root(ev)).count();
         let mut st = self.state.lock();
         let st = &mut *st;
         for ev in batch {
-            let k = kind_index(ev);
-            left[k] -= 1;
-            if left[k] < EVENTS_PER_KIND {
-                let ring = match k {
-                    0 => &mut st.req,
-                    1 => &mut st.func,
-                    _ => &mut st.db,
-                };
-                ring.push(ev.clone());
-            }
             if ev.is_error() {
                 st.errors.push(ev.clone());
             }
@@ -291,21 +286,73 @@ impl Recent {
         }
     }
 
+    /// Keeps the batch the collector has just handled (ingested and exported) as the newest events,
+    /// moving it rather than copying its events, and leaves in `batch` an empty one to fill next
+    /// (with the capacity of one let go, once the recorder holds enough).
+    pub(crate) fn retain(&self, batch: &mut Vec<Event>) {
+        if batch.is_empty() {
+            return;
+        }
+        let capacity = batch.capacity();
+        let mut per_kind = [0usize; 3];
+        for ev in batch.iter() {
+            per_kind[kind_index(ev)] += 1;
+        }
+        let full = std::mem::take(batch);
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        st.retained_events += full.len();
+        for k in 0..3 {
+            st.retained_per_kind[k] += per_kind[k];
+        }
+        st.retained.push_back((full, per_kind));
+        let mut recycled = None;
+        while st.retained.len() > RETAINED_BATCHES
+            || (st.retained.len() > 1 && st.retained_events > RETAINED_EVENTS)
+        {
+            let Some((mut old, counts)) = st.retained.pop_front() else {
+                break;
+            };
+            st.retained_events -= old.len();
+            // Of each kind, the events still among its newest EVENTS_PER_KIND move to that kind's
+            // ring: those with fewer than that many newer ones of their kind, in this batch or after.
+            let mut newer = [0usize; 3];
+            for k in 0..3 {
+                st.retained_per_kind[k] -= counts[k];
+                newer[k] = st.retained_per_kind[k] + counts[k];
+            }
+            for ev in old.drain(..) {
+                let k = kind_index(&ev);
+                newer[k] -= 1;
+                if newer[k] < EVENTS_PER_KIND {
+                    st.kinds[k].push(ev);
+                }
+            }
+            recycled = Some(old);
+        }
+        drop(st);
+        *batch = recycled.unwrap_or_else(|| Vec::with_capacity(capacity));
+    }
+
+    /// The newest events of kind `k` (at most `EVENTS_PER_KIND`), newest first.
+    fn newest(st: &State, k: usize) -> impl Iterator<Item = &Event> {
+        st.retained
+            .iter()
+            .rev()
+            .flat_map(|(b, _)| b.iter().rev())
+            .filter(move |ev| kind_index(ev) == k)
+            .chain(st.kinds[k].iter().rev())
+            .take(EVENTS_PER_KIND)
+    }
+
     /// The newest `limit` events, newest first, optionally of one kind.
     pub fn events(&self, kind: Option<KindFilter>, limit: usize) -> Vec<Event> {
         let st = self.state.lock();
         match kind {
-            Some(KindFilter::Req) => st.req.iter().rev().take(limit).cloned().collect(),
-            Some(KindFilter::Fn) => st.func.iter().rev().take(limit).cloned().collect(),
-            Some(KindFilter::Db) => st.db.iter().rev().take(limit).cloned().collect(),
+            Some(k) => Self::newest(&st, k as usize).take(limit).cloned().collect(),
             None => {
-                let mut all: Vec<Event> = st
-                    .req
-                    .iter()
-                    .chain(st.func.iter())
-                    .chain(st.db.iter())
-                    .cloned()
-                    .collect();
+                let mut all: Vec<Event> =
+                    (0..3).flat_map(|k| Self::newest(&st, k)).cloned().collect();
                 all.sort_by_key(|e| std::cmp::Reverse(e.ts_ns + e.dur_ns));
                 all.truncate(limit);
                 all
@@ -335,9 +382,7 @@ impl Recent {
         // ring), newest first.
         let mut recent: Vec<TraceRecord> = st.recent_traces.iter().rev().cloned().collect();
         recent.extend(
-            st.req
-                .iter()
-                .rev()
+            Self::newest(&st, KindFilter::Req as usize)
                 .take(RECENT_TRACES)
                 .map(|ev| TraceRecord {
                     trace_id: ev.trace_id,

@@ -77,3 +77,68 @@ fn newest_requests_are_listed_with_or_without_spans_and_keep_their_spans() {
     let one = sg.recent().trace(with_span.trace_id()).unwrap();
     assert_eq!(one.spans.len(), 1);
 }
+
+/// The durations (the sequence numbers given below) of a listing.
+fn seq(events: &[spyglass_core::Event]) -> Vec<u64> {
+    events.iter().map(|e| e.dur_ns).collect()
+}
+
+#[test]
+fn recent_events_are_the_newest_of_each_kind_however_the_kinds_are_mixed() {
+    use spyglass_core::recent::KindFilter;
+    // Small batches, so the recorder lets many of them go while the kinds interleave unevenly.
+    for batch_max in [1, 7, 128, 5000] {
+        let sg = Spyglass::builder()
+            .batch_max(batch_max)
+            .queue_size(1 << 14)
+            .build()
+            .unwrap();
+        let em = sg.emitter();
+        // Three queries, then 3000 function calls with a query after every 1000th, then requests.
+        // Each event's duration is its sequence number.
+        let mut n = 0u64;
+        let mut next = || {
+            n += 1;
+            Duration::from_nanos(n)
+        };
+        for _ in 0..3 {
+            em.emit_db("SELECT 1", next(), None);
+        }
+        for i in 0..3000 {
+            em.emit_fn("f", next(), false);
+            if i % 1000 == 999 {
+                em.emit_db("SELECT 1", next(), None);
+            }
+        }
+        for _ in 0..100 {
+            em.emit_req("GET", "/", 200, next());
+        }
+        assert!(sg.flush(Duration::from_secs(10)));
+        assert_eq!(sg.collector().dropped, 0);
+        let rec = sg.recent();
+
+        // Queries are 1-3, 1004, 2005 and 3006; function calls 4-3005 between them; requests
+        // 3007-3106.
+        // All six queries, newest first, past thousands of newer events of other kinds.
+        let db = seq(&rec.events(Some(KindFilter::Db), 100));
+        assert_eq!(db, [3006, 2005, 1004, 3, 2, 1], "batch_max {batch_max}");
+        // Exactly the newest 512 function calls.
+        let f = seq(&rec.events(Some(KindFilter::Fn), 10_000));
+        assert_eq!(
+            f,
+            (2494..=3005).rev().collect::<Vec<_>>(),
+            "batch_max {batch_max}"
+        );
+        // A limit below what is kept.
+        assert_eq!(
+            seq(&rec.events(Some(KindFilter::Req), 3)),
+            [3106, 3105, 3104]
+        );
+        // All kinds together, newest first.
+        assert_eq!(
+            seq(&rec.events(None, 102)),
+            (3005..=3106).rev().collect::<Vec<_>>(),
+            "batch_max {batch_max}"
+        );
+    }
+}

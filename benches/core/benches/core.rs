@@ -207,22 +207,28 @@ fn collector(c: &mut Criterion) {
                     .unwrap();
                 let barrier = Barrier::new(producers + 1);
                 std::thread::scope(|s| {
-                    for _ in 0..producers {
-                        let (sg, barrier) = (&sg, &barrier);
-                        s.spawn(move || {
-                            let em = sg.emitter();
-                            barrier.wait();
-                            for _ in 0..per {
-                                em.emit_fn("f", Duration::from_micros(1), false);
-                            }
-                        });
-                    }
+                    let handles: Vec<_> = (0..producers)
+                        .map(|_| {
+                            let (sg, barrier) = (&sg, &barrier);
+                            s.spawn(move || {
+                                let em = sg.emitter();
+                                barrier.wait();
+                                for _ in 0..per {
+                                    em.emit_fn("f", Duration::from_micros(1), false);
+                                }
+                            })
+                        })
+                        .collect();
                     barrier.wait();
                     let start = Instant::now();
-                    // Timed: until every event has been emitted and handed to the exporter.
-                    while sg.collector().exported < per * producers as u64 {
-                        std::thread::yield_now();
+                    // Timed: until every event has been emitted and handed to the exporter. This
+                    // thread sleeps meanwhile (join, then a flush waits on a condition variable),
+                    // leaving the cores to the producers and the worker.
+                    for h in handles {
+                        h.join().unwrap();
                     }
+                    assert!(sg.flush(Duration::from_secs(60)));
+                    assert_eq!(sg.collector().exported, per * producers as u64);
                     start.elapsed()
                 })
             })
