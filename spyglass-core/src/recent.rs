@@ -299,8 +299,8 @@ impl Recent {
             per_kind[kind_index(ev)] += 1;
         }
         let full = std::mem::take(batch);
-        let mut st = self.state.lock();
-        let st = &mut *st;
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
         st.retained_events += full.len();
         for k in 0..3 {
             st.retained_per_kind[k] += per_kind[k];
@@ -330,7 +330,7 @@ impl Recent {
             }
             recycled = Some(old);
         }
-        drop(st);
+        drop(guard);
         *batch = recycled.unwrap_or_else(|| Vec::with_capacity(capacity));
     }
 
