@@ -30,7 +30,8 @@ use crate::name::Name;
 const EVENTS_PER_KIND: usize = 512;
 /// Whole batches kept as the collector handed them over (moved, not copied), newest last.
 const RETAINED_BATCHES: usize = 8;
-/// At most this many events in those batches; beyond it the oldest batch is let go.
+/// At most this many events in those batches, and room for four times as many (a batch keeps the
+/// collector's `batch_max` capacity); beyond either the oldest batch is let go.
 const RETAINED_EVENTS: usize = 2048;
 const ERRORS: usize = 256;
 const PENDING_TRACES: usize = 1024;
@@ -123,6 +124,8 @@ struct State {
     /// Events per kind in `retained`.
     retained_per_kind: [usize; 3],
     retained_events: usize,
+    /// Their capacity in events.
+    retained_capacity: usize,
     /// Older events, per kind: those of a batch let go that were still among the newest
     /// `EVENTS_PER_KIND` of their kind. Everything here is older than everything in `retained`.
     kinds: [Ring<Event, EVENTS_PER_KIND>; 3],
@@ -302,18 +305,22 @@ impl Recent {
         let mut guard = self.state.lock();
         let st = &mut *guard;
         st.retained_events += full.len();
+        st.retained_capacity += full.capacity();
         for k in 0..3 {
             st.retained_per_kind[k] += per_kind[k];
         }
         st.retained.push_back((full, per_kind));
         let mut recycled = None;
         while st.retained.len() > RETAINED_BATCHES
-            || (st.retained.len() > 1 && st.retained_events > RETAINED_EVENTS)
+            || (st.retained.len() > 1
+                && (st.retained_events > RETAINED_EVENTS
+                    || st.retained_capacity > 4 * RETAINED_EVENTS))
         {
             let Some((mut old, counts)) = st.retained.pop_front() else {
                 break;
             };
             st.retained_events -= old.len();
+            st.retained_capacity -= old.capacity();
             // Of each kind, the events still among its newest EVENTS_PER_KIND move to that kind's
             // ring: those with fewer than that many newer ones of their kind, in this batch or after.
             let mut newer = [0usize; 3];
@@ -487,5 +494,57 @@ impl State {
             self.slow_traces.truncate(SLOW_TRACES);
         }
         self.recent_traces.push(rec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(capacity: usize, n: usize) -> Vec<Event> {
+        let mut b = Vec::with_capacity(capacity);
+        b.extend((0..n).map(|i| Event::function("f", "m", i as u64, false)));
+        b
+    }
+
+    #[test]
+    fn retained_batches_stay_bounded_in_count_events_and_capacity() {
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        // Small batches: at most RETAINED_BATCHES of them.
+        for _ in 0..50 {
+            let mut b = batch(128, 3);
+            r.retain(&mut b);
+            assert!(b.is_empty());
+        }
+        assert_eq!(r.state.lock().retained.len(), RETAINED_BATCHES);
+        // Full batches: at most RETAINED_EVENTS events (and the newest batch whatever its size).
+        for _ in 0..50 {
+            let mut b = batch(512, 512);
+            r.retain(&mut b);
+            // A batch let go comes back, emptied, with its capacity.
+            assert!(b.is_empty() && b.capacity() >= 128);
+        }
+        assert_eq!(r.state.lock().retained_events, RETAINED_EVENTS);
+        // Huge, nearly empty batches (a large `batch_max`, light traffic): bounded by capacity.
+        for _ in 0..50 {
+            let mut b = batch(100_000, 1);
+            r.retain(&mut b);
+        }
+        let st = r.state.lock();
+        assert_eq!(st.retained.len(), 1);
+        assert_eq!(
+            st.retained_capacity,
+            st.retained.iter().map(|(b, _)| b.capacity()).sum::<usize>()
+        );
+        assert_eq!(
+            st.retained_events,
+            st.retained.iter().map(|(b, _)| b.len()).sum::<usize>()
+        );
+        // Every event still listed was counted in a kind ring or a batch: 512 function calls.
+        drop(st);
+        assert_eq!(
+            r.events(Some(KindFilter::Fn), usize::MAX).len(),
+            EVENTS_PER_KIND
+        );
     }
 }

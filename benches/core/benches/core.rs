@@ -104,6 +104,12 @@ fn emit(c: &mut Criterion) {
             )
         })
     });
+    // Whether the loops above outran the collector: then part of their time is the overload path.
+    let c = sg.collector();
+    eprintln!(
+        "emit loops: {} of {} events displaced from the full queue",
+        c.dropped, c.emitted
+    );
     // The same emits in bursts of 1024, the collector catching up (untimed) between bursts, as it
     // does between bursts in an application: the emit's own cost, without the overload path a loop
     // that only emits ends up on once the collector falls behind.
