@@ -250,3 +250,74 @@ fn n_plus_one_is_found_for_a_loop_and_not_for_distinct_queries() {
     assert_eq!((f.count, f.occurrences), (7, 1));
     let _ = TraceContext::new_root(true);
 }
+
+#[test]
+fn a_batch_counts_requests_exactly_as_one_by_one() {
+    use spyglass_core::Event;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    // 300 requests over the last 50 s, their buckets interleaved (so a batch goes back and forth
+    // between epochs, some behind the newest), with spread durations and some failures.
+    let events: Vec<Event> = (0..300u64)
+        .map(|i| {
+            let dur = 1_000 + (i * 7_919) % 50_000_000;
+            let status = if i % 13 == 0 { 503 } else { 200 };
+            let route = if i % 3 == 0 { "/a" } else { "/b" };
+            let mut ev = Event::request("GET", route, status, dur);
+            let ago = ((i * 37) % 5) * 10_000_000_000 + (i % 10) * 1_000;
+            ev.ts_ns = now - ago - dur;
+            ev
+        })
+        .collect();
+    let batched = Spyglass::builder().build().unwrap();
+    let single = Spyglass::builder().build().unwrap();
+    // Several batch sizes, around the one where the batch starts summing.
+    for chunk in events.chunks(100).chain(events.chunks(7)).take(7) {
+        batched.stats().record_batch(chunk);
+    }
+    let fed: usize = events
+        .chunks(100)
+        .chain(events.chunks(7))
+        .take(7)
+        .map(|c| c.len())
+        .sum();
+    let mut n = 0;
+    for chunk in events.chunks(100).chain(events.chunks(7)).take(7) {
+        for ev in chunk {
+            single.stats().record(ev);
+            n += 1;
+        }
+    }
+    assert_eq!(n, fed);
+    let view = |sg: &Spyglass| {
+        let ts = sg.stats().timeseries(Duration::from_secs(60), 5);
+        let points: Vec<_> = ts
+            .overall
+            .iter()
+            .map(|p| {
+                (
+                    p.ts_ms, p.count, p.errors, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms,
+                )
+            })
+            .collect();
+        let snap = sg.stats().snapshot(Duration::from_secs(60));
+        let routes: Vec<_> = snap
+            .requests
+            .iter()
+            .map(|r| (r.route.to_string(), r.count, r.errors))
+            .collect();
+        (points, routes)
+    };
+    // Read both within one bucket (retry if a bucket boundary passed in between).
+    let (a, b) = loop {
+        let (a, b) = (view(&batched), view(&single));
+        if a.0.iter().map(|p| p.0).eq(b.0.iter().map(|p| p.0)) {
+            break (a, b);
+        }
+    };
+    assert_eq!(a, b);
+    assert_eq!(a.0.iter().map(|p| p.1).sum::<u64>(), fed as u64);
+    assert!(a.0.iter().filter(|p| p.1 > 0).count() >= 5, "{:?}", a.0);
+}
