@@ -306,8 +306,8 @@ impl Recent {
         let st = &mut *guard;
         st.retained_events += full.len();
         st.retained_capacity += full.capacity();
-        for k in 0..3 {
-            st.retained_per_kind[k] += per_kind[k];
+        for (total, n) in st.retained_per_kind.iter_mut().zip(per_kind) {
+            *total += n;
         }
         st.retained.push_back((full, per_kind));
         let mut recycled = None;
@@ -323,10 +323,11 @@ impl Recent {
             st.retained_capacity -= old.capacity();
             // Of each kind, the events still among its newest EVENTS_PER_KIND move to that kind's
             // ring: those with fewer than that many newer ones of their kind, in this batch or after.
-            let mut newer = [0usize; 3];
-            for k in 0..3 {
-                st.retained_per_kind[k] -= counts[k];
-                newer[k] = st.retained_per_kind[k] + counts[k];
+            // Per kind, the events from the old batch's first one on; counted down as they go, it
+            // says how many of the kind are newer than the current one.
+            let mut newer = st.retained_per_kind;
+            for (total, n) in st.retained_per_kind.iter_mut().zip(counts) {
+                *total -= n;
             }
             for ev in old.drain(..) {
                 let k = kind_index(&ev);
