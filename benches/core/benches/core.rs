@@ -198,75 +198,92 @@ fn context(c: &mut Criterion) {
     g.finish();
 }
 
-fn collector(c: &mut Criterion) {
-    let mut g = c.benchmark_group("collector");
-    g.throughput(Throughput::Elements(1));
-    for producers in [1usize, 2] {
-        g.bench_function(format!("to null exporter, {producers} producer(s)"), |b| {
-            b.iter_custom(|iters| {
-                let per = iters.div_ceil(producers as u64);
-                let sg = Spyglass::builder()
-                    .exporter(NullExporter)
-                    .queue_size((per * producers as u64).max(1) as usize)
-                    .batch_max(512)
-                    .build()
-                    .unwrap();
-                let barrier = Barrier::new(producers + 1);
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = (0..producers)
-                        .map(|_| {
-                            let (sg, barrier) = (&sg, &barrier);
-                            s.spawn(move || {
-                                let em = sg.emitter();
-                                barrier.wait();
-                                for _ in 0..per {
-                                    em.emit_fn("f", Duration::from_micros(1), false);
-                                }
-                            })
-                        })
-                        .collect();
+/// Events per timed run of the collector throughput benches. A run has a fixed cost (a thread wakes,
+/// a flush is answered: about 0.1 ms), so runs are long enough to make it small, and reported per event.
+const RUN: u64 = 100_000;
+
+/// `RUN` events from `producers` threads into a null exporter: time until every one has been
+/// emitted and handed to the exporter. This thread sleeps meanwhile (join, then a flush waits on a
+/// condition variable), leaving the cores to the producers and the worker.
+fn end_to_end(producers: usize) -> Duration {
+    let per = RUN / producers as u64;
+    let sg = Spyglass::builder()
+        .exporter(NullExporter)
+        .queue_size(RUN as usize)
+        .batch_max(512)
+        .build()
+        .unwrap();
+    let barrier = Barrier::new(producers + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..producers)
+            .map(|_| {
+                let (sg, barrier) = (&sg, &barrier);
+                s.spawn(move || {
+                    let em = sg.emitter();
                     barrier.wait();
-                    let start = Instant::now();
-                    // Timed: until every event has been emitted and handed to the exporter. This
-                    // thread sleeps meanwhile (join, then a flush waits on a condition variable),
-                    // leaving the cores to the producers and the worker.
-                    for h in handles {
-                        h.join().unwrap();
+                    for _ in 0..per {
+                        em.emit_fn("f", Duration::from_micros(1), false);
                     }
-                    assert!(sg.flush(Duration::from_secs(60)));
-                    assert_eq!(sg.collector().exported, per * producers as u64);
-                    start.elapsed()
                 })
             })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert!(sg.flush(Duration::from_secs(60)));
+        let t = start.elapsed();
+        let c = sg.collector();
+        assert_eq!((c.exported, c.dropped), (per * producers as u64, 0));
+        t
+    })
+}
+
+/// The worker alone: `RUN` events queued while the exporter holds the worker, then timed from
+/// release until every one has been handed to the (null) exporter.
+fn drain() -> Duration {
+    let release = Arc::new(AtomicBool::new(false));
+    let sg = Spyglass::builder()
+        .exporter(StuckExporter(release.clone()))
+        .queue_size(RUN as usize + 1)
+        .batch_max(512)
+        .build()
+        .unwrap();
+    let em = sg.emitter();
+    em.emit_fn("f", Duration::from_micros(1), false);
+    while sg.collector().queue_depth > 0 {
+        std::thread::yield_now();
+    }
+    for _ in 0..RUN {
+        em.emit_fn("f", Duration::from_micros(1), false);
+    }
+    let start = Instant::now();
+    release.store(true, Ordering::Release);
+    // Wait on the flush's condition variable: polling the counters would read the queue's head and
+    // tail, the very cache lines the worker writes at every pop.
+    assert!(sg.flush(Duration::from_secs(60)));
+    let t = start.elapsed();
+    assert_eq!(sg.collector().exported, RUN + 1);
+    t
+}
+
+fn collector(c: &mut Criterion) {
+    let mut g = c.benchmark_group("collector");
+    // Runs of RUN events: criterion's time per iteration is per run, its throughput per event.
+    g.throughput(Throughput::Elements(RUN));
+    g.sample_size(10);
+    for producers in [1usize, 2] {
+        g.bench_function(format!("to null exporter, {producers} producer(s)"), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| end_to_end(producers)).sum())
         });
     }
-    // The worker alone: the queue is filled while the exporter holds the worker, then timed from
-    // release until every event has been handed to the (null) exporter.
     g.bench_function("worker drain to null exporter", |b| {
-        b.iter_custom(|iters| {
-            let release = Arc::new(AtomicBool::new(false));
-            let sg = Spyglass::builder()
-                .exporter(StuckExporter(release.clone()))
-                .queue_size(iters as usize + 1)
-                .batch_max(512)
-                .build()
-                .unwrap();
-            let em = sg.emitter();
-            em.emit_fn("f", Duration::from_micros(1), false);
-            while sg.collector().queue_depth > 0 {
-                std::thread::yield_now();
-            }
-            for _ in 0..iters {
-                em.emit_fn("f", Duration::from_micros(1), false);
-            }
-            let start = Instant::now();
-            release.store(true, Ordering::Release);
-            while sg.collector().exported < iters + 1 {
-                std::hint::spin_loop();
-            }
-            start.elapsed()
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| drain()).sum())
     });
+    g.finish();
+    let mut g = c.benchmark_group("collector");
+    g.throughput(Throughput::Elements(1));
     let release = Arc::new(AtomicBool::new(false));
     let sg = Spyglass::builder()
         .exporter(StuckExporter(release.clone()))
