@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use spyglass_benches_core::Gate;
 use spyglass_core::export::{Batch, ExportError, Exporter};
 use spyglass_core::{Spyglass, TraceContext};
 
@@ -20,20 +21,6 @@ struct NullExporter;
 impl Exporter for NullExporter {
     fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
         black_box(batch.events.len());
-        Ok(())
-    }
-}
-
-/// Blocks in its first export until the flag is set: the queue stays full and every emit displaces
-/// the oldest event.
-#[derive(Debug)]
-struct StuckExporter(Arc<AtomicBool>);
-
-impl Exporter for StuckExporter {
-    fn export(&mut self, _: &Batch<'_>) -> Result<(), ExportError> {
-        while !self.0.load(Ordering::Acquire) {
-            std::thread::yield_now();
-        }
         Ok(())
     }
 }
@@ -240,34 +227,6 @@ fn end_to_end(producers: usize) -> Duration {
     })
 }
 
-/// The worker alone: `RUN` events queued while the exporter holds the worker, then timed from
-/// release until every one has been handed to the (null) exporter.
-fn drain() -> Duration {
-    let release = Arc::new(AtomicBool::new(false));
-    let sg = Spyglass::builder()
-        .exporter(StuckExporter(release.clone()))
-        .queue_size(RUN as usize + 1)
-        .batch_max(512)
-        .build()
-        .unwrap();
-    let em = sg.emitter();
-    em.emit_fn("f", Duration::from_micros(1), false);
-    while sg.collector().queue_depth > 0 {
-        std::thread::yield_now();
-    }
-    for _ in 0..RUN {
-        em.emit_fn("f", Duration::from_micros(1), false);
-    }
-    let start = Instant::now();
-    release.store(true, Ordering::Release);
-    // Wait on the flush's condition variable: polling the counters would read the queue's head and
-    // tail, the very cache lines the worker writes at every pop.
-    assert!(sg.flush(Duration::from_secs(60)));
-    let t = start.elapsed();
-    assert_eq!(sg.collector().exported, RUN + 1);
-    t
-}
-
 fn collector(c: &mut Criterion) {
     let mut g = c.benchmark_group("collector");
     // Runs of RUN events: criterion's time per iteration is per run, its throughput per event.
@@ -279,14 +238,14 @@ fn collector(c: &mut Criterion) {
         });
     }
     g.bench_function("worker drain to null exporter", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| drain()).sum())
+        b.iter_custom(|iters| (0..iters).map(|_| spyglass_benches_core::drain(RUN)).sum())
     });
     g.finish();
     let mut g = c.benchmark_group("collector");
     g.throughput(Throughput::Elements(1));
     let release = Arc::new(AtomicBool::new(false));
     let sg = Spyglass::builder()
-        .exporter(StuckExporter(release.clone()))
+        .exporter(Gate(release.clone()))
         .queue_size(1024)
         .build()
         .unwrap();

@@ -9,43 +9,9 @@ fn instrumented_empty(x: u64) -> u64 {
     black_box(x)
 }
 
-/// Blocks in its first export until released.
-#[derive(Debug)]
-struct Gate(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl spyglass::Exporter for Gate {
-    fn export(&mut self, _: &spyglass::export::Batch<'_>) -> Result<(), spyglass::ExportError> {
-        while !self.0.load(std::sync::atomic::Ordering::Acquire) {
-            std::thread::yield_now();
-        }
-        Ok(())
-    }
-}
-
 /// The collector worker alone: fills the queue while the worker is held, then times the drain.
 fn drain(n: u64) {
-    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sg = spyglass::Spyglass::builder()
-        .exporter(Gate(release.clone()))
-        .queue_size(n as usize + 1)
-        .batch_max(512)
-        .build()
-        .expect("build");
-    let em = sg.emitter();
-    em.emit_fn("f", Duration::from_micros(1), false);
-    while sg.collector().queue_depth > 0 {
-        std::thread::yield_now();
-    }
-    for _ in 0..n {
-        em.emit_fn("f", Duration::from_micros(1), false);
-    }
-    let start = std::time::Instant::now();
-    release.store(true, std::sync::atomic::Ordering::Release);
-    // Wait on the flush's condition variable: polling the counters would read the queue's head and
-    // tail, the very cache lines the worker writes at every pop.
-    assert!(sg.flush(Duration::from_secs(60)));
-    let t = start.elapsed();
-    assert_eq!(sg.collector().exported, n + 1);
+    let t = spyglass_benches_core::drain(n);
     println!(
         "drained {n} events in {t:?}: {:.1} M events/s ({:.1} ns/event)",
         n as f64 / t.as_secs_f64() / 1e6,
