@@ -104,10 +104,10 @@ free_gib() {
 }
 
 # ensure_build_space TARGET_DIR: empties TARGET_DIR when it holds more than SPYGLASS_TARGET_BUDGET_GIB
-# (default 25) or fewer than SPYGLASS_MIN_FREE_GIB (default 12) are free; fails when even an empty
+# (default 25) or fewer than SPYGLASS_MIN_FREE_GIB (default 10) are free; fails when even an empty
 # cache leaves less than that free.
 ensure_build_space() {
-  local target="$1" budget="${SPYGLASS_TARGET_BUDGET_GIB:-25}" min_free="${SPYGLASS_MIN_FREE_GIB:-12}" used=0
+  local target="$1" budget="${SPYGLASS_TARGET_BUDGET_GIB:-25}" min_free="${SPYGLASS_MIN_FREE_GIB:-10}" used=0
   if [ -d "$target" ]; then used=$(du -sk "$target" 2>/dev/null | awk '{ print int($1 / 1048576) }'); fi
   local free
   free=$(free_gib "$target")
