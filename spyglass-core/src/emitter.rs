@@ -38,6 +38,20 @@ impl std::fmt::Debug for Emitter<'_> {
     }
 }
 
+/// The event of `span`, which started at `ts_ns` (Unix ns) and lasted `dur_ns`.
+#[inline(always)]
+fn stamped(span: TraceContext, ts_ns: u64, dur_ns: u64, kind: EventKind) -> Event {
+    Event {
+        ts_ns,
+        dur_ns,
+        trace_id: span.trace_id(),
+        span_id: span.span_id(),
+        parent_span_id: span.parent_span_id(),
+        sampled: span.is_sampled(),
+        kind,
+    }
+}
+
 fn nanos(d: Duration) -> u64 {
     d.as_nanos().min(u64::MAX as u128) as u64
 }
@@ -147,16 +161,8 @@ impl<'a> Emitter<'a> {
         if !self.is_enabled() {
             return;
         }
-        let ev = Event {
-            ts_ns: crate::clock::unix_nanos().saturating_sub(dur_ns),
-            dur_ns,
-            trace_id: span.trace_id(),
-            span_id: span.span_id(),
-            parent_span_id: span.parent_span_id(),
-            sampled: span.is_sampled(),
-            kind,
-        };
-        self.emit(ev);
+        let ts_ns = crate::clock::unix_nanos().saturating_sub(dur_ns);
+        self.emit(stamped(span, ts_ns, dur_ns, kind));
     }
 
     /// Records the event of a span that started at `start` and ends now: one clock read, the Unix
@@ -167,15 +173,7 @@ impl<'a> Emitter<'a> {
             return;
         }
         let dur_ns = start.elapsed_nanos();
-        self.emit(Event {
-            ts_ns: start.unix_nanos(),
-            dur_ns,
-            trace_id: span.trace_id(),
-            span_id: span.span_id(),
-            parent_span_id: span.parent_span_id(),
-            sampled: span.is_sampled(),
-            kind,
-        });
+        self.emit(stamped(span, start.unix_nanos(), dur_ns, kind));
     }
 
     /// Records a complete event: offers it to the collector, whose worker counts it in the stats
