@@ -123,8 +123,7 @@ struct State {
     retained: VecDeque<(Vec<Event>, [usize; 3])>,
     /// Events per kind in `retained`.
     retained_per_kind: [usize; 3],
-    retained_events: usize,
-    /// Their capacity in events.
+    /// The capacity of its batches, in events.
     retained_capacity: usize,
     /// Older events, per kind: those of a batch let go that were still among the newest
     /// `EVENTS_PER_KIND` of their kind. Everything here is older than everything in `retained`.
@@ -304,7 +303,6 @@ impl Recent {
         let full = std::mem::take(batch);
         let mut guard = self.state.lock();
         let st = &mut *guard;
-        st.retained_events += full.len();
         st.retained_capacity += full.capacity();
         for (total, n) in st.retained_per_kind.iter_mut().zip(per_kind) {
             *total += n;
@@ -313,18 +311,16 @@ impl Recent {
         let mut recycled = None;
         while st.retained.len() > RETAINED_BATCHES
             || (st.retained.len() > 1
-                && (st.retained_events > RETAINED_EVENTS
+                && (st.retained_per_kind.iter().sum::<usize>() > RETAINED_EVENTS
                     || st.retained_capacity > 4 * RETAINED_EVENTS))
         {
             let Some((mut old, counts)) = st.retained.pop_front() else {
                 break;
             };
-            st.retained_events -= old.len();
             st.retained_capacity -= old.capacity();
             // Of each kind, the events still among its newest EVENTS_PER_KIND move to that kind's
-            // ring: those with fewer than that many newer ones of their kind, in this batch or after.
-            // Per kind, the events from the old batch's first one on; counted down as they go, it
-            // says how many of the kind are newer than the current one.
+            // ring. `newer` starts at the kind's count from the old batch's first event on and,
+            // counted down as the events go, says how many of the kind are newer than each.
             let mut newer = st.retained_per_kind;
             for (total, n) in st.retained_per_kind.iter_mut().zip(counts) {
                 *total -= n;
@@ -525,7 +521,10 @@ mod tests {
             // A batch let go comes back, emptied, with its capacity.
             assert!(b.is_empty() && b.capacity() >= 128);
         }
-        assert_eq!(r.state.lock().retained_events, RETAINED_EVENTS);
+        assert_eq!(
+            r.state.lock().retained_per_kind.iter().sum::<usize>(),
+            RETAINED_EVENTS
+        );
         // Huge, nearly empty batches (a large `batch_max`, light traffic): bounded by capacity.
         for _ in 0..50 {
             let mut b = batch(100_000, 1);
@@ -538,7 +537,7 @@ mod tests {
             st.retained.iter().map(|(b, _)| b.capacity()).sum::<usize>()
         );
         assert_eq!(
-            st.retained_events,
+            st.retained_per_kind.iter().sum::<usize>(),
             st.retained.iter().map(|(b, _)| b.len()).sum::<usize>()
         );
         // Every event still listed was counted in a kind ring or a batch: 512 function calls.
