@@ -121,10 +121,6 @@ const FINDINGS: usize = 256;
 struct State {
     /// The newest events: the last batches whole, with their events per kind.
     retained: VecDeque<(Vec<Event>, [usize; 3])>,
-    /// Events per kind in `retained`.
-    retained_per_kind: [usize; 3],
-    /// The capacity of its batches, in events.
-    retained_capacity: usize,
     /// Older events, per kind: those of a batch let go that were still among the newest
     /// `EVENTS_PER_KIND` of their kind. Everything here is older than everything in `retained`.
     kinds: [Ring<Event, EVENTS_PER_KIND>; 3],
@@ -303,28 +299,20 @@ impl Recent {
         let full = std::mem::take(batch);
         let mut guard = self.state.lock();
         let st = &mut *guard;
-        st.retained_capacity += full.capacity();
-        for (total, n) in st.retained_per_kind.iter_mut().zip(per_kind) {
-            *total += n;
-        }
         st.retained.push_back((full, per_kind));
         let mut recycled = None;
         while st.retained.len() > RETAINED_BATCHES
             || (st.retained.len() > 1
-                && (st.retained_per_kind.iter().sum::<usize>() > RETAINED_EVENTS
-                    || st.retained_capacity > 4 * RETAINED_EVENTS))
+                && (st.retained_per_kind().iter().sum::<usize>() > RETAINED_EVENTS
+                    || st.retained_capacity() > 4 * RETAINED_EVENTS))
         {
-            let Some((mut old, counts)) = st.retained.pop_front() else {
-                break;
-            };
-            st.retained_capacity -= old.capacity();
             // Of each kind, the events still among its newest EVENTS_PER_KIND move to that kind's
             // ring. `newer` starts at the kind's count from the old batch's first event on and,
             // counted down as the events go, says how many of the kind are newer than each.
-            let mut newer = st.retained_per_kind;
-            for (total, n) in st.retained_per_kind.iter_mut().zip(counts) {
-                *total -= n;
-            }
+            let mut newer = st.retained_per_kind();
+            let Some((mut old, _)) = st.retained.pop_front() else {
+                break;
+            };
             for ev in old.drain(..) {
                 let k = kind_index(&ev);
                 newer[k] -= 1;
@@ -420,6 +408,22 @@ impl Recent {
 }
 
 impl State {
+    /// Events per kind in the retained batches (a handful of batches: summed when needed).
+    fn retained_per_kind(&self) -> [usize; 3] {
+        let mut total = [0; 3];
+        for (_, counts) in &self.retained {
+            for (t, n) in total.iter_mut().zip(counts) {
+                *t += n;
+            }
+        }
+        total
+    }
+
+    /// The capacity of the retained batches, in events.
+    fn retained_capacity(&self) -> usize {
+        self.retained.iter().map(|(b, _)| b.capacity()).sum()
+    }
+
     fn detect_n_plus_one(
         &mut self,
         root: &Event,
@@ -522,7 +526,7 @@ mod tests {
             assert!(b.is_empty() && b.capacity() >= 128);
         }
         assert_eq!(
-            r.state.lock().retained_per_kind.iter().sum::<usize>(),
+            r.state.lock().retained_per_kind().iter().sum::<usize>(),
             RETAINED_EVENTS
         );
         // Huge, nearly empty batches (a large `batch_max`, light traffic): bounded by capacity.
@@ -532,12 +536,9 @@ mod tests {
         }
         let st = r.state.lock();
         assert_eq!(st.retained.len(), 1);
+        assert!(st.retained_capacity() <= 100_000);
         assert_eq!(
-            st.retained_capacity,
-            st.retained.iter().map(|(b, _)| b.capacity()).sum::<usize>()
-        );
-        assert_eq!(
-            st.retained_per_kind.iter().sum::<usize>(),
+            st.retained_per_kind().iter().sum::<usize>(),
             st.retained.iter().map(|(b, _)| b.len()).sum::<usize>()
         );
         // Every event still listed was counted in a kind ring or a batch: 512 function calls.
