@@ -108,12 +108,20 @@ pub struct NPlusOne {
     pub last_seen_ms: u64,
 }
 
+/// Per statement of a trace: executions, total ns, system.
+type QueryTally = HashMap<Name, (u64, u64, &'static str)>;
+
 #[derive(Debug, Default)]
 struct Pending {
     spans: Vec<Event>,
-    /// Per statement: executions, total ns, system. Counted for every query, also past the span cap.
-    queries: HashMap<Name, (u64, u64, &'static str)>,
+    /// Counted for every query, also past the span cap.
+    queries: QueryTally,
 }
+
+/// How many emptied span lists and query tallies are kept for reuse, and the largest capacity
+/// worth keeping (a trace with more spans than that allocates its own).
+const SPARES: usize = 64;
+const SPARE_CAPACITY: usize = 64;
 
 const FINDINGS: usize = 256;
 
@@ -130,6 +138,10 @@ struct State {
     n_plus_one_threshold: u64,
     pending_order: VecDeque<TraceId>,
     recent_traces: Ring<TraceRecord, RECENT_TRACES>,
+    /// Emptied span lists and query tallies of traces done with, reused for the next ones so that
+    /// assembling a trace allocates nothing in the steady state.
+    spare_spans: Vec<Vec<Event>>,
+    spare_queries: Vec<QueryTally>,
     slow_traces: Vec<TraceRecord>,
     error_traces: Ring<TraceRecord, ERROR_TRACES>,
 }
@@ -161,16 +173,19 @@ impl<T, const N: usize> Default for Ring<T, N> {
 }
 
 impl<T, const N: usize> Ring<T, N> {
+    /// Adds `v` as the newest, returning the oldest when the ring was full.
     #[inline]
-    fn push(&mut self, v: T) {
+    fn push(&mut self, v: T) -> Option<T> {
         if self.buf.len() < N {
             self.buf.push(v);
+            None
         } else {
-            self.buf[self.next] = v;
+            let old = std::mem::replace(&mut self.buf[self.next], v);
             self.next += 1;
             if self.next == N {
                 self.next = 0;
             }
+            Some(old)
         }
     }
 
@@ -229,10 +244,19 @@ impl Recent {
                 let spans = match (&ev.kind, pending) {
                     (EventKind::Req(r), Some(p)) => {
                         st.detect_n_plus_one(ev, r.method, &r.route, &p.queries);
+                        st.recycle_queries(p.queries);
                         p.spans
                     }
                     (EventKind::Req(_), None) => Vec::new(),
-                    (_, Some(p)) if !p.spans.is_empty() => p.spans,
+                    (_, Some(p)) if !p.spans.is_empty() => {
+                        st.recycle_queries(p.queries);
+                        p.spans
+                    }
+                    (_, Some(p)) => {
+                        st.recycle_queries(p.queries);
+                        st.recycle_spans(p.spans);
+                        continue;
+                    }
                     // A lone event outside any request (emitted by hand, no context) is no trace.
                     _ => continue,
                 };
@@ -244,6 +268,7 @@ impl Recent {
                     && !spans.iter().any(Event::is_error)
                     && !st.is_slow_candidate(ev.dur_ns)
                 {
+                    st.recycle_spans(spans);
                     continue;
                 }
                 let rec = TraceRecord {
@@ -268,7 +293,11 @@ impl Recent {
                         st.pending_order.retain(|id| pending.contains_key(id));
                     }
                 }
-                let p = st.pending.entry(ev.trace_id).or_default();
+                let (spare_spans, spare_queries) = (&mut st.spare_spans, &mut st.spare_queries);
+                let p = st.pending.entry(ev.trace_id).or_insert_with(|| Pending {
+                    spans: spare_spans.pop().unwrap_or_default(),
+                    queries: spare_queries.pop().unwrap_or_default(),
+                });
                 if let EventKind::Db(d) = &ev.kind {
                     let q = p
                         .queries
@@ -494,7 +523,31 @@ impl State {
             self.slow_traces.insert(pos, rec.clone());
             self.slow_traces.truncate(SLOW_TRACES);
         }
-        self.recent_traces.push(rec);
+        if let Some(old) = self.recent_traces.push(rec) {
+            self.recycle_spans(old.spans);
+        }
+    }
+
+    /// Keeps an emptied span list for the next trace, if it is small and there is room.
+    fn recycle_spans(&mut self, mut spans: Vec<Event>) {
+        if spans.capacity() > 0
+            && spans.capacity() <= SPARE_CAPACITY
+            && self.spare_spans.len() < SPARES
+        {
+            spans.clear();
+            self.spare_spans.push(spans);
+        }
+    }
+
+    /// Keeps an emptied query tally for the next trace, if it is small and there is room.
+    fn recycle_queries(&mut self, mut queries: QueryTally) {
+        if queries.capacity() > 0
+            && queries.capacity() <= SPARE_CAPACITY
+            && self.spare_queries.len() < SPARES
+        {
+            queries.clear();
+            self.spare_queries.push(queries);
+        }
     }
 }
 
@@ -506,6 +559,49 @@ mod tests {
         let mut b = Vec::with_capacity(capacity);
         b.extend((0..n).map(|i| Event::function("f", "m", i as u64, false)));
         b
+    }
+
+    /// A batch of `requests` requests, each a root with a function and two queries under it.
+    fn traced_batch(requests: usize, dur_ns: u64) -> Vec<Event> {
+        let route: Name = Name::from_static("/users/{id}");
+        let statement: Name = Name::from_static("SELECT * FROM users WHERE id = ?");
+        let mut b = Vec::new();
+        for _ in 0..requests {
+            let root = Event::request("GET", route.clone(), 200, dur_ns);
+            let under = |mut ev: Event| {
+                ev.trace_id = root.trace_id;
+                ev.parent_span_id = Some(root.span_id);
+                ev
+            };
+            b.push(under(Event::function("load_user", "shop", 10, false)));
+            b.push(under(Event::query(statement.clone(), "sqlite", Some(1), 5)));
+            b.push(under(Event::query(statement.clone(), "sqlite", Some(1), 5)));
+            b.push(root);
+        }
+        b
+    }
+
+    #[test]
+    fn assembling_traces_allocates_nothing_once_warm() {
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        // Every trace is kept as one of the newest (fewer roots per batch than RECENT_TRACES), the
+        // case that used to allocate a span list and a query tally per request.
+        // The warm-up takes the list of pending trace ids past its compaction point (4 ×
+        // PENDING_TRACES) once.
+        let batches: Vec<Vec<Event>> = (0..600).map(|_| traced_batch(20, 1_000)).collect();
+        for b in &batches[..300] {
+            r.ingest(b);
+        }
+        let info = allocation_counter::measure(|| {
+            for b in &batches[300..] {
+                r.ingest(b);
+            }
+        });
+        assert_eq!(info.count_total, 0, "{info:?}");
+        let st = r.state.lock();
+        assert_eq!(st.recent_traces.buf.len(), RECENT_TRACES);
+        assert!(st.recent_traces.iter().all(|t| t.spans.len() == 3));
+        assert!(st.pending.is_empty());
     }
 
     #[test]
