@@ -306,22 +306,25 @@ where
 {
     match Recorder::start::<X::Database, Q>(query) {
         Either::Left(q) => exec.fetch_optional(q),
-        Either::Right((q, mut rec)) => {
-            let fut = exec.fetch_optional(q);
-            Box::pin(async move {
-                let out = fut.await;
-                match &out {
-                    Ok(row) => {
-                        rec.rows = u64::from(row.is_some());
-                        rec.affected.get_or_insert(0);
-                        rec.finish(None);
-                    }
-                    Err(e) => rec.finish(Some(e)),
-                }
-                out
-            })
-        }
+        Either::Right((q, rec)) => Box::pin(optional_recorded(exec.fetch_optional(q), rec)),
     }
+}
+
+/// Awaits a `fetch_optional` and finishes its record: the row count, or the error.
+pub(crate) async fn optional_recorded<R>(
+    fetch: impl std::future::Future<Output = Result<Option<R>, Error>>,
+    mut rec: Recorder,
+) -> Result<Option<R>, Error> {
+    let out = fetch.await;
+    match &out {
+        Ok(row) => {
+            rec.rows = u64::from(row.is_some());
+            rec.affected.get_or_insert(0);
+            rec.finish(None);
+        }
+        Err(e) => rec.finish(Some(e)),
+    }
+    out
 }
 
 impl<'c, E> Executor<'c> for Instrumented<E>

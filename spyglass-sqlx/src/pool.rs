@@ -34,7 +34,7 @@ use sqlx_core::pool::{Pool, PoolConnection};
 use sqlx_core::sql_str::SqlStr;
 use sqlx_core::transaction::Transaction;
 
-use crate::executor::{Instrumented, Recorder};
+use crate::executor::{optional_recorded, Instrumented, Recorder};
 
 /// A point-in-time view of a pool: its gauges and how long callers waited for connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +242,14 @@ where
                     return Err(e);
                 }
             };
-            Instrumented::new(&mut *conn).fetch_optional(query).await
+            // Recorded here rather than through `Instrumented`, whose own boxed future would be a
+            // second allocation per query.
+            match Recorder::start::<DB, E>(query) {
+                Either::Left(q) => (&mut *conn).fetch_optional(q).await,
+                Either::Right((q, rec)) => {
+                    optional_recorded((&mut *conn).fetch_optional(q), rec).await
+                }
+            }
         })
     }
 
