@@ -41,32 +41,51 @@ pub struct Harness {
     pub vs_bare_header: &'static str,
     /// That column's cell, from the ratios over bare of throughput, p99 and CPU per request.
     pub vs_bare: fn(throughput: f64, p99: f64, cpu: f64) -> String,
+    /// The apps every variant can serve, chosen with `--app NAME`: name and what `GET /users/42`
+    /// does in it. The first is the default.
+    pub apps: &'static [(&'static str, &'static str)],
+}
+
+/// What a run of the harness measures: rounds, seconds per run, the app and the variants.
+#[derive(Debug, PartialEq)]
+struct Plan<'a> {
+    rounds: usize,
+    secs: u64,
+    app: &'a str,
+    chosen: Vec<&'a str>,
 }
 
 /// One measured run: requests/s, p99 in milliseconds, server CPU in µs per request.
 type Measured = (f64, f64, f64);
 
 impl Harness {
-    /// Runs the harness on this process's arguments. With `--serve VARIANT` it calls `serve` (which
-    /// must print `listening on PORT` and then serve until killed) and returns what that returns;
-    /// otherwise it parses `--rounds N --secs N [VARIANT…]` (`--bench`, passed by `cargo bench`,
-    /// is ignored), runs the rounds, and prints the table. Exit code 2 on a bad argument, failure
-    /// when a run fails.
-    pub fn main(&self, serve: impl FnOnce(&str) -> ExitCode) -> ExitCode {
+    /// Runs the harness on this process's arguments. With `--serve VARIANT APP` it calls
+    /// `serve(VARIANT, APP)` (which must print `listening on PORT` and then serve until killed) and
+    /// returns what that returns; otherwise it parses `--rounds N --secs N --app NAME [VARIANT…]`
+    /// (`--bench`, passed by `cargo bench`, is ignored), runs the rounds, and prints the table.
+    /// Exit code 2 on a bad argument, failure when a run fails.
+    pub fn main(&self, serve: impl FnOnce(&str, &str) -> ExitCode) -> ExitCode {
         let args: Vec<String> = std::env::args().skip(1).collect();
         if args.first().map(String::as_str) == Some("--serve") {
-            return serve(args.get(1).map(String::as_str).unwrap_or("bare"));
+            let arg = |i: usize, default: &'static str| args.get(i).map_or(default, String::as_str);
+            return serve(arg(1, "bare"), arg(2, self.apps[0].0));
         }
-        let (rounds, secs, chosen) = match self.parse_args(&args) {
+        let plan = match self.parse_args(&args) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::from(2);
             }
         };
-        match self.run_rounds(rounds, secs, &chosen) {
+        match self.run_rounds(&plan) {
             Ok(runs) => {
-                self.print_table(&chosen, &runs);
+                let what = self
+                    .apps
+                    .iter()
+                    .find(|a| a.0 == plan.app)
+                    .map_or("", |a| a.1);
+                println!("App `{}`: {what}\n", plan.app);
+                self.print_table(&plan.chosen, &runs);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -76,10 +95,11 @@ impl Harness {
         }
     }
 
-    /// `--rounds N --secs N [VARIANT…]` into (rounds, secs, chosen variants).
-    fn parse_args<'a>(&'a self, args: &[String]) -> Result<(usize, u64, Vec<&'a str>), String> {
+    /// `--rounds N --secs N --app NAME [VARIANT…]` into a plan.
+    fn parse_args<'a>(&'a self, args: &[String]) -> Result<Plan<'a>, String> {
         let mut secs = self.default_secs;
         let mut rounds = 1;
+        let mut app = self.apps[0].0;
         let mut chosen: Vec<&str> = Vec::new();
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -97,6 +117,16 @@ impl Harness {
                         .next()
                         .and_then(|s| s.parse().ok())
                         .ok_or("--secs needs a whole number")?;
+                }
+                "--app" => {
+                    let name = it.next().map(String::as_str).unwrap_or_default();
+                    app = match self.apps.iter().find(|a| a.0 == name) {
+                        Some(a) => a.0,
+                        None => {
+                            let names: Vec<&str> = self.apps.iter().map(|a| a.0).collect();
+                            return Err(format!("--app needs one of: {}", names.join(", ")));
+                        }
+                    };
                 }
                 _ => match self
                     .variants
@@ -122,17 +152,18 @@ impl Harness {
         if chosen.is_empty() {
             chosen = self.variants.iter().map(|v| v.0).collect();
         }
-        Ok((rounds, secs, chosen))
+        Ok(Plan {
+            rounds,
+            secs,
+            app,
+            chosen,
+        })
     }
 
     /// Runs `rounds` rounds of the chosen variants, interleaved (a, b, c, then b, c, a, …), and
     /// returns each variant's runs in round order.
-    fn run_rounds(
-        &self,
-        rounds: usize,
-        secs: u64,
-        chosen: &[&str],
-    ) -> Result<Vec<Vec<Measured>>, String> {
+    fn run_rounds(&self, plan: &Plan<'_>) -> Result<Vec<Vec<Measured>>, String> {
+        let (rounds, secs, chosen) = (plan.rounds, plan.secs, &plan.chosen);
         let tck = clk_tck();
         let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); chosen.len()];
         for round in 0..rounds {
@@ -140,17 +171,20 @@ impl Harness {
             for k in 0..chosen.len() {
                 let i = (k + round) % chosen.len();
                 let v = chosen[i];
-                let run = || -> Result<Measured, String> {
-                    let server = Server::start(v)?;
+                let run = || -> Result<(f64, f64, [f64; 3]), String> {
+                    let server = Server::start(v, plan.app)?;
                     wrk(server.port, self.warmup_secs)?;
-                    let cpu0 = cpu_secs(server.pid, tck)?;
+                    let before = cpu_secs(server.pid, tck)?;
                     let (rps, p99, total) = wrk(server.port, secs)?;
-                    let cpu = cpu_secs(server.pid, tck)? - cpu0;
-                    Ok((rps, p99, cpu / total * 1e6))
+                    let after = cpu_secs(server.pid, tck)?;
+                    let per_request = |k: usize| (after[k] - before[k]) / total * 1e6;
+                    Ok((rps, p99, [per_request(0), per_request(1), per_request(2)]))
                 };
-                let (rps, p99, cpu_us) = run().map_err(|e| format!("{v}: {e}"))?;
+                let (rps, p99, [cpu_us, user_us, sg_us]) =
+                    run().map_err(|e| format!("{v}: {e}"))?;
                 eprintln!(
-                    "round {}: {v}: {rps:.0} req/s, p99 {p99:.2} ms, server CPU {cpu_us:.1} µs/request",
+                    "round {}: {v}: {rps:.0} req/s, p99 {p99:.2} ms, server CPU {cpu_us:.2} µs/request \
+                     (user {user_us:.2}, Spyglass threads {sg_us:.2})",
                     round + 1
                 );
                 runs[i].push((rps, p99, cpu_us));
@@ -220,14 +254,14 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Starts this binary as `--serve VARIANT` on core 0, reads its port and waits (10 s at most)
-    /// until it accepts connections.
-    fn start(variant: &str) -> Result<Server, String> {
+    /// Starts this binary as `--serve VARIANT APP` on core 0, reads its port and waits (10 s at
+    /// most) until it accepts connections.
+    fn start(variant: &str, app: &str) -> Result<Server, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = Command::new("taskset")
             .args(["-c", "0"])
             .arg(exe)
-            .args(["--serve", variant])
+            .args(["--serve", variant, app])
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start the server under taskset: {e}"))?;
@@ -258,17 +292,37 @@ impl Server {
     }
 }
 
-/// CPU time (user + system, every thread) the process has used so far, in seconds, from
-/// `/proc/PID/stat`.
-fn cpu_secs(pid: u32, ticks_per_sec: f64) -> Result<f64, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+/// CPU time the process has used so far, in seconds: every thread's (user + system), every
+/// thread's in user mode, and its Spyglass threads' (named `spyglass-…`, such as the collector;
+/// user + system), from `/proc/PID/stat` and `/proc/PID/task/*/stat`.
+fn cpu_secs(pid: u32, ticks_per_sec: f64) -> Result<[f64; 3], String> {
+    let (_, user, sys) = stat_secs(&format!("/proc/{pid}/stat"), ticks_per_sec)?;
+    let mut spyglass = 0.0;
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map_err(|e| format!("cannot list the server's threads: {e}"))?;
+    for t in tasks.flatten() {
+        // A thread that ended between the listing and the read has nothing left to count.
+        if let Ok((name, u, s)) = stat_secs(&format!("{}/stat", t.path().display()), ticks_per_sec)
+        {
+            if name.starts_with("spyglass-") {
+                spyglass += u + s;
+            }
+        }
+    }
+    Ok([user + sys, user, spyglass])
+}
+
+/// The command name and CPU times (user, system; seconds) of a `/proc` `stat` file.
+fn stat_secs(path: &str, ticks_per_sec: f64) -> Result<(String, f64, f64), String> {
+    let stat = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the server's CPU time: {e}"))?;
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map_or("", |x| x.1);
+    let (head, rest) = stat.rsplit_once(')').unwrap_or(("", ""));
+    let name = head.split_once('(').map_or("", |x| x.1).to_string();
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
     match (ticks(11), ticks(12)) {
-        (Some(u), Some(s)) => Ok((u + s) / ticks_per_sec),
+        (Some(u), Some(s)) => Ok((name, u / ticks_per_sec, s / ticks_per_sec)),
         _ => Err(format!("unexpected /proc stat line: {stat}")),
     }
 }
@@ -393,15 +447,29 @@ Transfer/sec:      5.00MB
             warmup_secs: 2,
             vs_bare_header: "vs bare",
             vs_bare: |t, _, _| format!("{t}"),
+            apps: &[("plain", "P"), ("shop", "S")],
         };
         let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-        assert_eq!(h.parse_args(&args("")).unwrap(), (1, 8, vec!["bare", "x"]));
+        let plan = |rounds, secs, app, chosen| Plan {
+            rounds,
+            secs,
+            app,
+            chosen,
+        };
         assert_eq!(
-            h.parse_args(&args("--bench --rounds 3 --secs 1 x y"))
+            h.parse_args(&args("")).unwrap(),
+            plan(1, 8, "plain", vec!["bare", "x"])
+        );
+        assert_eq!(
+            h.parse_args(&args("--bench --rounds 3 --secs 1 --app shop x y"))
                 .unwrap(),
-            (3, 1, vec!["x", "y"])
+            plan(3, 1, "shop", vec!["x", "y"])
         );
         assert!(h.parse_args(&args("--rounds 0")).is_err());
+        assert!(h
+            .parse_args(&args("--app other"))
+            .unwrap_err()
+            .contains("plain, shop"));
         assert!(h
             .parse_args(&args("z"))
             .unwrap_err()

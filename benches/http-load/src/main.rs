@@ -18,10 +18,23 @@
 
 use std::process::ExitCode;
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use spyglass_benches_http_load::Harness;
+
+// The example app's files (formatted and linted with it, their owner), of which the `shop` app
+// uses one handler's path.
+#[rustfmt::skip]
+#[allow(dead_code)]
+#[path = "../../../examples/axum-app/src/domain.rs"]
+mod domain;
+#[rustfmt::skip]
+#[allow(dead_code)]
+#[path = "../../../examples/axum-app/src/store.rs"]
+mod store;
 
 const HARNESS: Harness = Harness {
     variants: &[
@@ -33,46 +46,100 @@ const HARNESS: Harness = Harness {
         ),
         ("prometheus", "axum-prometheus"),
     ],
-    // Diagnostic: the layer with recording switched off.
-    hidden: &["spyglass-disabled"],
+    // Diagnostics: the layer with recording switched off, and a layer that does nothing (what
+    // axum's `Router::layer` costs by itself).
+    hidden: &["spyglass-disabled", "noop", "noop-header"],
     default_secs: 8,
     warmup_secs: 2,
     vs_bare_header: "vs bare: throughput, p99, CPU",
     vs_bare: |throughput, p99, cpu| format!("{:.1} %, ×{p99:.2}, ×{cpu:.2}", 100.0 * throughput),
+    apps: &[
+        ("plain", "a handler that formats a string"),
+        (
+            "shop",
+            "the example app's handler: an `#[instrument]`ed function runs one SQLite query \
+             (sqlx, in memory) and answers JSON",
+        ),
+    ],
 };
 
 async fn user(Path(id): Path<u64>) -> String {
     format!(r#"{{"id":{id},"name":"user-{id}"}}"#)
 }
 
-fn routes() -> Router {
+/// The `plain` app: a handler that formats a string.
+fn plain() -> Router {
     Router::new()
         .route("/users/{id}", get(user))
         .route("/health", get(|| async { "ok" }))
 }
 
-fn app(variant: &str) -> Result<Router, String> {
+/// The `shop` app: the example app's `GET /users/{id}`, the `#[spyglass::instrument]`ed
+/// `load_user` querying its seeded in-memory SQLite database through sqlx and
+/// `spyglass::sqlx::InstrumentedPool`, answered as JSON. Every variant but `spyglass` installs the
+/// global instance switched off, so the function and query instrumentation (compiled in, as in
+/// the example) records nothing there.
+async fn shop(variant: &str) -> Result<Router, String> {
+    let on = variant == "spyglass";
+    let guard = spyglass::Spyglass::builder()
+        .service_name("shop")
+        .enabled(on)
+        .install()
+        .map_err(|e| e.to_string())?;
+    // The instance lives as long as the server process.
+    std::mem::forget(guard);
+    let store = store::Store::open().await.map_err(|e| e.to_string())?;
+    Ok(Router::new()
+        .route(
+            "/users/{id}",
+            get(
+                |State(store): State<store::Store>, Path(id): Path<u64>| async move {
+                    store::load_user(&store, id).await.map(Json)
+                },
+            ),
+        )
+        .with_state(store))
+}
+
+impl IntoResponse for domain::ShopError {
+    fn into_response(self) -> Response {
+        (StatusCode::NOT_FOUND, self.to_string()).into_response()
+    }
+}
+
+/// `routes` with the variant's layer.
+fn layered(variant: &str, routes: Router) -> Result<Router, String> {
     Ok(match variant {
-        "bare" => routes(),
-        "spyglass" => routes().layer(spyglass::axum::SpyglassLayer::new()),
+        "bare" => routes,
+        "spyglass" => routes.layer(spyglass::axum::SpyglassLayer::new()),
         // Diagnostic, not in the default set: the layer with recording switched off.
         "spyglass-disabled" => {
             let sg = spyglass::Spyglass::builder()
                 .enabled(false)
                 .build()
                 .map_err(|e| e.to_string())?;
-            routes().layer(spyglass::axum::SpyglassLayer::with_instance(sg))
+            routes.layer(spyglass::axum::SpyglassLayer::with_instance(sg))
         }
+        // Diagnostic: a layer that adds a fixed `traceparent` header to each response (what the
+        // header alone costs the server and the client).
+        "noop-header" => routes.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            http::HeaderName::from_static("traceparent"),
+            http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        )),
+        // Diagnostic: a layer that forwards each request untouched.
+        "noop" => routes.layer(tower::util::MapRequestLayer::new(|r| r)),
         "trace" => {
             tracing_subscriber::fmt()
                 .with_max_level(tracing::Level::DEBUG)
                 .with_writer(std::io::sink)
                 .init();
-            routes().layer(tower_http::trace::TraceLayer::new_for_http())
+            routes.layer(tower_http::trace::TraceLayer::new_for_http())
         }
         "prometheus" => {
             let (layer, handle) = axum_prometheus::PrometheusMetricLayer::pair();
-            routes()
+            routes
                 .route("/metrics", get(move || async move { handle.render() }))
                 .layer(layer)
         }
@@ -80,15 +147,21 @@ fn app(variant: &str) -> Result<Router, String> {
     })
 }
 
-/// Server mode: `http-load --serve VARIANT`; prints `listening on PORT`.
-fn serve(variant: &str) -> ExitCode {
+/// Server mode: `http-load --serve VARIANT APP`; prints `listening on PORT`.
+fn serve(variant: &str, app: &str) -> ExitCode {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
     // Built inside the runtime: axum-prometheus spawns its upkeep task on creation.
-    let app = match rt.block_on(async { app(variant) }) {
+    let app = match rt.block_on(async {
+        let routes = match app {
+            "shop" => shop(variant).await?,
+            _ => plain(),
+        };
+        layered(variant, routes)
+    }) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
