@@ -21,8 +21,19 @@
 
 use std::process::ExitCode;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use spyglass_benches_http_load::Harness;
+
+// The example app's files (formatted and linted with the axum example, their owner), of which the
+// `shop` app uses one handler's path.
+#[rustfmt::skip]
+#[allow(dead_code)]
+#[path = "../../examples/axum-app/src/domain.rs"]
+mod domain;
+#[rustfmt::skip]
+#[allow(dead_code)]
+#[path = "../../examples/axum-app/src/store.rs"]
+mod store;
 
 const HARNESS: Harness = Harness {
     variants: &[
@@ -44,6 +55,14 @@ const HARNESS: Harness = Harness {
             100.0 * throughput
         )
     },
+    apps: &[
+        ("plain", "a handler that formats a string"),
+        (
+            "shop",
+            "the example app's handler: an `#[instrument]`ed function runs one SQLite query \
+             (sqlx, in memory) and answers JSON",
+        ),
+    ],
 };
 
 async fn user(id: web::Path<u64>) -> String {
@@ -51,13 +70,46 @@ async fn user(id: web::Path<u64>) -> String {
     format!(r#"{{"id":{id},"name":"user-{id}"}}"#)
 }
 
-fn routes(cfg: &mut web::ServiceConfig) {
+fn plain(cfg: &mut web::ServiceConfig) {
     cfg.route("/users/{id}", web::get().to(user))
         .route("/health", web::get().to(|| async { "ok" }));
 }
 
-/// Server mode: `load --serve VARIANT`; prints `listening on PORT`.
-fn serve(variant: &str) -> ExitCode {
+impl ResponseError for domain::ShopError {
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::NotFound().body(self.to_string())
+    }
+}
+
+async fn shop_user(
+    store: web::Data<store::Store>,
+    id: web::Path<u64>,
+) -> Result<web::Json<domain::User>, domain::ShopError> {
+    store::load_user(&store, id.into_inner())
+        .await
+        .map(web::Json)
+}
+
+/// The `shop` app: the example app's `GET /users/{id}`, the `#[spyglass::instrument]`ed
+/// `load_user` querying its seeded in-memory SQLite database through sqlx and
+/// `spyglass::sqlx::InstrumentedPool`, answered as JSON. Every variant but `spyglass` installs the
+/// global instance switched off, so the function and query instrumentation (compiled in, as in
+/// the example) records nothing there.
+async fn shop(variant: &str) -> std::io::Result<store::Store> {
+    let guard = spyglass::Spyglass::builder()
+        .service_name("shop")
+        .enabled(variant == "spyglass")
+        .install()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    // The instance lives as long as the server process.
+    std::mem::forget(guard);
+    store::Store::open()
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// Server mode: `load --serve VARIANT APP`; prints `listening on PORT`.
+fn serve(variant: &str, app: &str) -> ExitCode {
     // One macro arm per variant: the three apps differ in type.
     macro_rules! run {
         ($factory:expr) => {{
@@ -70,21 +122,34 @@ fn serve(variant: &str) -> ExitCode {
         }};
     }
     let variant = variant.to_string();
+    let app = app.to_string();
     let res = actix_web::rt::System::new().block_on(async move {
+        let store = match app.as_str() {
+            "shop" => Some(web::Data::new(shop(&variant).await?)),
+            _ => None,
+        };
+        // The app's routes, the same in every variant.
+        let routes = move |cfg: &mut web::ServiceConfig| match &store {
+            Some(store) => {
+                cfg.app_data(store.clone())
+                    .route("/users/{id}", web::get().to(shop_user));
+            }
+            None => plain(cfg),
+        };
         match variant.as_str() {
-            "bare" => run!(|| App::new().configure(routes)),
-            "noop" => run!(|| App::new()
-                .configure(routes)
+            "bare" => run!(move || App::new().configure(routes.clone())),
+            "noop" => run!(move || App::new()
+                .configure(routes.clone())
                 .wrap_fn(|req, srv| actix_web::dev::Service::call(srv, req))),
-            "spyglass" => run!(|| App::new()
-                .configure(routes)
+            "spyglass" => run!(move || App::new()
+                .configure(routes.clone())
                 .wrap(spyglass_actix::Spyglass::new())),
             "prometheus" => {
                 let prom = actix_web_prom::PrometheusMetricsBuilder::new("api")
                     .endpoint("/metrics")
                     .build()
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
-                run!(move || App::new().configure(routes).wrap(prom.clone()))
+                run!(move || App::new().configure(routes.clone()).wrap(prom.clone()))
             }
             other => Err(std::io::Error::other(format!("unknown variant '{other}'"))),
         }

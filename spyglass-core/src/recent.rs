@@ -28,8 +28,11 @@ use crate::event::{Event, EventKind};
 use crate::name::Name;
 
 const EVENTS_PER_KIND: usize = 512;
-/// Whole batches kept as the collector handed them over (moved, not copied), newest last.
-const RETAINED_BATCHES: usize = 8;
+/// Whole batches kept as the collector handed them over (moved, not copied), newest last. Enough
+/// of the default 128-event batches to hold `RETAINED_EVENTS`, so that under load, when batches are
+/// full, an even mix of the three kinds keeps more than `EVENTS_PER_KIND` of each in the batches and
+/// a batch let go has nothing left to move to the per-kind rings.
+const RETAINED_BATCHES: usize = 16;
 /// At most this many events in those batches, and room for four times as many (a batch keeps the
 /// collector's `batch_max` capacity); beyond either the oldest batch is let go.
 const RETAINED_EVENTS: usize = 2048;
