@@ -285,7 +285,9 @@ impl Recent {
                     if st.pending.len() >= PENDING_TRACES {
                         // Evict the oldest trace still being assembled.
                         while let Some(old) = st.pending_order.pop_front() {
-                            if st.pending.remove(&old).is_some() {
+                            if let Some(p) = st.pending.remove(&old) {
+                                st.recycle_queries(p.queries);
+                                st.recycle_spans(p.spans);
                                 break;
                             }
                         }
@@ -302,12 +304,18 @@ impl Recent {
                     queries: spare_queries.pop().unwrap_or_default(),
                 });
                 if let EventKind::Db(d) = &ev.kind {
-                    let q = p
-                        .queries
-                        .entry(d.statement.clone())
-                        .or_insert((0, 0, d.system));
-                    q.0 += 1;
-                    q.1 += ev.dur_ns;
+                    // Looked up before inserting: a statement seen before (the N+1 case) costs no
+                    // clone of its name.
+                    match p.queries.get_mut(&d.statement) {
+                        Some(q) => {
+                            q.0 += 1;
+                            q.1 += ev.dur_ns;
+                        }
+                        None => {
+                            p.queries
+                                .insert(d.statement.clone(), (1, ev.dur_ns, d.system));
+                        }
+                    }
                 }
                 if p.spans.len() < SPANS_PER_TRACE {
                     p.spans.push(ev.clone());
