@@ -11,6 +11,7 @@
 //! cargo bench -p spyglass-actix --bench load                     # all variants, 5 s each
 //! cargo bench -p spyglass-actix --bench load -- --secs 5 bare spyglass
 //! cargo bench -p spyglass-actix --bench load -- --rounds 3   # interleaved rounds, medians
+//! cargo bench -p spyglass-actix --bench load -- --app shop --rounds 3  # the example's SQLite route
 //! ```
 //!
 //! Results, with the machine and how to read them: `benches/README.md` (Middleware). Rounds run

@@ -3,14 +3,19 @@
 //! `serve` function, and hands them to [`Harness::main`].
 //!
 //! Each variant runs as its own server process, the harness binary re-executed as
-//! `BIN --serve VARIANT` under `taskset -c 0`; the server prints `listening on PORT` on its first
-//! line of standard output. `wrk` (Debian package `wrk`) pinned to core 1 loads
+//! `BIN --serve VARIANT APP` under `taskset -c 0`; the server prints `listening on PORT` on its
+//! first line of standard output. `wrk` (Debian package `wrk`) pinned to core 1 loads
 //! `GET /users/42` over loopback: 1 thread, 32 keep-alive connections, a warm-up run, then the
 //! measured run. Besides wrk's requests/s and p99, the server process's CPU time per request is
-//! read from `/proc/PID/stat`.
+//! read from `/proc`: in all, in user mode, and in its `spyglass-…` threads (the collector); the
+//! last two are printed per run on standard error.
 //!
-//! Command line: `BIN [--rounds N] [--secs N] [VARIANT…]` (no variant named: all of the table's),
-//! and `BIN --serve VARIANT`. Rounds run the variants interleaved in a rotating order, so a noisy
+//! Command line: `BIN [--rounds N] [--secs N] [--app NAME] [VARIANT…]` (no variant named: all of
+//! the table's; no app named: the harness's first), and `BIN --serve VARIANT APP`. Each harness
+//! serves two apps: `plain`, a handler that formats a string (the layer's cost against almost
+//! nothing), and `shop`, the example app's SQLite-backed `GET /users/{id}` (a request of a real
+//! service, with an `#[instrument]`ed function and a query under it). Rounds run the variants
+//! interleaved in a rotating order, so a noisy
 //! neighbour hurts them alike; each variant reports its median round, and besides that the median
 //! over rounds of its throughput over bare's in the same round. Results go to standard output as a
 //! markdown table, one line per run to standard error.

@@ -2,12 +2,16 @@
 //! `TraceLayer` under a `tracing` subscriber (formatting every request's events into a sink), and with
 //! `axum-prometheus`. Each variant runs as its own server process pinned to core 0; `wrk` (Debian
 //! package `wrk`) pinned to core 1 loads `GET /users/{id}` over loopback: 1 thread, 32 keep-alive
-//! connections, 2 s warm-up then 8 s measured, one run per variant.
+//! connections, 2 s warm-up then 8 s measured, one run per variant. The app is `plain` (a handler
+//! that formats a string) or, with `--app shop`, the example app's SQLite-backed `GET /users/{id}`.
+//! Hidden diagnostic variants: `noop` (a layer that does nothing: what `Router::layer` itself
+//! costs), `noop-header` (a layer adding a fixed `traceparent` header), `spyglass-disabled`.
 //!
 //! ```text
 //! cargo run --release -p spyglass-benches-http-load --bin http-load                 # all variants, one run
 //! cargo run --release -p spyglass-benches-http-load --bin http-load -- --rounds 3 --secs 5
-//! cargo run --release -p spyglass-benches-http-load --bin http-load -- bare spyglass
+//! cargo run --release -p spyglass-benches-http-load --bin http-load -- --app shop --rounds 3
+//! cargo run --release -p spyglass-benches-http-load --bin http-load -- bare noop spyglass
 //! ```
 //!
 //! Results, with the machine and how to read them: `benches/README.md` (Middleware). Rounds run
