@@ -102,8 +102,9 @@ async fn shop(variant: &str) -> std::io::Result<store::Store> {
         .enabled(variant == "spyglass")
         .install()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    // The instance lives as long as the server process.
-    std::mem::forget(guard);
+    // Kept for the life of the server process (a static is never dropped).
+    static INSTALLED: std::sync::OnceLock<spyglass::SpyglassGuard> = std::sync::OnceLock::new();
+    let _ = INSTALLED.set(guard);
     store::Store::open()
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))

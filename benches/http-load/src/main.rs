@@ -90,8 +90,9 @@ async fn shop(variant: &str) -> Result<Router, String> {
         .enabled(on)
         .install()
         .map_err(|e| e.to_string())?;
-    // The instance lives as long as the server process.
-    std::mem::forget(guard);
+    // Kept for the life of the server process (a static is never dropped).
+    static INSTALLED: std::sync::OnceLock<spyglass::SpyglassGuard> = std::sync::OnceLock::new();
+    let _ = INSTALLED.set(guard);
     let store = store::Store::open().await.map_err(|e| e.to_string())?;
     Ok(Router::new()
         .route(
