@@ -256,8 +256,7 @@ impl Recent {
                         p.spans
                     }
                     (_, Some(p)) => {
-                        st.recycle_queries(p.queries);
-                        st.recycle_spans(p.spans);
+                        st.recycle(p);
                         continue;
                     }
                     // A lone event outside any request (emitted by hand, no context) is no trace.
@@ -286,8 +285,7 @@ impl Recent {
                         // Evict the oldest trace still being assembled.
                         while let Some(old) = st.pending_order.pop_front() {
                             if let Some(p) = st.pending.remove(&old) {
-                                st.recycle_queries(p.queries);
-                                st.recycle_spans(p.spans);
+                                st.recycle(p);
                                 break;
                             }
                         }
@@ -539,6 +537,12 @@ impl State {
         }
     }
 
+    /// Keeps the span list and query tally of a trace done with for the next traces.
+    fn recycle(&mut self, p: Pending) {
+        self.recycle_queries(p.queries);
+        self.recycle_spans(p.spans);
+    }
+
     /// Keeps an emptied span list for the next trace, if it is small and there is room.
     fn recycle_spans(&mut self, mut spans: Vec<Event>) {
         if spans.capacity() > 0
@@ -573,12 +577,12 @@ mod tests {
     }
 
     /// A batch of `requests` requests, each a root with a function and two queries under it.
-    fn traced_batch(requests: usize, dur_ns: u64) -> Vec<Event> {
+    fn traced_batch(requests: usize) -> Vec<Event> {
         let route: Name = Name::from_static("/users/{id}");
         let statement: Name = Name::from_static("SELECT * FROM users WHERE id = ?");
         let mut b = Vec::new();
         for _ in 0..requests {
-            let root = Event::request("GET", route.clone(), 200, dur_ns);
+            let root = Event::request("GET", route.clone(), 200, 1_000);
             let under = |mut ev: Event| {
                 ev.trace_id = root.trace_id;
                 ev.parent_span_id = Some(root.span_id);
@@ -599,7 +603,7 @@ mod tests {
         // case that used to allocate a span list and a query tally per request.
         // The warm-up takes the list of pending trace ids past its compaction point (4 ×
         // PENDING_TRACES) once.
-        let batches: Vec<Vec<Event>> = (0..600).map(|_| traced_batch(20, 1_000)).collect();
+        let batches: Vec<Vec<Event>> = (0..600).map(|_| traced_batch(20)).collect();
         for b in &batches[..300] {
             r.ingest(b);
         }
