@@ -56,14 +56,7 @@ const HARNESS: Harness = Harness {
             100.0 * throughput
         )
     },
-    apps: &[
-        ("plain", "a handler that formats a string"),
-        (
-            "shop",
-            "the example app's handler: an `#[instrument]`ed function runs one SQLite query \
-             (sqlx, in memory) and answers JSON",
-        ),
-    ],
+    apps: spyglass_benches_http_load::APPS,
 };
 
 async fn user(id: web::Path<u64>) -> String {

@@ -51,6 +51,16 @@ pub struct Harness {
     pub apps: &'static [(&'static str, &'static str)],
 }
 
+/// The apps both harnesses serve: `plain` and the example app's `shop` (see the crate docs).
+pub const APPS: &[(&str, &str)] = &[
+    ("plain", "a handler that formats a string"),
+    (
+        "shop",
+        "the example app's handler: an `#[instrument]`ed function runs one SQLite query \
+         (sqlx, in memory) and answers JSON",
+    ),
+];
+
 /// What a run of the harness measures: rounds, seconds per run, the app and the variants.
 #[derive(Debug, PartialEq)]
 struct Plan<'a> {

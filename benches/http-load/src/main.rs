@@ -50,21 +50,14 @@ const HARNESS: Harness = Harness {
         ),
         ("prometheus", "axum-prometheus"),
     ],
-    // Diagnostics: the layer with recording switched off, and a layer that does nothing (what
-    // axum's `Router::layer` costs by itself).
+    // Diagnostics: the layer with recording switched off, a layer that does nothing (what axum's
+    // `Router::layer` costs by itself), and one that only adds a fixed `traceparent` header.
     hidden: &["spyglass-disabled", "noop", "noop-header"],
     default_secs: 8,
     warmup_secs: 2,
     vs_bare_header: "vs bare: throughput, p99, CPU",
     vs_bare: |throughput, p99, cpu| format!("{:.1} %, ×{p99:.2}, ×{cpu:.2}", 100.0 * throughput),
-    apps: &[
-        ("plain", "a handler that formats a string"),
-        (
-            "shop",
-            "the example app's handler: an `#[instrument]`ed function runs one SQLite query \
-             (sqlx, in memory) and answers JSON",
-        ),
-    ],
+    apps: spyglass_benches_http_load::APPS,
 };
 
 async fn user(Path(id): Path<u64>) -> String {
