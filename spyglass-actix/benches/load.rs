@@ -56,7 +56,6 @@ const HARNESS: Harness = Harness {
             100.0 * throughput
         )
     },
-    apps: spyglass_benches_http_load::APPS,
 };
 
 async fn user(id: web::Path<u64>) -> String {

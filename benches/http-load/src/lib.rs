@@ -46,12 +46,10 @@ pub struct Harness {
     pub vs_bare_header: &'static str,
     /// That column's cell, from the ratios over bare of throughput, p99 and CPU per request.
     pub vs_bare: fn(throughput: f64, p99: f64, cpu: f64) -> String,
-    /// The apps every variant can serve, chosen with `--app NAME`: name and what `GET /users/42`
-    /// does in it. The first is the default.
-    pub apps: &'static [(&'static str, &'static str)],
 }
 
-/// The apps both harnesses serve: `plain` and the example app's `shop` (see the crate docs).
+/// The apps every harness serves, chosen with `--app NAME`: name and what `GET /users/42` does in
+/// it. The first, `plain`, is the default; `shop` is the example app's (see the crate docs).
 pub const APPS: &[(&str, &str)] = &[
     ("plain", "a handler that formats a string"),
     (
@@ -83,7 +81,7 @@ impl Harness {
         let args: Vec<String> = std::env::args().skip(1).collect();
         if args.first().map(String::as_str) == Some("--serve") {
             let arg = |i: usize, default: &'static str| args.get(i).map_or(default, String::as_str);
-            return serve(arg(1, "bare"), arg(2, self.apps[0].0));
+            return serve(arg(1, "bare"), arg(2, APPS[0].0));
         }
         let plan = match self.parse_args(&args) {
             Ok(x) => x,
@@ -94,11 +92,7 @@ impl Harness {
         };
         match self.run_rounds(&plan) {
             Ok(runs) => {
-                let what = self
-                    .apps
-                    .iter()
-                    .find(|a| a.0 == plan.app)
-                    .map_or("", |a| a.1);
+                let what = APPS.iter().find(|a| a.0 == plan.app).map_or("", |a| a.1);
                 println!("App `{}`: {what}\n", plan.app);
                 self.print_table(&plan.chosen, &runs);
                 ExitCode::SUCCESS
@@ -114,7 +108,7 @@ impl Harness {
     fn parse_args<'a>(&'a self, args: &[String]) -> Result<Plan<'a>, String> {
         let mut secs = self.default_secs;
         let mut rounds = 1;
-        let mut app = self.apps[0].0;
+        let mut app = APPS[0].0;
         let mut chosen: Vec<&str> = Vec::new();
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -135,10 +129,10 @@ impl Harness {
                 }
                 "--app" => {
                     let name = it.next().map(String::as_str).unwrap_or_default();
-                    app = match self.apps.iter().find(|a| a.0 == name) {
+                    app = match APPS.iter().find(|a| a.0 == name) {
                         Some(a) => a.0,
                         None => {
-                            let names: Vec<&str> = self.apps.iter().map(|a| a.0).collect();
+                            let names: Vec<&str> = APPS.iter().map(|a| a.0).collect();
                             return Err(format!("--app needs one of: {}", names.join(", ")));
                         }
                     };
@@ -462,7 +456,6 @@ Transfer/sec:      5.00MB
             warmup_secs: 2,
             vs_bare_header: "vs bare",
             vs_bare: |t, _, _| format!("{t}"),
-            apps: &[("plain", "P"), ("shop", "S")],
         };
         let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
         let plan = |rounds, secs, app, chosen| Plan {

@@ -57,7 +57,6 @@ const HARNESS: Harness = Harness {
     warmup_secs: 2,
     vs_bare_header: "vs bare: throughput, p99, CPU",
     vs_bare: |throughput, p99, cpu| format!("{:.1} %, ×{p99:.2}, ×{cpu:.2}", 100.0 * throughput),
-    apps: spyglass_benches_http_load::APPS,
 };
 
 async fn user(Path(id): Path<u64>) -> String {
