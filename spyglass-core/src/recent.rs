@@ -244,24 +244,21 @@ impl Recent {
                 } else {
                     st.pending.remove(&ev.trace_id)
                 };
-                let spans = match (&ev.kind, pending) {
-                    (EventKind::Req(r), Some(p)) => {
-                        st.detect_n_plus_one(ev, r.method, &r.route, &p.queries);
+                let spans = match pending {
+                    Some(p) => {
+                        if let EventKind::Req(r) = &ev.kind {
+                            st.detect_n_plus_one(ev, r.method, &r.route, &p.queries);
+                        }
                         st.recycle_queries(p.queries);
                         p.spans
                     }
-                    (EventKind::Req(_), None) => Vec::new(),
-                    (_, Some(p)) if !p.spans.is_empty() => {
-                        st.recycle_queries(p.queries);
-                        p.spans
-                    }
-                    (_, Some(p)) => {
-                        st.recycle(p);
-                        continue;
-                    }
-                    // A lone event outside any request (emitted by hand, no context) is no trace.
-                    _ => continue,
+                    None => Vec::new(),
                 };
+                // A lone event outside any request (emitted by hand, no context) is no trace.
+                if spans.is_empty() && !matches!(ev.kind, EventKind::Req(_)) {
+                    st.recycle_spans(spans);
+                    continue;
+                }
                 // Kept only if it failed, is among the slowest, or among the newest. A request with
                 // no spans under it is its own event: the newest of those are read from the request
                 // ring when traces are listed, so none is copied here.
