@@ -73,7 +73,11 @@ impl TraceId {
 
     /// Lower-case hex, 32 characters, without allocating.
     pub fn to_hex(self) -> HexId<32> {
-        HexId::encode(&self.to_bytes())
+        let v = self.0.get();
+        let mut out = [0u8; 32];
+        out[..16].copy_from_slice(&hex_u64((v >> 64) as u64));
+        out[16..].copy_from_slice(&hex_u64(v as u64));
+        HexId(out)
     }
 }
 
@@ -110,7 +114,7 @@ impl SpanId {
 
     /// Lower-case hex, 16 characters, without allocating.
     pub fn to_hex(self) -> HexId<16> {
-        HexId::encode(&self.to_bytes())
+        HexId(hex_u64(self.0.get()))
     }
 }
 
@@ -118,28 +122,32 @@ impl SpanId {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HexId<const N: usize>([u8; N]);
 
-/// The two lower-case hex digits of every byte value.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut t = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
-        i += 1;
+/// `v` as 16 lower-case hex digits, most significant first, computed on whole words (no table, no
+/// loop): each nibble is spread into a byte of its own, then turned into its ASCII digit.
+#[inline]
+fn hex_u64(v: u64) -> [u8; 16] {
+    /// The 8 nibbles of `x`, one per byte, the most significant in the highest byte.
+    #[inline]
+    fn spread(x: u32) -> u64 {
+        let x = u64::from(x);
+        let x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
+        let x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF;
+        (x | (x << 4)) & 0x0F0F_0F0F_0F0F_0F0F
     }
-    t
-};
+    /// Each byte's nibble (0..=15) as its ASCII digit: `'0' + n`, plus 39 more for `a`..=`f`
+    /// (n + 6 carries into bit 4 exactly when n >= 10; no byte overflows into the next).
+    #[inline]
+    fn ascii(n: u64) -> u64 {
+        let letters = ((n + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        n + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)
+    }
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&ascii(spread((v >> 32) as u32)).to_be_bytes());
+    out[8..].copy_from_slice(&ascii(spread(v as u32)).to_be_bytes());
+    out
+}
 
 impl<const N: usize> HexId<N> {
-    #[inline]
-    fn encode(bytes: &[u8]) -> Self {
-        let mut out = [b'0'; N];
-        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-            pair.copy_from_slice(&HEX_PAIRS[*b as usize]);
-        }
-        HexId(out)
-    }
-
     /// The hex text.
     pub fn as_str(&self) -> &str {
         // Only ASCII hex digits are ever written.
@@ -568,6 +576,27 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn hex_matches_the_formatter() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut values: Vec<u128> = (0..10_000).map(|_| rng.u128(..)).collect();
+        values.extend([
+            1,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+            0xa << 124,
+            9,
+        ]);
+        for v in values {
+            let Some(t) = TraceId::from_u128(v) else {
+                continue;
+            };
+            assert_eq!(t.to_hex().as_str(), format!("{v:032x}"));
+            let s = SpanId::from_u64(v as u64).unwrap_or_else(|| SpanId::from_u64(1).unwrap());
+            assert_eq!(s.to_hex().as_str(), format!("{:016x}", s.to_u64()));
+        }
+    }
 
     #[test]
     fn traceparent_round_trip() {

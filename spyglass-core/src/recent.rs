@@ -111,14 +111,90 @@ pub struct NPlusOne {
     pub last_seen_ms: u64,
 }
 
-/// Per statement of a trace: executions, total ns, system.
-type QueryTally = HashMap<Name, (u64, u64, &'static str)>;
+/// Executions of one statement in one trace.
+#[derive(Debug, Clone, Copy)]
+struct QueryCount {
+    count: u64,
+    total_ns: u64,
+    system: &'static str,
+}
+
+/// Distinct statements a trace's tally keeps in its list before a map takes over.
+const TALLY_LIST: usize = 16;
+
+/// The queries of one trace, per statement. A trace runs few distinct statements as a rule, so they
+/// are kept in a short list where an interned statement (one shared name) is found by its address,
+/// without hashing its text; past [`TALLY_LIST`] distinct ones a map takes the rest.
+#[derive(Debug, Default)]
+struct QueryTally {
+    list: Vec<(Name, QueryCount)>,
+    map: HashMap<Name, QueryCount>,
+}
+
+impl QueryTally {
+    fn add(&mut self, statement: &Name, dur_ns: u64, system: &'static str) {
+        let addr = statement.addr();
+        let listed = self.list.len();
+        let found = match self
+            .list
+            .iter_mut()
+            .find(|(s, _)| s.addr() == addr || s == statement)
+        {
+            Some((_, q)) => Some(q),
+            None if listed >= TALLY_LIST => self.map.get_mut(statement),
+            None => None,
+        };
+        match found {
+            Some(q) => {
+                q.count += 1;
+                q.total_ns += dur_ns;
+            }
+            None => {
+                let q = QueryCount {
+                    count: 1,
+                    total_ns: dur_ns,
+                    system,
+                };
+                if self.list.len() < TALLY_LIST {
+                    self.list.push((statement.clone(), q));
+                } else {
+                    self.map.insert(statement.clone(), q);
+                }
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Name, &QueryCount)> {
+        self.list.iter().map(|(s, q)| (s, q)).chain(&self.map)
+    }
+
+    fn capacity(&self) -> usize {
+        self.list.capacity() + self.map.capacity()
+    }
+
+    fn clear(&mut self) {
+        self.list.clear();
+        self.map.clear();
+    }
+}
 
 #[derive(Debug, Default)]
 struct Pending {
     spans: Vec<Event>,
     /// Counted for every query, also past the span cap.
     queries: QueryTally,
+}
+
+impl Pending {
+    /// Adds a span of the trace (and counts it, if a query).
+    fn add(&mut self, ev: &Event) {
+        if let EventKind::Db(d) = &ev.kind {
+            self.queries.add(&d.statement, ev.dur_ns, d.system);
+        }
+        if self.spans.len() < SPANS_PER_TRACE {
+            self.spans.push(ev.clone());
+        }
+    }
 }
 
 /// How many emptied span lists and query tallies are kept for reuse, and the largest capacity
@@ -277,44 +353,32 @@ impl Recent {
                 };
                 st.finish(rec);
             } else {
-                if !st.pending.contains_key(&ev.trace_id) {
-                    if st.pending.len() >= PENDING_TRACES {
-                        // Evict the oldest trace still being assembled.
-                        while let Some(old) = st.pending_order.pop_front() {
-                            if let Some(p) = st.pending.remove(&old) {
-                                st.recycle(p);
-                                break;
-                            }
-                        }
-                    }
-                    st.pending_order.push_back(ev.trace_id);
-                    if st.pending_order.len() > 4 * PENDING_TRACES {
-                        let pending = &st.pending;
-                        st.pending_order.retain(|id| pending.contains_key(id));
-                    }
+                // A trace already being assembled: one lookup.
+                if let Some(p) = st.pending.get_mut(&ev.trace_id) {
+                    p.add(ev);
+                    continue;
                 }
-                let (spare_spans, spare_queries) = (&mut st.spare_spans, &mut st.spare_queries);
-                let p = st.pending.entry(ev.trace_id).or_insert_with(|| Pending {
-                    spans: spare_spans.pop().unwrap_or_default(),
-                    queries: spare_queries.pop().unwrap_or_default(),
-                });
-                if let EventKind::Db(d) = &ev.kind {
-                    // Looked up before inserting: a statement seen before (the N+1 case) costs no
-                    // clone of its name.
-                    match p.queries.get_mut(&d.statement) {
-                        Some(q) => {
-                            q.0 += 1;
-                            q.1 += ev.dur_ns;
-                        }
-                        None => {
-                            p.queries
-                                .insert(d.statement.clone(), (1, ev.dur_ns, d.system));
+                // A new one: make room, then start it with a reused span list and tally.
+                if st.pending.len() >= PENDING_TRACES {
+                    // Evict the oldest trace still being assembled.
+                    while let Some(old) = st.pending_order.pop_front() {
+                        if let Some(p) = st.pending.remove(&old) {
+                            st.recycle(p);
+                            break;
                         }
                     }
                 }
-                if p.spans.len() < SPANS_PER_TRACE {
-                    p.spans.push(ev.clone());
+                st.pending_order.push_back(ev.trace_id);
+                if st.pending_order.len() > 4 * PENDING_TRACES {
+                    let pending = &st.pending;
+                    st.pending_order.retain(|id| pending.contains_key(id));
                 }
+                let mut p = Pending {
+                    spans: st.spare_spans.pop().unwrap_or_default(),
+                    queries: st.spare_queries.pop().unwrap_or_default(),
+                };
+                p.add(ev);
+                st.pending.insert(ev.trace_id, p);
             }
         }
     }
@@ -345,9 +409,16 @@ impl Recent {
             // ring. `newer` starts at the kind's count from the old batch's first event on and,
             // counted down as the events go, says how many of the kind are newer than each.
             let mut newer = st.retained_per_kind();
-            let Some((mut old, _)) = st.retained.pop_front() else {
+            let Some((mut old, old_per_kind)) = st.retained.pop_front() else {
                 break;
             };
+            // Under load every kind has EVENTS_PER_KIND newer events in the batches kept: nothing
+            // of the old batch moves, and its events are only dropped.
+            if (0..3).all(|k| newer[k] - old_per_kind[k] >= EVENTS_PER_KIND) {
+                old.clear();
+                recycled = Some(old);
+                continue;
+            }
             for ev in old.drain(..) {
                 let k = kind_index(&ev);
                 newer[k] -= 1;
@@ -464,7 +535,7 @@ impl State {
         root: &Event,
         method: &'static str,
         route: &Name,
-        queries: &HashMap<Name, (u64, u64, &'static str)>,
+        queries: &QueryTally,
     ) {
         let threshold = if self.n_plus_one_threshold == 0 {
             DEFAULT_N_PLUS_ONE
@@ -472,7 +543,12 @@ impl State {
             self.n_plus_one_threshold
         };
         let now_ms = (root.ts_ns + root.dur_ns) / 1_000_000;
-        for (stmt, &(count, total_ns, system)) in queries {
+        for (stmt, q) in queries.iter() {
+            let QueryCount {
+                count,
+                total_ns,
+                system,
+            } = *q;
             if count < threshold {
                 continue;
             }
@@ -614,6 +690,38 @@ mod tests {
         assert_eq!(st.recent_traces.buf.len(), RECENT_TRACES);
         assert!(st.recent_traces.iter().all(|t| t.spans.len() == 3));
         assert!(st.pending.is_empty());
+    }
+
+    #[test]
+    fn a_trace_with_many_distinct_statements_is_tallied_exactly() {
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        let root = Event::request("GET", Name::from_static("/report"), 200, 1_000);
+        let mut b = Vec::new();
+        // 2 × TALLY_LIST distinct statements, so the tally's list fills and its map takes the
+        // rest: each runs 6 times, except the last, which runs 4 times (below the threshold).
+        let statements: Vec<String> = (0..2 * TALLY_LIST)
+            .map(|i| format!("SELECT * FROM t{i} WHERE id = ?"))
+            .collect();
+        for round in 0..6 {
+            for (i, text) in statements.iter().enumerate() {
+                if i == statements.len() - 1 && round >= 4 {
+                    continue;
+                }
+                // A fresh name each time (same text, another allocation): found by its text.
+                let mut ev = Event::query(Name::from(text.clone()), "sqlite", Some(1), 7);
+                ev.trace_id = root.trace_id;
+                ev.parent_span_id = Some(root.span_id);
+                b.push(ev);
+            }
+        }
+        b.push(root);
+        r.ingest(&b);
+        let found = r.n_plus_one(0);
+        assert_eq!(found.len(), 2 * TALLY_LIST - 1);
+        assert!(found.iter().all(|f| f.count == 6 && f.total_ms == 42e-6));
+        assert!(!found
+            .iter()
+            .any(|f| f.statement.as_str() == statements.last().unwrap()));
     }
 
     #[test]

@@ -64,9 +64,9 @@
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
-use std::time::Instant;
 
 use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
+use spyglass_core::clock::Instant;
 use spyglass_core::context::{self, TraceContext};
 use spyglass_core::event::{EventKind, FnEvent};
 use spyglass_core::Name;

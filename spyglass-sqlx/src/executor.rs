@@ -20,7 +20,6 @@
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use either::Either;
 use futures_core::future::BoxFuture;
@@ -31,6 +30,7 @@ use sqlx_core::error::{BoxDynError, Error};
 use sqlx_core::executor::{Execute, Executor};
 use sqlx_core::sql_str::SqlStr;
 
+use spyglass_core::clock::Instant;
 use spyglass_core::context::{self, TraceContext};
 
 /// An sqlx [`Executor`] whose every query is recorded as a Spyglass `db` event: its statement

@@ -19,7 +19,9 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use spyglass_core::clock::Instant;
 
 use either::Either;
 use futures_core::future::BoxFuture;

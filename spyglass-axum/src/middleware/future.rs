@@ -114,30 +114,27 @@ where
             }
             StateProj::Recording { fut } => panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))),
         };
+        // The record stays in place while the inner future is pending: it is moved out once.
+        let polled = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(out)) => Ok(out),
+            Err(panic) => Err(panic),
+        };
         let mut rec = this
             .rec
             .take()
             .expect("ResponseFuture polled after completion");
         match polled {
-            Ok(Poll::Pending) => {
-                *this.rec = Some(rec);
-                Poll::Pending
-            }
-            Ok(Poll::Ready(Ok(resp))) => {
+            Ok(Ok(mut resp)) => {
                 rec.status = resp.status().as_u16();
                 if let Some(hook) = this.on_response.take() {
                     hook.on_response(&resp, rec.start.elapsed(), &rec.ctx);
                 }
-                let (mut parts, body) = resp.into_parts();
-                parts
-                    .headers
+                resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));
-                Poll::Ready(Ok(Response::from_parts(
-                    parts,
-                    ResponseBody::recorded(body, rec),
-                )))
+                Poll::Ready(Ok(resp.map(|body| ResponseBody::recorded(body, rec))))
             }
-            Ok(Poll::Ready(Err(e))) => {
+            Ok(Err(e)) => {
                 // The inner service failed without a response: the server will answer 500.
                 rec.status = 500;
                 rec.error = Some(Arc::from(

@@ -132,8 +132,11 @@ where
             bytes_out: 0,
             error: None,
         };
-        let inner = &mut self.inner;
-        match panic::catch_unwind(AssertUnwindSafe(|| ctx.in_scope(|| inner.call(req)))) {
+        let called = {
+            let _current = ctx.enter();
+            panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
+        };
+        match called {
             Ok(fut) => ResponseFuture::recording(
                 ctx.scope(fut),
                 rec,
