@@ -158,9 +158,15 @@ impl<'a> Emitter<'a> {
     /// nanoseconds ago.
     #[inline]
     pub fn emit_span(&self, span: TraceContext, dur_ns: u64, kind: EventKind) {
-        if !self.is_enabled() {
-            return;
+        if self.is_enabled() {
+            self.record_span(span, dur_ns, kind);
         }
+    }
+
+    /// `emit_span`'s work, out of line: one copy of the stamping and queueing code serves every
+    /// call site (a request runs several), which keeps the hot path's code small.
+    #[inline(never)]
+    fn record_span(&self, span: TraceContext, dur_ns: u64, kind: EventKind) {
         let ts_ns = crate::clock::unix_nanos().saturating_sub(dur_ns);
         self.emit(stamped(span, ts_ns, dur_ns, kind));
     }
@@ -169,9 +175,14 @@ impl<'a> Emitter<'a> {
     /// timestamp derived from `start`. What middlewares and `#[instrument]` use.
     #[inline]
     pub fn emit_since(&self, span: TraceContext, start: crate::clock::Instant, kind: EventKind) {
-        if !self.is_enabled() {
-            return;
+        if self.is_enabled() {
+            self.record_since(span, start, kind);
         }
+    }
+
+    /// `emit_since`'s work, out of line (see [`record_span`](Self::record_span)).
+    #[inline(never)]
+    fn record_since(&self, span: TraceContext, start: crate::clock::Instant, kind: EventKind) {
         let dur_ns = start.elapsed_nanos();
         self.emit(stamped(span, start.unix_nanos(), dur_ns, kind));
     }
