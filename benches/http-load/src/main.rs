@@ -80,6 +80,7 @@ async fn shop(variant: &str) -> Result<Router, String> {
     let guard = spyglass::Spyglass::builder()
         .service_name("shop")
         .enabled(on)
+        .flush_interval(flush_interval()?)
         .install()
         .map_err(|e| e.to_string())?;
     // Kept for the life of the server process (a static is never dropped).
@@ -96,6 +97,21 @@ async fn shop(variant: &str) -> Result<Router, String> {
             ),
         )
         .with_state(store))
+}
+
+/// The collector's flush interval: 100 ms (the default), or `HTTP_LOAD_FLUSH_MS` milliseconds.
+/// `profile.sh --flush-ms` sets it long, so that under valgrind's slow pace the collector still
+/// drains when a quarter of its queue waits, as it does under real load.
+fn flush_interval() -> Result<std::time::Duration, String> {
+    match std::env::var("HTTP_LOAD_FLUSH_MS") {
+        Err(_) => Ok(std::time::Duration::from_millis(100)),
+        Ok(v) => v
+            .parse()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| {
+                format!("HTTP_LOAD_FLUSH_MS must be a whole number of milliseconds, got '{v}'")
+            }),
+    }
 }
 
 impl IntoResponse for domain::ShopError {
