@@ -5,7 +5,9 @@
 //! connections, 2 s warm-up then 8 s measured, one run per variant. The app is `plain` (a handler
 //! that formats a string) or, with `--app shop`, the example app's SQLite-backed `GET /users/{id}`.
 //! Hidden diagnostic variants: `noop` (a layer that does nothing: what `Router::layer` itself
-//! costs), `noop-header` (a layer adding a fixed `traceparent` header), `spyglass-disabled`.
+//! costs), `noop-header` (a layer adding a fixed `traceparent` header), `spyglass-disabled`, and
+//! `spyglass-layer` (the layer recording into an instance of its own while the global one is off:
+//! on `shop`, the request only, without the function and the query).
 //!
 //! ```text
 //! cargo run --release -p spyglass-benches-http-load --bin http-load                 # all variants, one run
@@ -52,7 +54,7 @@ const HARNESS: Harness = Harness {
     ],
     // Diagnostics: the layer with recording switched off, a layer that does nothing (what axum's
     // `Router::layer` costs by itself), and one that only adds a fixed `traceparent` header.
-    hidden: &["spyglass-disabled", "noop", "noop-header"],
+    hidden: &["spyglass-disabled", "spyglass-layer", "noop", "noop-header"],
     default_secs: 8,
     warmup_secs: 2,
     vs_bare_header: "vs bare: throughput, p99, CPU",
@@ -129,6 +131,15 @@ fn layered(variant: &str, routes: Router) -> Result<Router, String> {
         "spyglass-disabled" => {
             let sg = spyglass::Spyglass::builder()
                 .enabled(false)
+                .build()
+                .map_err(|e| e.to_string())?;
+            routes.layer(spyglass::axum::SpyglassLayer::with_instance(sg))
+        }
+        // Diagnostic: the layer recording into an instance of its own while the global one stays
+        // off, so on `shop` it records the request only (no function, no query), as the peers do.
+        "spyglass-layer" => {
+            let sg = spyglass::Spyglass::builder()
+                .service_name("shop")
                 .build()
                 .map_err(|e| e.to_string())?;
             routes.layer(spyglass::axum::SpyglassLayer::with_instance(sg))
