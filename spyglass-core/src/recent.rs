@@ -124,11 +124,12 @@ const TALLY_LIST: usize = 16;
 
 /// The queries of one trace, per statement. A trace runs few distinct statements as a rule, so they
 /// are kept in a short list where an interned statement (one shared name) is found by its address,
-/// without hashing its text; past [`TALLY_LIST`] distinct ones a map takes the rest.
+/// without hashing its text; past [`TALLY_LIST`] distinct ones a map takes the rest. The map is
+/// boxed, made only for such a trace, so that a trace being assembled stays small to move.
 #[derive(Debug, Default)]
 struct QueryTally {
     list: Vec<(Name, QueryCount)>,
-    map: HashMap<Name, QueryCount>,
+    map: Option<Box<HashMap<Name, QueryCount>>>,
 }
 
 impl QueryTally {
@@ -141,7 +142,7 @@ impl QueryTally {
             .find(|(s, _)| s.addr() == addr || s == statement)
         {
             Some((_, q)) => Some(q),
-            None if listed >= TALLY_LIST => self.map.get_mut(statement),
+            None if listed >= TALLY_LIST => self.map.as_mut().and_then(|m| m.get_mut(statement)),
             None => None,
         };
         match found {
@@ -158,23 +159,30 @@ impl QueryTally {
                 if self.list.len() < TALLY_LIST {
                     self.list.push((statement.clone(), q));
                 } else {
-                    self.map.insert(statement.clone(), q);
+                    self.map
+                        .get_or_insert_default()
+                        .insert(statement.clone(), q);
                 }
             }
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = (&Name, &QueryCount)> {
-        self.list.iter().map(|(s, q)| (s, q)).chain(&self.map)
+        self.list
+            .iter()
+            .map(|(s, q)| (s, q))
+            .chain(self.map.iter().flat_map(|m| m.iter()))
     }
 
     fn capacity(&self) -> usize {
-        self.list.capacity() + self.map.capacity()
+        self.list.capacity() + self.map.as_ref().map_or(0, |m| m.capacity())
     }
 
     fn clear(&mut self) {
         self.list.clear();
-        self.map.clear();
+        if let Some(m) = &mut self.map {
+            m.clear();
+        }
     }
 }
 
@@ -183,6 +191,8 @@ struct Pending {
     spans: Vec<Event>,
     /// Counted for every query, also past the span cap.
     queries: QueryTally,
+    /// Order of arrival among the traces being assembled: the lowest is evicted first.
+    seq: u64,
 }
 
 impl Pending {
@@ -215,7 +225,10 @@ struct State {
     pending: HashMap<TraceId, Pending>,
     findings: HashMap<(Name, Name), NPlusOne>,
     n_plus_one_threshold: u64,
-    pending_order: VecDeque<TraceId>,
+    /// Arrival counter of the traces being assembled.
+    next_seq: u64,
+    /// Scratch list for [`State::evict_oldest`], kept for reuse.
+    evict_order: Vec<(u64, TraceId)>,
     recent_traces: Ring<TraceRecord, RECENT_TRACES>,
     /// Emptied span lists and query tallies of traces done with, reused for the next ones so that
     /// assembling a trace allocates nothing in the steady state.
@@ -360,22 +373,13 @@ impl Recent {
                 }
                 // A new one: make room, then start it with a reused span list and tally.
                 if st.pending.len() >= PENDING_TRACES {
-                    // Evict the oldest trace still being assembled.
-                    while let Some(old) = st.pending_order.pop_front() {
-                        if let Some(p) = st.pending.remove(&old) {
-                            st.recycle(p);
-                            break;
-                        }
-                    }
+                    st.evict_oldest();
                 }
-                st.pending_order.push_back(ev.trace_id);
-                if st.pending_order.len() > 4 * PENDING_TRACES {
-                    let pending = &st.pending;
-                    st.pending_order.retain(|id| pending.contains_key(id));
-                }
+                st.next_seq += 1;
                 let mut p = Pending {
                     spans: st.spare_spans.pop().unwrap_or_default(),
                     queries: st.spare_queries.pop().unwrap_or_default(),
+                    seq: st.next_seq,
                 };
                 p.add(ev);
                 st.pending.insert(ev.trace_id, p);
@@ -610,6 +614,26 @@ impl State {
         }
     }
 
+    /// Evicts the oldest quarter of the traces being assembled (their roots have not come: lost,
+    /// or far slower than the rest). A quarter at once, so that a flood of traces that never end
+    /// costs one pass over the set per `PENDING_TRACES / 4` new traces, not one per trace.
+    #[cold]
+    fn evict_oldest(&mut self) {
+        let mut order = std::mem::take(&mut self.evict_order);
+        order.clear();
+        order.extend(self.pending.iter().map(|(id, p)| (p.seq, *id)));
+        let n = (PENDING_TRACES / 4).min(order.len());
+        if n > 0 {
+            order.select_nth_unstable(n - 1);
+        }
+        for &(_, id) in &order[..n] {
+            if let Some(p) = self.pending.remove(&id) {
+                self.recycle(p);
+            }
+        }
+        self.evict_order = order;
+    }
+
     /// Keeps the span list and query tally of a trace done with for the next traces.
     fn recycle(&mut self, p: Pending) {
         self.recycle_queries(p.queries);
@@ -690,6 +714,43 @@ mod tests {
         assert_eq!(st.recent_traces.buf.len(), RECENT_TRACES);
         assert!(st.recent_traces.iter().all(|t| t.spans.len() == 3));
         assert!(st.pending.is_empty());
+    }
+
+    #[test]
+    fn traces_that_never_end_are_evicted_oldest_first() {
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        // Spans whose roots never come, one trace each, in arrival order.
+        let orphans: Vec<Event> = (0..3 * PENDING_TRACES)
+            .map(|_| {
+                let mut ev = Event::function("f", "m", 1, false);
+                ev.parent_span_id = Some(crate::context::SpanId::random());
+                ev
+            })
+            .collect();
+        for chunk in orphans.chunks(100) {
+            r.ingest(chunk);
+        }
+        let st = r.state.lock();
+        assert!(st.pending.len() <= PENDING_TRACES);
+        assert!(st.pending.len() > PENDING_TRACES / 2);
+        // The newest are kept, the oldest went first.
+        assert!(st.pending.contains_key(&orphans.last().unwrap().trace_id));
+        let kept = orphans
+            .iter()
+            .position(|ev| st.pending.contains_key(&ev.trace_id));
+        let kept = kept.unwrap();
+        assert!(orphans[kept..]
+            .iter()
+            .all(|ev| st.pending.contains_key(&ev.trace_id)));
+        drop(st);
+        // A trace still being assembled gets its root: it is finished with its span.
+        let last = orphans.last().unwrap();
+        let mut root = Event::request("GET", Name::from_static("/slow"), 500, 9_000);
+        root.trace_id = last.trace_id;
+        root.span_id = last.parent_span_id.unwrap();
+        r.ingest(std::slice::from_ref(&root));
+        let t = r.trace(last.trace_id).expect("kept as a failed trace");
+        assert_eq!(t.spans.len(), 1);
     }
 
     #[test]
