@@ -472,6 +472,17 @@ mod cache {
     }
 }
 
+/// The pass of [`StatsStore::record_batch`] an event is counted in: requests first (they also feed
+/// the request-wide series), then functions, then queries.
+#[inline]
+fn kind_of(ev: &Event) -> usize {
+    match ev.kind {
+        EventKind::Req(_) => 0,
+        EventKind::Fn(_) => 1,
+        EventKind::Db(_) => 2,
+    }
+}
+
 static NEXT_STORE_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 #[derive(Debug, Clone, Copy)]
@@ -530,28 +541,43 @@ impl StatsStore {
 
     /// Counts a batch of events (what the collector's worker does with every batch it pops).
     ///
-    /// Consecutive events of the same key share one lock of their series, and the request-wide
-    /// series is locked once per batch.
+    /// Each kind is counted in a pass of its own: a batch interleaves kinds (a request's function,
+    /// its query, the request itself), while within one kind consecutive events mostly share a
+    /// series, which is then looked up and locked once for the run. Every series still sees its
+    /// events in their order. The request-wide series is locked once per batch.
     pub fn record_batch(&self, events: &[Event]) {
-        let mut last: Option<([usize; 6], ArcMutexGuard<RawMutex, Series>)> = None;
         let mut overall: Option<parking_lot::MutexGuard<'_, Series>> = None;
         let mut epochs = EpochCache::default();
-        for ev in events {
-            let epoch = epochs.epoch(ev.ts_ns + ev.dur_ns, self.geo.bucket_ns);
-            let (key, s) = self.key_and_sample(ev);
-            if let EventKind::Req(_) = ev.kind {
-                overall
-                    .get_or_insert_with(|| self.overall.lock())
-                    .record(epoch, &s);
+        let mut others = [0usize; 3];
+        for kind in 0..3 {
+            if kind > 0 && others[kind] == 0 {
+                continue;
             }
-            match &mut last {
-                Some((k, guard)) if cache::same(k, &key) => guard.record(epoch, &s),
-                _ => {
-                    // Unlock first: another key may share the series (`<other>`).
-                    drop(last.take());
-                    let mut guard = self.series_of(ev, key, epoch).lock_arc();
-                    guard.record(epoch, &s);
-                    last = Some((key, guard));
+            let mut last: Option<([usize; 6], ArcMutexGuard<RawMutex, Series>)> = None;
+            for ev in events {
+                let k = kind_of(ev);
+                if k != kind {
+                    if kind == 0 {
+                        others[k] += 1;
+                    }
+                    continue;
+                }
+                let epoch = epochs.epoch(ev.ts_ns + ev.dur_ns, self.geo.bucket_ns);
+                let (key, s) = self.key_and_sample(ev);
+                if kind == 0 {
+                    overall
+                        .get_or_insert_with(|| self.overall.lock())
+                        .record(epoch, &s);
+                }
+                match &mut last {
+                    Some((k, guard)) if cache::same(k, &key) => guard.record(epoch, &s),
+                    _ => {
+                        // Unlock first: another key may share the series (`<other>`).
+                        drop(last.take());
+                        let mut guard = self.series_of(ev, key, epoch).lock_arc();
+                        guard.record(epoch, &s);
+                        last = Some((key, guard));
+                    }
                 }
             }
         }

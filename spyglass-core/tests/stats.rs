@@ -321,3 +321,79 @@ fn a_batch_counts_requests_exactly_as_one_by_one() {
     assert_eq!(a.0.iter().map(|p| p.1).sum::<u64>(), fed as u64);
     assert!(a.0.iter().filter(|p| p.1 > 0).count() >= 5, "{:?}", a.0);
 }
+
+#[test]
+fn a_batch_of_mixed_kinds_counts_each_series_exactly_as_one_by_one() {
+    use spyglass_core::Event;
+    // Requests, functions and queries interleaved as a collector batch holds them, over several
+    // keys of each kind, with spread durations, failures and row counts.
+    let events: Vec<Event> = (0..600u64)
+        .map(|i| {
+            let dur = 1_000 + (i * 7_919) % 20_000_000;
+            match i % 3 {
+                0 => {
+                    let route = if i % 4 == 0 { "/a" } else { "/b" };
+                    Event::request("GET", route, if i % 11 == 0 { 500 } else { 200 }, dur)
+                }
+                1 => {
+                    let name = if i % 5 == 0 { "load" } else { "save" };
+                    Event::function(name, "shop", dur, i % 7 == 0)
+                }
+                _ => {
+                    let sql = if i % 2 == 0 {
+                        "SELECT * FROM users WHERE id = ?"
+                    } else {
+                        "UPDATE users SET seen = ? WHERE id = ?"
+                    };
+                    Event::query(sql, "sqlite", Some(i % 4), dur)
+                }
+            }
+        })
+        .collect();
+    let batched = Spyglass::builder().build().unwrap();
+    let single = Spyglass::builder().build().unwrap();
+    for chunk in events.chunks(128) {
+        batched.stats().record_batch(chunk);
+    }
+    for ev in &events {
+        single.stats().record(ev);
+    }
+    let view = |sg: &Spyglass| {
+        let snap = sg.stats().snapshot(Duration::from_secs(60));
+        let mut requests: Vec<_> = snap
+            .requests
+            .iter()
+            .map(|r| {
+                (
+                    r.route.to_string(),
+                    r.count,
+                    r.errors,
+                    r.p50_ms.to_bits(),
+                    r.p99_ms.to_bits(),
+                )
+            })
+            .collect();
+        let mut functions: Vec<_> = snap
+            .functions
+            .iter()
+            .map(|f| (f.name.to_string(), f.count, f.errors, f.p50_ms.to_bits()))
+            .collect();
+        let mut queries: Vec<_> = snap
+            .queries
+            .iter()
+            .map(|q| (q.statement.to_string(), q.count, q.rows))
+            .collect();
+        requests.sort();
+        functions.sort();
+        queries.sort();
+        (requests, functions, queries)
+    };
+    let (a, b) = (view(&batched), view(&single));
+    assert_eq!(a, b);
+    assert_eq!(a.0.len(), 2);
+    assert_eq!(a.1.len(), 2);
+    assert_eq!(a.2.len(), 2);
+    assert_eq!(a.0.iter().map(|r| r.1).sum::<u64>(), 200);
+    assert_eq!(a.1.iter().map(|f| f.1).sum::<u64>(), 200);
+    assert_eq!(a.2.iter().map(|q| q.1).sum::<u64>(), 200);
+}
