@@ -156,7 +156,7 @@ impl QueryTally {
                     total_ns: dur_ns,
                     system,
                 };
-                if self.list.len() < TALLY_LIST {
+                if listed < TALLY_LIST {
                     self.list.push((statement.clone(), q));
                 } else {
                     self.map
