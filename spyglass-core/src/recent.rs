@@ -55,7 +55,7 @@ pub enum KindFilter {
 }
 
 /// The index of an event's kind, as [`KindFilter`]'s.
-fn kind_index(ev: &Event) -> usize {
+pub(crate) fn kind_index(ev: &Event) -> usize {
     match ev.kind {
         EventKind::Req(_) => KindFilter::Req as usize,
         EventKind::Fn(_) => KindFilter::Fn as usize,
@@ -641,25 +641,29 @@ impl State {
     }
 
     /// Keeps an emptied span list for the next trace, if it is small and there is room.
-    fn recycle_spans(&mut self, mut spans: Vec<Event>) {
-        if spans.capacity() > 0
-            && spans.capacity() <= SPARE_CAPACITY
-            && self.spare_spans.len() < SPARES
-        {
-            spans.clear();
-            self.spare_spans.push(spans);
-        }
+    fn recycle_spans(&mut self, spans: Vec<Event>) {
+        let capacity = spans.capacity();
+        keep_spare(&mut self.spare_spans, spans, capacity, Vec::clear);
     }
 
     /// Keeps an emptied query tally for the next trace, if it is small and there is room.
-    fn recycle_queries(&mut self, mut queries: QueryTally) {
-        if queries.capacity() > 0
-            && queries.capacity() <= SPARE_CAPACITY
-            && self.spare_queries.len() < SPARES
-        {
-            queries.clear();
-            self.spare_queries.push(queries);
-        }
+    fn recycle_queries(&mut self, queries: QueryTally) {
+        let capacity = queries.capacity();
+        keep_spare(
+            &mut self.spare_queries,
+            queries,
+            capacity,
+            QueryTally::clear,
+        );
+    }
+}
+
+/// Puts `item` (emptied by `clear`) in `spares` if it holds something worth reusing, is no larger
+/// than [`SPARE_CAPACITY`] and the pool has room; else drops it.
+fn keep_spare<T>(spares: &mut Vec<T>, mut item: T, capacity: usize, clear: impl FnOnce(&mut T)) {
+    if capacity > 0 && capacity <= SPARE_CAPACITY && spares.len() < SPARES {
+        clear(&mut item);
+        spares.push(item);
     }
 }
 
@@ -698,8 +702,6 @@ mod tests {
         let r = Recent::new(DEFAULT_N_PLUS_ONE);
         // Every trace is kept as one of the newest (fewer roots per batch than RECENT_TRACES), the
         // case that used to allocate a span list and a query tally per request.
-        // The warm-up takes the list of pending trace ids past its compaction point (4 ×
-        // PENDING_TRACES) once.
         let batches: Vec<Vec<Event>> = (0..600).map(|_| traced_batch(20)).collect();
         for b in &batches[..300] {
             r.ingest(b);

@@ -36,6 +36,7 @@ use crate::collector::CollectorStats;
 use crate::event::{Event, EventKind};
 use crate::histogram::{Histogram, Merged};
 use crate::name::Name;
+use crate::recent::{kind_index, KindFilter};
 
 /// Route, function name and statement under which keys past the cap are counted.
 pub const OTHER: &str = "<other>";
@@ -472,17 +473,6 @@ mod cache {
     }
 }
 
-/// The pass of [`StatsStore::record_batch`] an event is counted in: requests first (they also feed
-/// the request-wide series), then functions, then queries.
-#[inline]
-fn kind_of(ev: &Event) -> usize {
-    match ev.kind {
-        EventKind::Req(_) => 0,
-        EventKind::Fn(_) => 1,
-        EventKind::Db(_) => 2,
-    }
-}
-
 static NEXT_STORE_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 #[derive(Debug, Clone, Copy)]
@@ -555,7 +545,7 @@ impl StatsStore {
             }
             let mut last: Option<([usize; 6], ArcMutexGuard<RawMutex, Series>)> = None;
             for ev in events {
-                let k = kind_of(ev);
+                let k = kind_index(ev);
                 if k != kind {
                     if kind == 0 {
                         others[k] += 1;
@@ -564,7 +554,7 @@ impl StatsStore {
                 }
                 let epoch = epochs.epoch(ev.ts_ns + ev.dur_ns, self.geo.bucket_ns);
                 let (key, s) = self.key_and_sample(ev);
-                if kind == 0 {
+                if kind == KindFilter::Req as usize {
                     overall
                         .get_or_insert_with(|| self.overall.lock())
                         .record(epoch, &s);
