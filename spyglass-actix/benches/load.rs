@@ -46,7 +46,11 @@ const HARNESS: Harness = Harness {
         ("spyglass", "spyglass_actix::Spyglass"),
         ("prometheus", "actix-web-prom 0.10"),
     ],
-    hidden: &[],
+    // Diagnostics: a pass-through middleware adding a fresh, validated `traceparent` per request
+    // (the least the header requirement costs, recording nothing), and the middleware recording
+    // into an instance of its own while the global one stays off (on `shop`, the request only,
+    // without the function and the query, as the peer records).
+    hidden: &["noop-traceparent", "spyglass-layer"],
     default_secs: 5,
     warmup_secs: 1,
     vs_bare_header: "vs bare",
@@ -138,6 +142,33 @@ fn serve(variant: &str, app: &str) -> ExitCode {
             "spyglass" => run!(move || App::new()
                 .configure(routes.clone())
                 .wrap(spyglass_actix::Spyglass::new())),
+            "noop-traceparent" => run!(move || App::new().configure(routes.clone()).wrap_fn(
+                |req, srv| {
+                    let fut = actix_web::dev::Service::call(srv, req);
+                    async move {
+                        let mut res = fut.await?;
+                        let ctx = spyglass::TraceContext::new_root(true);
+                        if let Ok(v) = actix_web::http::header::HeaderValue::from_maybe_shared(
+                            spyglass::context::traceparent_bytes(&ctx),
+                        ) {
+                            res.headers_mut().insert(
+                                actix_web::http::header::HeaderName::from_static("traceparent"),
+                                v,
+                            );
+                        }
+                        Ok(res)
+                    }
+                }
+            )),
+            "spyglass-layer" => {
+                let sg = spyglass::Spyglass::builder()
+                    .service_name("shop")
+                    .build()
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                run!(move || App::new()
+                    .configure(routes.clone())
+                    .wrap(spyglass_actix::Spyglass::with_instance(sg.clone())))
+            }
             "prometheus" => {
                 let prom = actix_web_prom::PrometheusMetricsBuilder::new("api")
                     .endpoint("/metrics")

@@ -143,6 +143,8 @@ impl CollectorStats {
         displaced
     }
 
+    #[cold]
+    #[inline(never)]
     fn wake(&self) {
         if let Some(t) = self.worker.get() {
             t.unpark();

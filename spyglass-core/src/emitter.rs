@@ -38,7 +38,8 @@ impl std::fmt::Debug for Emitter<'_> {
     }
 }
 
-/// The event of `span`, which started at `ts_ns` (Unix ns) and lasted `dur_ns`.
+/// The event of `span`, which started at `ts_ns` (Unix ns) and lasted `dur_ns`. Errors are always
+/// marked sampled; that is decided before the event is built, so it is written once.
 #[inline(always)]
 fn stamped(span: TraceContext, ts_ns: u64, dur_ns: u64, kind: EventKind) -> Event {
     Event {
@@ -47,7 +48,7 @@ fn stamped(span: TraceContext, ts_ns: u64, dur_ns: u64, kind: EventKind) -> Even
         trace_id: span.trace_id(),
         span_id: span.span_id(),
         parent_span_id: span.parent_span_id(),
-        sampled: span.is_sampled(),
+        sampled: span.is_sampled() || kind.is_error(),
         kind,
     }
 }
@@ -168,7 +169,7 @@ impl<'a> Emitter<'a> {
     #[inline(never)]
     fn record_span(&self, span: TraceContext, dur_ns: u64, kind: EventKind) {
         let ts_ns = crate::clock::unix_nanos().saturating_sub(dur_ns);
-        self.emit(stamped(span, ts_ns, dur_ns, kind));
+        self.offer(stamped(span, ts_ns, dur_ns, kind));
     }
 
     /// Records the event of a span that started at `start` and ends now: one clock read, the Unix
@@ -184,7 +185,7 @@ impl<'a> Emitter<'a> {
     #[inline(never)]
     fn record_since(&self, span: TraceContext, start: crate::clock::Instant, kind: EventKind) {
         let dur_ns = start.elapsed_nanos();
-        self.emit(stamped(span, start.unix_nanos(), dur_ns, kind));
+        self.offer(stamped(span, start.unix_nanos(), dur_ns, kind));
     }
 
     /// Records a complete event: offers it to the collector, whose worker counts it in the stats
@@ -196,9 +197,23 @@ impl<'a> Emitter<'a> {
             return;
         }
         ev.sampled |= ev.is_error();
+        self.offer(ev);
+    }
+
+    /// Offers a stamped event to the collector's queue.
+    #[inline(always)]
+    fn offer(&self, ev: Event) {
         if let Some(turned_away) = self.inner.collector_stats.push(ev) {
-            self.inner.stats.record(&turned_away);
+            self.count_turned_away(&turned_away);
         }
+    }
+
+    /// Counts an event the queue turned away (under overload, or after shutdown) in the stats
+    /// store. Out of line and cold: the common path stays short.
+    #[cold]
+    #[inline(never)]
+    fn count_turned_away(&self, ev: &Event) {
+        self.inner.stats.record(ev);
     }
 
     /// A fresh span id (for integrations that build events by hand).

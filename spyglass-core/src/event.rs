@@ -53,6 +53,18 @@ pub enum EventKind {
     Db(DbEvent),
 }
 
+impl EventKind {
+    /// Whether this is an error: a 5xx or failed request, a failed call or query.
+    #[inline]
+    pub fn is_error(&self) -> bool {
+        match self {
+            EventKind::Req(r) => r.status >= 500 || r.error.is_some(),
+            EventKind::Fn(f) => f.error,
+            EventKind::Db(d) => d.error,
+        }
+    }
+}
+
 /// An HTTP request served.
 #[derive(Debug, Clone)]
 pub struct ReqEvent {
@@ -181,11 +193,7 @@ impl Event {
 
     /// Whether the event is an error: a 5xx or failed request, a failed call or query.
     pub fn is_error(&self) -> bool {
-        match &self.kind {
-            EventKind::Req(r) => r.status >= 500 || r.error.is_some(),
-            EventKind::Fn(f) => f.error,
-            EventKind::Db(d) => d.error,
-        }
+        self.kind.is_error()
     }
 
     /// The error text, if any was recorded.

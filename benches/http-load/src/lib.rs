@@ -7,8 +7,8 @@
 //! first line of standard output. `wrk` (Debian package `wrk`) pinned to core 1 loads
 //! `GET /users/42` over loopback: 1 thread, 32 keep-alive connections, a warm-up run, then the
 //! measured run. Besides wrk's requests/s and p99, the server process's CPU time per request is
-//! read from `/proc`: in all, in user mode, and in its `spyglass-…` threads (the collector); the
-//! last two are printed per run on standard error.
+//! read from `/proc`: in all, in user mode, and in its `spyglass-…` threads (the collector),
+//! printed per run on standard error and as medians in a second table.
 //!
 //! Command line: `BIN [--rounds N] [--secs N] [--app NAME] [VARIANT…]` (no variant named: all of
 //! the table's; no app named: the harness's first), and `BIN --serve VARIANT APP`. Each harness
@@ -17,8 +17,8 @@
 //! service, with an `#[instrument]`ed function and a query under it). Rounds run the variants
 //! interleaved in a rotating order, so a noisy
 //! neighbour hurts them alike; each variant reports its median round, and besides that the median
-//! over rounds of its throughput over bare's in the same round. Results go to standard output as a
-//! markdown table, one line per run to standard error.
+//! over rounds of its throughput over bare's in the same round. Results go to standard output as
+//! markdown tables, one line per run to standard error.
 //!
 //! This library needs none of the package's features; the `apps` feature (on by default) brings
 //! the axum apps' dependencies for the binaries.
@@ -68,8 +68,9 @@ struct Plan<'a> {
     chosen: Vec<&'a str>,
 }
 
-/// One measured run: requests/s, p99 in milliseconds, server CPU in µs per request.
-type Measured = (f64, f64, f64);
+/// One measured run: requests/s, p99 in milliseconds, and the server's CPU in µs per request: in
+/// all, in user mode, and in its Spyglass threads.
+type Measured = (f64, f64, f64, f64, f64);
 
 impl Harness {
     /// Runs the harness on this process's arguments. With `--serve VARIANT APP` it calls
@@ -196,14 +197,15 @@ impl Harness {
                      (user {user_us:.2}, Spyglass threads {sg_us:.2})",
                     round + 1
                 );
-                runs[i].push((rps, p99, cpu_us));
+                runs[i].push((rps, p99, cpu_us, user_us, sg_us));
             }
         }
         Ok(runs)
     }
 
-    /// The markdown table: each variant's median round, its ratios over bare's median round, and
-    /// the median over rounds of its throughput over bare's in the same round.
+    /// The markdown tables: each variant's median round, its ratios over bare's median round, and
+    /// the median over rounds of its throughput over bare's in the same round; then the medians of
+    /// its CPU time per request, split.
     fn print_table(&self, chosen: &[&str], runs: &[Vec<Measured>]) {
         // Each round's throughput over bare's in the same round, then the median: pairs taken
         // minutes apart by the same noise, so drift between rounds cancels.
@@ -221,6 +223,8 @@ impl Harness {
                     median(r.iter().map(|x| x.0).collect()),
                     median(r.iter().map(|x| x.1).collect()),
                     median(r.iter().map(|x| x.2).collect()),
+                    median(r.iter().map(|x| x.3).collect()),
+                    median(r.iter().map(|x| x.4).collect()),
                 )
             })
             .collect();
@@ -231,14 +235,34 @@ impl Harness {
             self.vs_bare_header
         );
         println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-        for ((v, (rps, p99, cpu)), pair) in chosen.iter().zip(&medians).zip(&paired) {
-            let label = self.variants.iter().find(|x| x.0 == *v).map_or(*v, |x| x.1);
-            let ratio = bare.map_or("–".to_string(), |(b, bp, bc)| {
+        for ((v, &(rps, p99, cpu, ..)), pair) in chosen.iter().zip(&medians).zip(&paired) {
+            let label = self.label(v);
+            let ratio = bare.map_or("–".to_string(), |(b, bp, bc, ..)| {
                 (self.vs_bare)(rps / b, p99 / bp, cpu / bc)
             });
             let pair = pair.map_or("–".to_string(), |p| format!("{:.1} %", 100.0 * p));
             println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} | {pair} |");
         }
+        // User time is the steadier measure: the kernel's share of a loopback request moves by
+        // more between runs than a middleware's whole cost.
+        println!(
+            "\n| variant | server CPU per request, median of rounds: user | system | \
+             of which Spyglass threads (user + system) | user added to bare's |"
+        );
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        for (v, &(_, _, cpu, user, sg)) in chosen.iter().zip(&medians) {
+            let added = bare.map_or("–".to_string(), |b| format!("{:+.2} µs", user - b.3));
+            println!(
+                "| {} | {user:.2} µs | {:.2} µs | {sg:.2} µs | {added} |",
+                self.label(v),
+                cpu - user
+            );
+        }
+    }
+
+    /// A variant's row label: its table label, or its name for a hidden one.
+    fn label<'a>(&self, v: &'a str) -> &'a str {
+        self.variants.iter().find(|x| x.0 == v).map_or(v, |x| x.1)
     }
 }
 

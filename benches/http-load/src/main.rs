@@ -5,7 +5,9 @@
 //! connections, 2 s warm-up then 8 s measured, one run per variant. The app is `plain` (a handler
 //! that formats a string) or, with `--app shop`, the example app's SQLite-backed `GET /users/{id}`.
 //! Hidden diagnostic variants: `noop` (a layer that does nothing: what `Router::layer` itself
-//! costs), `noop-header` (a layer adding a fixed `traceparent` header), `spyglass-disabled`, and
+//! costs), `noop-header` (a layer adding a fixed `traceparent` header), `noop-traceparent` (a layer
+//! adding a fresh, validated `traceparent` per request: the least the header requirement
+//! costs, recording nothing), `spyglass-disabled`, and
 //! `spyglass-layer` (the layer recording into an instance of its own while the global one is off:
 //! on `shop`, the request only, without the function and the query).
 //!
@@ -54,7 +56,13 @@ const HARNESS: Harness = Harness {
     ],
     // Diagnostics: the layer with recording switched off, a layer that does nothing (what axum's
     // `Router::layer` costs by itself), and one that only adds a fixed `traceparent` header.
-    hidden: &["spyglass-disabled", "spyglass-layer", "noop", "noop-header"],
+    hidden: &[
+        "spyglass-disabled",
+        "spyglass-layer",
+        "noop",
+        "noop-header",
+        "noop-traceparent",
+    ],
     default_secs: 8,
     warmup_secs: 2,
     vs_bare_header: "vs bare: throughput, p99, CPU",
@@ -152,6 +160,22 @@ fn layered(variant: &str, routes: Router) -> Result<Router, String> {
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             ),
         )),
+        // Diagnostic: the least a layer meeting the issue's `traceparent` requirement does, with
+        // no recording: a fresh trace context per request, its `traceparent` formatted, validated
+        // and inserted into the response (not even the request's header is read). A floor for any
+        // implementation.
+        "noop-traceparent" => {
+            routes.layer(tower::util::MapResponseLayer::new(|mut resp: Response| {
+                let ctx = spyglass::TraceContext::new_root(true);
+                if let Ok(v) =
+                    http::HeaderValue::from_maybe_shared(spyglass::context::traceparent_bytes(&ctx))
+                {
+                    resp.headers_mut()
+                        .insert(http::HeaderName::from_static("traceparent"), v);
+                }
+                resp
+            }))
+        }
         // Diagnostic: a layer that forwards each request untouched.
         "noop" => routes.layer(tower::util::MapRequestLayer::new(|r| r)),
         "trace" => {

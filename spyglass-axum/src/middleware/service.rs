@@ -83,6 +83,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline(never)]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let sg = self.layer.instance.get();
         if self.layer.dashboard && sg.dashboard().enabled {
