@@ -254,13 +254,22 @@ fn sampling_marks_events_but_stats_count_all_and_errors_are_always_sampled() {
         em.emit_req("GET", "/a", 200, Duration::from_millis(1));
     }
     em.emit_req("GET", "/a", 503, Duration::from_millis(1));
+    // The same through the other two ways in: a failed call, and a span ended by a middleware.
+    em.emit_fn("f", Duration::from_millis(1), true);
+    let failed = EventKind::Fn(spyglass_core::event::FnEvent {
+        name: "g".into(),
+        module: "m".into(),
+        error: true,
+        error_text: None,
+    });
+    em.emit_since(em.new_span(), spyglass_core::clock::Instant::now(), failed);
     sg.shutdown();
     let evs = mem.events();
-    assert_eq!(evs.len(), 101, "metric exporters see every event");
+    assert_eq!(evs.len(), 103, "metric exporters see every event");
     assert_eq!(
         evs.iter().filter(|e| e.sampled).count(),
-        1,
-        "only the error"
+        3,
+        "only the errors"
     );
     let snap = sg.stats().snapshot(Duration::from_secs(60));
     assert_eq!(snap.requests[0].count, 101);

@@ -54,8 +54,9 @@ const HARNESS: Harness = Harness {
         ),
         ("prometheus", "axum-prometheus"),
     ],
-    // Diagnostics: the layer with recording switched off, a layer that does nothing (what axum's
-    // `Router::layer` costs by itself), and one that only adds a fixed `traceparent` header.
+    // Diagnostics (see the crate docs): the layer with recording switched off or recording the
+    // request only, a layer that does nothing (what axum's `Router::layer` costs by itself), one
+    // that adds a fixed `traceparent` header, and one that adds a fresh one per request.
     hidden: &[
         "spyglass-disabled",
         "spyglass-layer",

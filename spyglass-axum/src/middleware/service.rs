@@ -83,6 +83,9 @@ where
         self.inner.poll_ready(cx)
     }
 
+    // Out of line, and the response future's `poll` inlined: left to itself, LLVM's choice moved
+    // with unrelated code of the binary (300 instructions a request either way, session 6 of
+    // benches/README.md).
     #[inline(never)]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let sg = self.layer.instance.get();
