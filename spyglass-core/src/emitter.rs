@@ -38,8 +38,7 @@ impl std::fmt::Debug for Emitter<'_> {
     }
 }
 
-/// The event of `span`, which started at `ts_ns` (Unix ns) and lasted `dur_ns`. Errors are always
-/// marked sampled; that is decided before the event is built, so it is written once.
+/// The event of `span`, which started at `ts_ns` (Unix ns) and lasted `dur_ns`.
 #[inline(always)]
 fn stamped(span: TraceContext, ts_ns: u64, dur_ns: u64, kind: EventKind) -> Event {
     Event {
@@ -48,7 +47,7 @@ fn stamped(span: TraceContext, ts_ns: u64, dur_ns: u64, kind: EventKind) -> Even
         trace_id: span.trace_id(),
         span_id: span.span_id(),
         parent_span_id: span.parent_span_id(),
-        sampled: span.is_sampled() || kind.is_error(),
+        sampled: span.is_sampled(),
         kind,
     }
 }
@@ -192,17 +191,18 @@ impl<'a> Emitter<'a> {
     /// store. An event the queue turns away (the oldest one, displaced when the queue is full, or
     /// any after shutdown) is counted in the stats store here, so the stats count every event.
     #[inline(always)]
-    pub fn emit(&self, mut ev: Event) {
+    pub fn emit(&self, ev: Event) {
         if !self.is_enabled() {
             return;
         }
-        ev.sampled |= ev.is_error();
         self.offer(ev);
     }
 
-    /// Offers a stamped event to the collector's queue.
+    /// Offers a stamped event to the collector's queue, marked sampled if it is an error (errors
+    /// are always exported).
     #[inline(always)]
-    fn offer(&self, ev: Event) {
+    fn offer(&self, mut ev: Event) {
+        ev.sampled |= ev.is_error();
         if let Some(turned_away) = self.inner.collector_stats.push(ev) {
             self.count_turned_away(&turned_away);
         }

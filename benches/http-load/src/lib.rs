@@ -68,9 +68,32 @@ struct Plan<'a> {
     chosen: Vec<&'a str>,
 }
 
-/// One measured run: requests/s, p99 in milliseconds, and the server's CPU in µs per request: in
-/// all, in user mode, and in its Spyglass threads.
-type Measured = (f64, f64, f64, f64, f64);
+/// One measured run, or the medians of a variant's runs.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    /// Requests per second.
+    rps: f64,
+    /// p99 latency in milliseconds.
+    p99: f64,
+    /// The server's CPU per request in µs: in all, in user mode, and in its Spyglass threads.
+    cpu: f64,
+    user: f64,
+    spyglass: f64,
+}
+
+impl Measured {
+    /// The median of each field over `runs`.
+    fn medians(runs: &[Measured]) -> Measured {
+        let m = |f: fn(&Measured) -> f64| median(runs.iter().map(f).collect());
+        Measured {
+            rps: m(|x| x.rps),
+            p99: m(|x| x.p99),
+            cpu: m(|x| x.cpu),
+            user: m(|x| x.user),
+            spyglass: m(|x| x.spyglass),
+        }
+    }
+}
 
 impl Harness {
     /// Runs the harness on this process's arguments. With `--serve VARIANT APP` it calls
@@ -197,7 +220,13 @@ impl Harness {
                      (user {user_us:.2}, Spyglass threads {sg_us:.2})",
                     round + 1
                 );
-                runs[i].push((rps, p99, cpu_us, user_us, sg_us));
+                runs[i].push(Measured {
+                    rps,
+                    p99,
+                    cpu: cpu_us,
+                    user: user_us,
+                    spyglass: sg_us,
+                });
             }
         }
         Ok(runs)
@@ -213,21 +242,17 @@ impl Harness {
         let paired: Vec<Option<f64>> = runs
             .iter()
             .map(|r| {
-                bare_i.map(|b| median(r.iter().zip(&runs[b]).map(|(x, bx)| x.0 / bx.0).collect()))
+                bare_i.map(|b| {
+                    median(
+                        r.iter()
+                            .zip(&runs[b])
+                            .map(|(x, bx)| x.rps / bx.rps)
+                            .collect(),
+                    )
+                })
             })
             .collect();
-        let medians: Vec<Measured> = runs
-            .iter()
-            .map(|r| {
-                (
-                    median(r.iter().map(|x| x.0).collect()),
-                    median(r.iter().map(|x| x.1).collect()),
-                    median(r.iter().map(|x| x.2).collect()),
-                    median(r.iter().map(|x| x.3).collect()),
-                    median(r.iter().map(|x| x.4).collect()),
-                )
-            })
-            .collect();
+        let medians: Vec<Measured> = runs.iter().map(|r| Measured::medians(r)).collect();
         let bare = bare_i.map(|b| medians[b]);
         println!(
             "| variant | requests/s | p99 | server CPU per request | {} | \
@@ -235,10 +260,11 @@ impl Harness {
             self.vs_bare_header
         );
         println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-        for ((v, &(rps, p99, cpu, ..)), pair) in chosen.iter().zip(&medians).zip(&paired) {
+        for ((v, m), pair) in chosen.iter().zip(&medians).zip(&paired) {
             let label = self.label(v);
-            let ratio = bare.map_or("–".to_string(), |(b, bp, bc, ..)| {
-                (self.vs_bare)(rps / b, p99 / bp, cpu / bc)
+            let (rps, p99, cpu) = (m.rps, m.p99, m.cpu);
+            let ratio = bare.map_or("–".to_string(), |b| {
+                (self.vs_bare)(rps / b.rps, p99 / b.p99, cpu / b.cpu)
             });
             let pair = pair.map_or("–".to_string(), |p| format!("{:.1} %", 100.0 * p));
             println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} | {pair} |");
@@ -250,12 +276,14 @@ impl Harness {
              of which Spyglass threads (user + system) | user added to bare's |"
         );
         println!("| --- | ---: | ---: | ---: | ---: |");
-        for (v, &(_, _, cpu, user, sg)) in chosen.iter().zip(&medians) {
-            let added = bare.map_or("–".to_string(), |b| format!("{:+.2} µs", user - b.3));
+        for (v, m) in chosen.iter().zip(&medians) {
+            let added = bare.map_or("–".to_string(), |b| format!("{:+.2} µs", m.user - b.user));
             println!(
-                "| {} | {user:.2} µs | {:.2} µs | {sg:.2} µs | {added} |",
+                "| {} | {:.2} µs | {:.2} µs | {:.2} µs | {added} |",
                 self.label(v),
-                cpu - user
+                m.user,
+                m.cpu - m.user,
+                m.spyglass
             );
         }
     }

@@ -86,20 +86,10 @@ fn plain() -> Router {
 
 /// The `shop` app: the example app's `GET /users/{id}`, the `#[spyglass::instrument]`ed
 /// `load_user` querying its seeded in-memory SQLite database through sqlx and
-/// `spyglass::sqlx::InstrumentedPool`, answered as JSON. Every variant but `spyglass` installs the
-/// global instance switched off, so the function and query instrumentation (compiled in, as in
-/// the example) records nothing there.
-async fn shop(variant: &str) -> Result<Router, String> {
-    let on = variant == "spyglass";
-    let guard = spyglass::Spyglass::builder()
-        .service_name("shop")
-        .enabled(on)
-        .flush_interval(flush_interval()?)
-        .install()
-        .map_err(|e| e.to_string())?;
-    // Kept for the life of the server process (a static is never dropped).
-    static INSTALLED: std::sync::OnceLock<spyglass::SpyglassGuard> = std::sync::OnceLock::new();
-    let _ = INSTALLED.set(guard);
+/// `spyglass::sqlx::InstrumentedPool`, answered as JSON. Every variant but `spyglass` and
+/// `spyglass-q8192` runs with the global instance switched off ([`install_global`]), so the
+/// function and query instrumentation (compiled in, as in the example) records nothing there.
+async fn shop() -> Result<Router, String> {
     let store = store::Store::open().await.map_err(|e| e.to_string())?;
     Ok(Router::new()
         .route(
@@ -111,6 +101,24 @@ async fn shop(variant: &str) -> Result<Router, String> {
             ),
         )
         .with_state(store))
+}
+
+/// Installs the global instance, kept for the life of the server process: recording only for the
+/// variants that record through it (`spyglass`, and `spyglass-q8192` with a queue of 8192), switched
+/// off for the others. Without it (`plain`, most variants) the layer creates the default lazily.
+fn install_global(variant: &str) -> Result<(), String> {
+    let mut builder = spyglass::Spyglass::builder()
+        .service_name("shop")
+        .enabled(matches!(variant, "spyglass" | "spyglass-q8192"))
+        .flush_interval(flush_interval()?);
+    if variant == "spyglass-q8192" {
+        builder = builder.queue_size(8192);
+    }
+    let guard = builder.install().map_err(|e| e.to_string())?;
+    // A static is never dropped.
+    static INSTALLED: std::sync::OnceLock<spyglass::SpyglassGuard> = std::sync::OnceLock::new();
+    let _ = INSTALLED.set(guard);
+    Ok(())
 }
 
 /// The collector's flush interval: 100 ms (the default), or `HTTP_LOAD_FLUSH_MS` milliseconds.
@@ -138,16 +146,8 @@ impl IntoResponse for domain::ShopError {
 fn layered(variant: &str, routes: Router) -> Result<Router, String> {
     Ok(match variant {
         "bare" => routes,
-        "spyglass" => routes.layer(spyglass::axum::SpyglassLayer::new()),
-        "spyglass-q8192" => {
-            let guard = spyglass::Spyglass::builder()
-                .queue_size(8192)
-                .install()
-                .map_err(|e| e.to_string())?;
-            static G: std::sync::OnceLock<spyglass::SpyglassGuard> = std::sync::OnceLock::new();
-            let _ = G.set(guard);
-            routes.layer(spyglass::axum::SpyglassLayer::new())
-        }
+        // The global instance, installed by `install_global` for `spyglass-q8192` and `shop`.
+        "spyglass" | "spyglass-q8192" => routes.layer(spyglass::axum::SpyglassLayer::new()),
         // Diagnostic, not in the default set: the layer with recording switched off.
         "spyglass-disabled" => {
             let sg = spyglass::Spyglass::builder()
@@ -217,8 +217,11 @@ fn serve(variant: &str, app: &str) -> ExitCode {
         .expect("runtime");
     // Built inside the runtime: axum-prometheus spawns its upkeep task on creation.
     let app = match rt.block_on(async {
+        if app == "shop" || variant == "spyglass-q8192" {
+            install_global(variant)?;
+        }
         let routes = match app {
-            "shop" => shop(variant).await?,
+            "shop" => shop().await?,
             _ => plain(),
         };
         layered(variant, routes)
