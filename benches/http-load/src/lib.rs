@@ -233,30 +233,22 @@ impl Harness {
     }
 
     /// The markdown tables: each variant's median round, its ratios over bare's median round, and
-    /// the median over rounds of its throughput over bare's in the same round; then the medians of
-    /// its CPU time per request, split.
+    /// the median over rounds of its throughput over bare's in the same round with that median's
+    /// 95 % interval; then the medians of its CPU time per request, split; then, for every two
+    /// variants, the same paired ratio.
     fn print_table(&self, chosen: &[&str], runs: &[Vec<Measured>]) {
         // Each round's throughput over bare's in the same round, then the median: pairs taken
         // minutes apart by the same noise, so drift between rounds cancels.
         let bare_i = chosen.iter().position(|v| *v == "bare");
-        let paired: Vec<Option<f64>> = runs
+        let paired: Vec<Option<String>> = runs
             .iter()
-            .map(|r| {
-                bare_i.map(|b| {
-                    median(
-                        r.iter()
-                            .zip(&runs[b])
-                            .map(|(x, bx)| x.rps / bx.rps)
-                            .collect(),
-                    )
-                })
-            })
+            .map(|r| bare_i.map(|b| paired_ratio(r, &runs[b])))
             .collect();
         let medians: Vec<Measured> = runs.iter().map(|r| Measured::medians(r)).collect();
         let bare = bare_i.map(|b| medians[b]);
         println!(
             "| variant | requests/s | p99 | server CPU per request | {} | \
-             throughput vs bare, median of rounds |",
+             throughput vs bare in the same round: median [95 % interval] |",
             self.vs_bare_header
         );
         println!("| --- | ---: | ---: | ---: | ---: | ---: |");
@@ -266,7 +258,7 @@ impl Harness {
             let ratio = bare.map_or("–".to_string(), |b| {
                 (self.vs_bare)(rps / b.rps, p99 / b.p99, cpu / b.cpu)
             });
-            let pair = pair.map_or("–".to_string(), |p| format!("{:.1} %", 100.0 * p));
+            let pair = pair.as_deref().unwrap_or("–");
             println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} | {pair} |");
         }
         // User time is the steadier measure: the kernel's share of a loopback request moves by
@@ -286,12 +278,78 @@ impl Harness {
                 m.spyglass
             );
         }
+        // Whether a variant is above another is read from their ratio in the same round, not from
+        // two medians each with its own noise.
+        let others: Vec<usize> = (0..chosen.len()).filter(|&i| Some(i) != bare_i).collect();
+        if others.len() > 1 {
+            print!("\n| throughput in the same round, row over column |");
+            for &j in &others {
+                print!(" {} |", self.label(chosen[j]));
+            }
+            print!("\n| --- |");
+            for _ in &others {
+                print!(" ---: |");
+            }
+            println!();
+            for &i in &others {
+                print!("| {} |", self.label(chosen[i]));
+                for &j in &others {
+                    let cell = if i == j {
+                        "–".to_string()
+                    } else {
+                        paired_ratio(&runs[i], &runs[j])
+                    };
+                    print!(" {cell} |");
+                }
+                println!();
+            }
+        }
     }
 
     /// A variant's row label: its table label, or its name for a hidden one.
     fn label<'a>(&self, v: &'a str) -> &'a str {
         self.variants.iter().find(|x| x.0 == v).map_or(v, |x| x.1)
     }
+}
+
+/// The median over rounds of `runs`' throughput over `base`'s in the same round, with the 95 %
+/// interval of that median, as `97.1 % [95.0–98.3]` (the interval left out below six rounds).
+fn paired_ratio(runs: &[Measured], base: &[Measured]) -> String {
+    let ratios: Vec<f64> = runs
+        .iter()
+        .zip(base)
+        .map(|(x, b)| 100.0 * x.rps / b.rps)
+        .collect();
+    let m = median(ratios.clone());
+    match median_interval(ratios) {
+        Some((lo, hi)) => format!("{m:.1} % [{lo:.1}–{hi:.1}]"),
+        None => format!("{m:.1} %"),
+    }
+}
+
+/// A distribution-free interval holding the median of what `xs` samples with at least 95 %
+/// confidence: the `k`-th smallest and `k`-th largest sample, `k` the largest rank for which fewer
+/// than `k` samples fall below the median with probability at most 2.5 % (binomial, p = ½). `None`
+/// below six samples, where even the whole range holds less than 95 %.
+fn median_interval(mut xs: Vec<f64>) -> Option<(f64, f64)> {
+    let n = xs.len();
+    // P(B ≤ j) for B ~ Binomial(n, ½), summed term by term.
+    let mut term = 0.5f64.powi(n as i32);
+    let mut below = 0.0;
+    let mut k = 0;
+    for j in 0..n {
+        below += term;
+        if below > 0.025 {
+            break;
+        }
+        k = j + 1;
+        term *= (n - j) as f64 / (j + 1) as f64;
+    }
+    if k == 0 {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    Some((xs[k - 1], xs[n - k]))
 }
 
 /// The middle element (the upper one of an even count) of a non-empty list.
@@ -534,6 +592,22 @@ Transfer/sec:      5.00MB
             .parse_args(&args("z"))
             .unwrap_err()
             .contains("variants: bare, x"));
+    }
+
+    #[test]
+    fn median_interval_ranks() {
+        let ranks = |n: usize| {
+            let xs: Vec<f64> = (1..=n).rev().map(|i| i as f64).collect();
+            median_interval(xs)
+        };
+        // n = 15: P(B ≤ 3) = 576 / 32768 = 1.8 %, P(B ≤ 4) = 5.9 %: the 4th and 12th values.
+        assert_eq!(ranks(15), Some((4.0, 12.0)));
+        // n = 21: P(B ≤ 5) = 1.3 %, P(B ≤ 6) = 3.9 %: the 6th and 16th.
+        assert_eq!(ranks(21), Some((6.0, 16.0)));
+        // n = 6: P(B ≤ 0) = 1.6 %, so the whole range; n = 5: 3.1 %, no interval.
+        assert_eq!(ranks(6), Some((1.0, 6.0)));
+        assert_eq!(ranks(5), None);
+        assert_eq!(ranks(1), None);
     }
 
     #[test]
