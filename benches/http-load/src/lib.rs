@@ -444,6 +444,7 @@ fn sched_secs(path: &str) -> Option<f64> {
     parse_sum_exec_runtime(&text)
 }
 
+/// `se.sum_exec_runtime` of a `sched` file's text, in seconds.
 fn parse_sum_exec_runtime(text: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix("se.sum_exec_runtime"))
