@@ -240,13 +240,7 @@ impl Harness {
     /// 95 % interval; then the medians of its CPU time per request, split; then, for every two
     /// variants, the same paired ratio.
     fn print_table(&self, chosen: &[&str], runs: &[Vec<Measured>]) {
-        // Each round's throughput over bare's in the same round, then the median: pairs taken
-        // minutes apart by the same noise, so drift between rounds cancels.
         let bare_i = chosen.iter().position(|v| *v == "bare");
-        let paired: Vec<Option<String>> = runs
-            .iter()
-            .map(|r| bare_i.map(|b| paired_ratio(r, &runs[b])))
-            .collect();
         let medians: Vec<Measured> = runs.iter().map(|r| Measured::medians(r)).collect();
         let bare = bare_i.map(|b| medians[b]);
         println!(
@@ -255,13 +249,15 @@ impl Harness {
             self.vs_bare_header
         );
         println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-        for ((v, m), pair) in chosen.iter().zip(&medians).zip(&paired) {
+        for (i, (v, m)) in chosen.iter().zip(&medians).enumerate() {
             let label = self.label(v);
             let (rps, p99, cpu) = (m.rps, m.p99, m.cpu);
             let ratio = bare.map_or("–".to_string(), |b| {
                 (self.vs_bare)(rps / b.rps, p99 / b.p99, cpu / b.cpu)
             });
-            let pair = pair.as_deref().unwrap_or("–");
+            // Each round's throughput over bare's in the same round: the two runs are seconds
+            // apart and share that round's noise, so drift between rounds cancels.
+            let pair = bare_i.map_or("–".to_string(), |b| paired_ratio(&runs[i], &runs[b]));
             println!("| {label} | {rps:.0} | {p99:.2} ms | {cpu:.1} µs | {ratio} | {pair} |");
         }
         // User time is the steadier measure: the kernel's share of a loopback request moves by
