@@ -29,24 +29,66 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(u64);
 
+/// The clock and the wall-clock base it converts from, made once per process.
+struct Clock {
+    clock: quanta::Clock,
+    /// A raw reading and the Unix time (ns) taken beside it.
+    base_raw: u64,
+    base_unix: u64,
+}
+
+static CLOCK: OnceLock<Clock> = OnceLock::new();
+
 #[inline]
-fn clock() -> &'static quanta::Clock {
+fn clock() -> &'static Clock {
+    CLOCK.get_or_init(Clock::new)
+}
+
+impl Clock {
     // Our own clock rather than `quanta::Instant::now`, which first looks for a per-thread mock
     // clock on every call.
-    CLOCK.get_or_init(quanta::Clock::new)
+    #[cold]
+    fn new() -> Self {
+        let clock = quanta::Clock::new();
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(duration_nanos)
+            .unwrap_or(0);
+        let base_raw = clock.raw();
+        Clock {
+            clock,
+            base_raw,
+            base_unix: unix,
+        }
+    }
+
+    #[inline]
+    fn unix_nanos(&self, raw: u64) -> u64 {
+        if raw >= self.base_raw {
+            self.base_unix
+                .saturating_add(self.clock.delta_as_nanos(self.base_raw, raw))
+        } else {
+            self.base_unix
+                .saturating_sub(self.clock.delta_as_nanos(raw, self.base_raw))
+        }
+    }
 }
+
+// The conversions below are out of line on purpose: every event of a request goes through the
+// same copy, which stays in the instruction cache between them, instead of each call site carrying
+// its own (a request's cost here is mostly its code's cache misses, not its instructions).
 
 impl Instant {
     /// Now.
-    #[inline]
+    #[inline(never)]
     pub fn now() -> Self {
-        Instant(clock().raw())
+        Instant(clock().clock.raw())
     }
 
     /// Nanoseconds from `self` to now (0 if `self` is later).
     #[inline]
     pub fn elapsed_nanos(&self) -> u64 {
-        Instant::now().nanos_since(*self)
+        since(*self).1
     }
 
     /// Time from `self` to now (zero if `self` is later).
@@ -56,21 +98,28 @@ impl Instant {
     }
 
     /// Nanoseconds from `earlier` to `self` (0 if `earlier` is later).
-    #[inline]
+    #[inline(never)]
     pub fn nanos_since(&self, earlier: Instant) -> u64 {
-        clock().delta_as_nanos(earlier.0, self.0)
+        clock().clock.delta_as_nanos(earlier.0, self.0)
     }
 
     /// This reading as nanoseconds since the Unix epoch.
-    #[inline]
+    #[inline(never)]
     pub fn unix_nanos(&self) -> u64 {
-        let (i0, u0) = base();
-        if *self >= i0 {
-            u0.saturating_add(self.nanos_since(i0))
-        } else {
-            u0.saturating_sub(i0.nanos_since(*self))
-        }
+        clock().unix_nanos(self.0)
     }
+}
+
+/// A span that started at `start` and ends now: its start as Unix nanoseconds and its duration in
+/// nanoseconds, from one reading of the clock.
+#[inline(never)]
+pub(crate) fn since(start: Instant) -> (u64, u64) {
+    let c = clock();
+    let now = c.clock.raw();
+    (
+        c.unix_nanos(start.0),
+        c.clock.delta_as_nanos(start.0, now),
+    )
 }
 
 #[inline]
@@ -78,24 +127,10 @@ fn duration_nanos(d: std::time::Duration) -> u64 {
     d.as_nanos().min(u64::MAX as u128) as u64
 }
 
-static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-
-static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
-
-fn base() -> (Instant, u64) {
-    *BASE.get_or_init(|| {
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(duration_nanos)
-            .unwrap_or(0);
-        (Instant::now(), unix)
-    })
-}
-
 /// Reads the clock once so its calibration (a few milliseconds, once per process) happens here
 /// rather than in the first request. Called when an instance is built.
 pub(crate) fn warm_up() {
-    let _ = base();
+    let _ = clock();
 }
 
 /// Nanoseconds since the Unix epoch at `t`.
@@ -105,9 +140,10 @@ pub fn unix_nanos_at(t: Instant) -> u64 {
 }
 
 /// Nanoseconds since the Unix epoch, now.
-#[inline]
+#[inline(never)]
 pub fn unix_nanos() -> u64 {
-    Instant::now().unix_nanos()
+    let c = clock();
+    c.unix_nanos(c.clock.raw())
 }
 
 #[cfg(test)]

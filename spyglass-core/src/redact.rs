@@ -533,9 +533,17 @@ impl Fingerprints {
     /// The fingerprint of `sql`, shared with every other statement of the same shape.
     #[inline]
     pub fn get(&self, sql: &str) -> crate::Name {
-        if let Some(n) = near::get(self.id, sql) {
-            return n;
+        match near::get(self.id, sql) {
+            Some(n) => n,
+            None => self.get_and_keep_near(sql),
         }
+    }
+
+    /// A statement not in this thread's cache: looked up (or fingerprinted) and kept near. Out of
+    /// line, so the common path stays short.
+    #[cold]
+    #[inline(never)]
+    fn get_and_keep_near(&self, sql: &str) -> crate::Name {
         let n = self.get_shared(sql);
         near::put(self.id, sql, &n);
         n
