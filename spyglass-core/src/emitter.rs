@@ -194,9 +194,8 @@ impl<'a> Emitter<'a> {
         self.record(span, ts_ns, dur_ns, kind);
     }
 
-    /// Stamps and queues an event: the one copy of that code every emit path shares, so a request's
-    /// events run it warm from the instruction cache.
-    #[inline(never)]
+    /// Stamps and queues an event.
+    #[inline(always)]
     fn record(&self, span: TraceContext, ts_ns: u64, dur_ns: u64, kind: EventKind) {
         self.offer(stamped(span, ts_ns, dur_ns, kind));
     }
