@@ -116,10 +116,7 @@ impl Instant {
 pub(crate) fn since(start: Instant) -> (u64, u64) {
     let c = clock();
     let now = c.clock.raw();
-    (
-        c.unix_nanos(start.0),
-        c.clock.delta_as_nanos(start.0, now),
-    )
+    (c.unix_nanos(start.0), c.clock.delta_as_nanos(start.0, now))
 }
 
 #[inline]
