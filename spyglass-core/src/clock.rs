@@ -88,7 +88,8 @@ impl Instant {
     /// Nanoseconds from `self` to now (0 if `self` is later).
     #[inline]
     pub fn elapsed_nanos(&self) -> u64 {
-        since(*self).1
+        let c = clock();
+        c.clock.delta_as_nanos(self.0, c.clock.raw())
     }
 
     /// Time from `self` to now (zero if `self` is later).

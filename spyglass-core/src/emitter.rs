@@ -175,7 +175,7 @@ impl<'a> Emitter<'a> {
     #[inline(never)]
     fn record_span(&self, span: TraceContext, dur_ns: u64, kind: EventKind) {
         let ts_ns = crate::clock::unix_nanos().saturating_sub(dur_ns);
-        self.record(span, ts_ns, dur_ns, kind);
+        self.offer(stamped(span, ts_ns, dur_ns, kind));
     }
 
     /// Records the event of a span that started at `start` and ends now: one clock read, the Unix
@@ -191,12 +191,6 @@ impl<'a> Emitter<'a> {
     #[inline(never)]
     fn record_since(&self, span: TraceContext, start: crate::clock::Instant, kind: EventKind) {
         let (ts_ns, dur_ns) = crate::clock::since(start);
-        self.record(span, ts_ns, dur_ns, kind);
-    }
-
-    /// Stamps and queues an event.
-    #[inline(always)]
-    fn record(&self, span: TraceContext, ts_ns: u64, dur_ns: u64, kind: EventKind) {
         self.offer(stamped(span, ts_ns, dur_ns, kind));
     }
 
