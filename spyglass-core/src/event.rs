@@ -53,18 +53,6 @@ pub enum EventKind {
     Db(DbEvent),
 }
 
-impl EventKind {
-    /// Whether this is an error: a 5xx or failed request, a failed call or query.
-    #[inline]
-    pub fn is_error(&self) -> bool {
-        match self {
-            EventKind::Req(r) => r.status >= 500 || r.error.is_some(),
-            EventKind::Fn(f) => f.error,
-            EventKind::Db(d) => d.error,
-        }
-    }
-}
-
 /// An HTTP request served.
 #[derive(Debug, Clone)]
 pub struct ReqEvent {
@@ -193,7 +181,11 @@ impl Event {
 
     /// Whether the event is an error: a 5xx or failed request, a failed call or query.
     pub fn is_error(&self) -> bool {
-        self.kind.is_error()
+        match &self.kind {
+            EventKind::Req(r) => r.status >= 500 || r.error.is_some(),
+            EventKind::Fn(f) => f.error,
+            EventKind::Db(d) => d.error,
+        }
     }
 
     /// The error text, if any was recorded.
