@@ -405,7 +405,6 @@ impl Worker {
     }
 
     fn export_batch(&mut self) {
-        self.recent.ingest(&self.batch);
         self.shared
             .exporting_since
             .store(crate::clock::unix_nanos().max(1), Ordering::Release);
@@ -429,8 +428,9 @@ impl Worker {
         self.shared
             .exported
             .fetch_add(self.batch.len() as u64, Ordering::Release);
-        // The flight recorder keeps the batch as its newest events and hands back an empty one.
-        self.recent.retain(&mut self.batch);
+        // The flight recorder assembles traces from the batch, keeps it as its newest events and
+        // hands back an empty one.
+        self.recent.ingest(&mut self.batch);
     }
 
     fn check(&mut self, i: usize, r: Result<(), crate::export::ExportError>) {

@@ -5,6 +5,12 @@
 //! assembled, and a small set of finished traces where the slowest and the failed ones are kept in
 //! preference to the merely recent.
 //!
+//! The newest batches are held whole, as the collector handed them over. A trace being assembled
+//! counts its spans but does not copy them: only a trace kept when its root comes (failed, among the
+//! slowest, or due as a recent one, at most one per 1/64 s) has its spans copied, read back from the
+//! batches held. The newest traces are assembled from those batches when they are listed. A span
+//! whose batch is let go while its trace is still open is copied then.
+//!
 //! # Example
 //!
 //! ```
@@ -40,6 +46,11 @@ const ERRORS: usize = 256;
 const PENDING_TRACES: usize = 1024;
 const SPANS_PER_TRACE: usize = 512;
 const RECENT_TRACES: usize = 64;
+/// A trace is kept as a recent one when it ends at least this long after the last one kept (the
+/// ring then spans at least a second), or when it is failed, among the slowest, or outlived the
+/// batches held. Under load most traces are none of these and are never copied: the newest are
+/// assembled from the batches held when they are listed.
+const RECENT_SPACING_NS: u64 = 1_000_000_000 / RECENT_TRACES as u64;
 const SLOW_TRACES: usize = 32;
 const ERROR_TRACES: usize = 32;
 
@@ -186,9 +197,22 @@ impl QueryTally {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Pending {
+    /// Spans copied out of batches the recorder let go while the trace was still open, oldest
+    /// first. The others are read from the batches still held when the root comes, and only if
+    /// the trace is kept: most traces are never copied.
     spans: Vec<Event>,
+    /// Spans seen, also past the span cap.
+    count: usize,
+    /// Of those, the ones in batches let go (copied into `spans`, or past the cap).
+    gone: usize,
+    /// Arrival numbers of the oldest span still only in a held batch (`u64::MAX`: none) and of
+    /// the newest span.
+    oldest: u64,
+    newest: u64,
+    /// Whether a span failed.
+    failed: bool,
     /// Counted for every query, also past the span cap.
     queries: QueryTally,
     /// Order of arrival among the traces being assembled: the lowest is evicted first.
@@ -196,14 +220,18 @@ struct Pending {
 }
 
 impl Pending {
-    /// Adds a span of the trace (and counts it, if a query).
-    fn add(&mut self, ev: &Event) {
+    /// Counts a span of the trace, the event with arrival number `at` (and tallies it, if a query).
+    #[inline]
+    fn add(&mut self, ev: &Event, at: u64) {
         if let EventKind::Db(d) = &ev.kind {
             self.queries.add(&d.statement, ev.dur_ns, d.system);
         }
-        if self.spans.len() < SPANS_PER_TRACE {
-            self.spans.push(ev.clone());
+        self.count += 1;
+        self.failed |= ev.is_error();
+        if self.oldest == u64::MAX {
+            self.oldest = at;
         }
+        self.newest = at;
     }
 }
 
@@ -214,10 +242,27 @@ const SPARE_CAPACITY: usize = 64;
 
 const FINDINGS: usize = 256;
 
+/// A batch the recorder holds whole, as the collector handed it over.
+#[derive(Debug)]
+struct Held {
+    events: Vec<Event>,
+    /// Its events per kind.
+    per_kind: [usize; 3],
+    /// The arrival number of its first event.
+    first: u64,
+}
+
+impl Held {
+    /// The arrival number just past its last event.
+    fn end(&self) -> u64 {
+        self.first + self.events.len() as u64
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    /// The newest events: the last batches whole, with their events per kind.
-    retained: VecDeque<(Vec<Event>, [usize; 3])>,
+    /// The newest events: the last batches whole, oldest first.
+    retained: VecDeque<Held>,
     /// Older events, per kind: those of a batch let go that were still among the newest
     /// `EVENTS_PER_KIND` of their kind. Everything here is older than everything in `retained`.
     kinds: [Ring<Event, EVENTS_PER_KIND>; 3],
@@ -227,9 +272,16 @@ struct State {
     n_plus_one_threshold: u64,
     /// Arrival counter of the traces being assembled.
     next_seq: u64,
+    /// Arrival number of the next event ingested.
+    arrived: u64,
     /// Scratch list for [`State::evict_oldest`], kept for reuse.
     evict_order: Vec<(u64, TraceId)>,
+    /// Traces kept as recent when they ended: at most one per [`RECENT_SPACING_NS`], and every one
+    /// that outlived the batches held (it could not be assembled later). The newest are assembled
+    /// when listed, from the batches held.
     recent_traces: Ring<TraceRecord, RECENT_TRACES>,
+    /// When the newest of `recent_traces` ended (ns since the Unix epoch).
+    last_recent_end: u64,
     /// Emptied span lists and query tallies of traces done with, reused for the next ones so that
     /// assembling a trace allocates nothing in the steady state.
     spare_spans: Vec<Vec<Event>>,
@@ -313,127 +365,23 @@ impl Recent {
         v
     }
 
-    /// Records a batch of events (called by the collector thread).
-    pub(crate) fn ingest(&self, batch: &[Event]) {
-        fn is_root(ev: &Event) -> bool {
-            matches!(ev.kind, EventKind::Req(_)) || ev.parent_span_id.is_none()
-        }
-        // Roots left in the batch: a trace the same batch would push out again is not kept.
-        let mut roots_left = batch.iter().filter(|ev| is_root(ev)).count();
-        let mut st = self.state.lock();
-        let st = &mut *st;
-        for ev in batch {
-            if ev.is_error() {
-                st.errors.push(ev.clone());
-            }
-            if is_root(ev) {
-                roots_left -= 1;
-                let pending = if st.pending.is_empty() {
-                    None
-                } else {
-                    st.pending.remove(&ev.trace_id)
-                };
-                let spans = match pending {
-                    Some(p) => {
-                        if let EventKind::Req(r) = &ev.kind {
-                            st.detect_n_plus_one(ev, r.method, &r.route, &p.queries);
-                        }
-                        st.recycle_queries(p.queries);
-                        p.spans
-                    }
-                    None => Vec::new(),
-                };
-                // A lone event outside any request (emitted by hand, no context) is no trace.
-                if spans.is_empty() && !matches!(ev.kind, EventKind::Req(_)) {
-                    st.recycle_spans(spans);
-                    continue;
-                }
-                // Kept only if it failed, is among the slowest, or among the newest. A request with
-                // no spans under it is its own event: the newest of those are read from the request
-                // ring when traces are listed, so none is copied here.
-                if (roots_left >= RECENT_TRACES || spans.is_empty())
-                    && !ev.is_error()
-                    && !spans.iter().any(Event::is_error)
-                    && !st.is_slow_candidate(ev.dur_ns)
-                {
-                    st.recycle_spans(spans);
-                    continue;
-                }
-                let rec = TraceRecord {
-                    trace_id: ev.trace_id,
-                    root: ev.clone(),
-                    spans,
-                };
-                st.finish(rec);
-            } else {
-                // A trace already being assembled: one lookup.
-                if let Some(p) = st.pending.get_mut(&ev.trace_id) {
-                    p.add(ev);
-                    continue;
-                }
-                // A new one: make room, then start it with a reused span list and tally.
-                if st.pending.len() >= PENDING_TRACES {
-                    st.evict_oldest();
-                }
-                st.next_seq += 1;
-                let mut p = Pending {
-                    spans: st.spare_spans.pop().unwrap_or_default(),
-                    queries: st.spare_queries.pop().unwrap_or_default(),
-                    seq: st.next_seq,
-                };
-                p.add(ev);
-                st.pending.insert(ev.trace_id, p);
-            }
-        }
-    }
-
-    /// Keeps the batch the collector has just handled (ingested and exported) as the newest events,
-    /// moving it rather than copying its events, and leaves in `batch` an empty one to fill next
-    /// (with the capacity of one let go, once the recorder holds enough).
-    pub(crate) fn retain(&self, batch: &mut Vec<Event>) {
+    /// Records a batch of events the collector has handled (counted and exported), called by the
+    /// collector thread. The batch is kept as the newest events, moved rather than copied, and
+    /// `batch` is left empty to fill next (with the capacity of one let go, once the recorder holds
+    /// enough).
+    ///
+    /// A trace's spans are counted (and its queries tallied) as they come, but not copied: when its
+    /// root comes, the trace is kept only if it failed, is among the slowest, or is due as a recent
+    /// one, and only then are its spans read back from the batch and the batches held. A span whose
+    /// batch is let go while its trace is still open is copied then.
+    pub(crate) fn ingest(&self, batch: &mut Vec<Event>) {
         if batch.is_empty() {
             return;
         }
-        let capacity = batch.capacity();
-        let mut per_kind = [0usize; 3];
-        for ev in batch.iter() {
-            per_kind[kind_index(ev)] += 1;
-        }
-        let full = std::mem::take(batch);
         let mut guard = self.state.lock();
         let st = &mut *guard;
-        st.retained.push_back((full, per_kind));
-        let mut recycled = None;
-        while st.retained.len() > RETAINED_BATCHES
-            || (st.retained.len() > 1
-                && (st.retained_per_kind().iter().sum::<usize>() > RETAINED_EVENTS
-                    || st.retained_capacity() > 4 * RETAINED_EVENTS))
-        {
-            // Of each kind, the events still among its newest EVENTS_PER_KIND move to that kind's
-            // ring. `newer` starts at the kind's count from the old batch's first event on and,
-            // counted down as the events go, says how many of the kind are newer than each.
-            let mut newer = st.retained_per_kind();
-            let Some((mut old, old_per_kind)) = st.retained.pop_front() else {
-                break;
-            };
-            // Under load every kind has EVENTS_PER_KIND newer events in the batches kept: nothing
-            // of the old batch moves, and its events are only dropped.
-            if (0..3).all(|k| newer[k] - old_per_kind[k] >= EVENTS_PER_KIND) {
-                old.clear();
-                recycled = Some(old);
-                continue;
-            }
-            for ev in old.drain(..) {
-                let k = kind_index(&ev);
-                newer[k] -= 1;
-                if newer[k] < EVENTS_PER_KIND {
-                    st.kinds[k].push(ev);
-                }
-            }
-            recycled = Some(old);
-        }
-        drop(guard);
-        *batch = recycled.unwrap_or_else(|| Vec::with_capacity(capacity));
+        st.assemble(batch);
+        st.hold(batch);
     }
 
     /// The newest events of kind `k` (at most `EVENTS_PER_KIND`), newest first.
@@ -441,7 +389,7 @@ impl Recent {
         st.retained
             .iter()
             .rev()
-            .flat_map(|(b, _)| b.iter().rev())
+            .flat_map(|h| h.events.iter().rev())
             .filter(move |ev| kind_index(ev) == k)
             .chain(st.kinds[k].iter().rev())
             .take(EVENTS_PER_KIND)
@@ -480,9 +428,10 @@ impl Recent {
         let st = self.state.lock();
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        // The most recent: traces with spans, and requests without any (kept only in the request
-        // ring), newest first.
+        // The most recent: those kept as they ended, those still whole in the batches held, and
+        // requests without spans (kept only in the request ring), newest first.
         let mut recent: Vec<TraceRecord> = st.recent_traces.iter().rev().cloned().collect();
+        recent.extend(st.held_traces(RECENT_TRACES, None));
         recent.extend(
             Self::newest(&st, KindFilter::Req as usize)
                 .take(RECENT_TRACES)
@@ -492,7 +441,8 @@ impl Recent {
                     spans: Vec::new(),
                 }),
         );
-        // Newest first; a request listed both ways (same root, same end) keeps its spans.
+        // Newest first; a trace listed several ways (same root, same end) keeps the first listing:
+        // the one kept as it ended has the spans of batches let go, and a request's own event none.
         recent.sort_by_key(|t| std::cmp::Reverse(t.root.ts_ns + t.root.dur_ns));
         recent.dedup_by_key(|t| (t.trace_id, t.root.span_id));
         recent.truncate(RECENT_TRACES);
@@ -511,18 +461,290 @@ impl Recent {
         out
     }
 
-    /// One kept trace by id.
+    /// One trace by id: a kept one, or one whose root is still among the newest events.
     pub fn trace(&self, id: TraceId) -> Option<TraceRecord> {
-        self.traces().into_iter().find(|t| t.trace_id == id)
+        if let Some(t) = self.traces().into_iter().find(|t| t.trace_id == id) {
+            return Some(t);
+        }
+        self.state.lock().held_traces(1, Some(id)).pop()
     }
 }
 
+/// Whether `ev` roots this service's part of its trace: a request, or an event with no parent.
+#[inline]
+fn is_root(ev: &Event) -> bool {
+    matches!(ev.kind, EventKind::Req(_)) || ev.parent_span_id.is_none()
+}
+
 impl State {
+    /// Counts the batch's spans into the traces being assembled and finishes those whose root it
+    /// holds (see [`Recent::ingest`]).
+    fn assemble(&mut self, batch: &[Event]) {
+        let first = self.arrived;
+        self.arrived += batch.len() as u64;
+        for (i, ev) in batch.iter().enumerate() {
+            if ev.is_error() {
+                self.errors.push(ev.clone());
+            }
+            if is_root(ev) {
+                self.finish_root(batch, i);
+                continue;
+            }
+            let at = first + i as u64;
+            // A trace already being assembled: one lookup.
+            if let Some(p) = self.pending.get_mut(&ev.trace_id) {
+                p.add(ev, at);
+                continue;
+            }
+            // A new one: make room, then start it with a reused query tally.
+            if self.pending.len() >= PENDING_TRACES {
+                self.evict_oldest();
+            }
+            self.next_seq += 1;
+            let mut p = Pending {
+                spans: Vec::new(),
+                count: 0,
+                gone: 0,
+                oldest: u64::MAX,
+                newest: 0,
+                failed: false,
+                queries: self.spare_queries.pop().unwrap_or_default(),
+                seq: self.next_seq,
+            };
+            p.add(ev, at);
+            self.pending.insert(ev.trace_id, p);
+        }
+    }
+
+    /// Finishes the trace rooted at `batch[i]`: checks it for N+1 queries and keeps it if it failed,
+    /// is among the slowest or is due as a recent one.
+    #[inline]
+    fn finish_root(&mut self, batch: &[Event], i: usize) {
+        let ev = &batch[i];
+        let pending = if self.pending.is_empty() {
+            None
+        } else {
+            self.pending.remove(&ev.trace_id)
+        };
+        let Some(p) = pending else {
+            // No span under it. A lone event outside any request (emitted by hand, no context) is
+            // no trace. A request is its own event: the newest of those are read from the request
+            // ring when traces are listed, so it is copied here only if it failed or is among the
+            // slowest.
+            if matches!(ev.kind, EventKind::Req(_))
+                && (ev.is_error() || self.is_slow_candidate(ev.dur_ns))
+            {
+                let rec = TraceRecord {
+                    trace_id: ev.trace_id,
+                    root: ev.clone(),
+                    spans: Vec::new(),
+                };
+                self.finish(rec, false);
+            }
+            return;
+        };
+        if let EventKind::Req(r) = &ev.kind {
+            self.detect_n_plus_one(ev, r.method, &r.route, &p.queries);
+        }
+        let Pending {
+            spans,
+            count,
+            gone,
+            failed,
+            queries,
+            ..
+        } = p;
+        self.recycle_queries(queries);
+        let end = ev.ts_ns.saturating_add(ev.dur_ns);
+        // Due as a recent one: the first to end RECENT_SPACING_NS after the last kept, or one with
+        // spans in batches let go (the listing could not assemble it from the batches held).
+        let recent = gone > 0 || end >= self.last_recent_end.saturating_add(RECENT_SPACING_NS);
+        if !(recent || failed || ev.is_error() || self.is_slow_candidate(ev.dur_ns)) {
+            // As a rule nothing was copied, and there is no list to keep.
+            if spans.capacity() > 0 {
+                self.recycle_spans(spans);
+            }
+            return;
+        }
+        if recent {
+            self.last_recent_end = self.last_recent_end.max(end);
+        }
+        let spans = self.gather(spans, count - gone, ev.trace_id, &batch[..i]);
+        let rec = TraceRecord {
+            trace_id: ev.trace_id,
+            root: ev.clone(),
+            spans,
+        };
+        self.finish(rec, recent);
+    }
+
+    /// Appends to `spans` (the trace's spans copied earlier) the `held` spans of trace `id` still in
+    /// `before` (the batch up to the root) and the batches held, oldest first, up to the span cap.
+    fn gather(
+        &mut self,
+        mut spans: Vec<Event>,
+        held: usize,
+        id: TraceId,
+        before: &[Event],
+    ) -> Vec<Event> {
+        if held == 0 || spans.len() >= SPANS_PER_TRACE {
+            return spans;
+        }
+        if spans.capacity() == 0 {
+            spans = self.spare_spans.pop().unwrap_or_default();
+        }
+        let from = spans.len();
+        let mut left = held;
+        let older = self
+            .retained
+            .iter()
+            .rev()
+            .flat_map(|h| h.events.iter().rev());
+        for ev in before.iter().rev().chain(older) {
+            if ev.trace_id == id && !is_root(ev) {
+                spans.push(ev.clone());
+                left -= 1;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        // Found newest first; the cap keeps the oldest, as spans come.
+        spans[from..].reverse();
+        spans.truncate(SPANS_PER_TRACE);
+        spans
+    }
+
+    /// Keeps `batch` as the newest events and lets the oldest batches go past the bounds, leaving
+    /// in `batch` an empty one to fill next (see [`Recent::ingest`]).
+    fn hold(&mut self, batch: &mut Vec<Event>) {
+        let capacity = batch.capacity();
+        let mut per_kind = [0usize; 3];
+        for ev in batch.iter() {
+            per_kind[kind_index(ev)] += 1;
+        }
+        let events = std::mem::take(batch);
+        let first = self.arrived - events.len() as u64;
+        self.retained.push_back(Held {
+            events,
+            per_kind,
+            first,
+        });
+        let mut recycled = None;
+        while self.retained.len() > RETAINED_BATCHES
+            || (self.retained.len() > 1
+                && (self.retained_per_kind().iter().sum::<usize>() > RETAINED_EVENTS
+                    || self.retained_capacity() > 4 * RETAINED_EVENTS))
+        {
+            // Of each kind, the events still among its newest EVENTS_PER_KIND move to that kind's
+            // ring. `newer` starts at the kind's count from the old batch's first event on and,
+            // counted down as the events go, says how many of the kind are newer than each.
+            let mut newer = self.retained_per_kind();
+            let Some(old) = self.retained.pop_front() else {
+                break;
+            };
+            self.rescue(&old);
+            let Held {
+                events: mut old,
+                per_kind: old_per_kind,
+                ..
+            } = old;
+            // Under load every kind has EVENTS_PER_KIND newer events in the batches kept: nothing
+            // of the old batch moves, and its events are only dropped.
+            if (0..3).all(|k| newer[k] - old_per_kind[k] >= EVENTS_PER_KIND) {
+                old.clear();
+                recycled = Some(old);
+                continue;
+            }
+            for ev in old.drain(..) {
+                let k = kind_index(&ev);
+                newer[k] -= 1;
+                if newer[k] < EVENTS_PER_KIND {
+                    self.kinds[k].push(ev);
+                }
+            }
+            recycled = Some(old);
+        }
+        *batch = recycled.unwrap_or_else(|| Vec::with_capacity(capacity));
+    }
+
+    /// Copies out of `old`, a batch being let go, the spans of traces still being assembled, which
+    /// could not be read back from it when their roots come.
+    fn rescue(&mut self, old: &Held) {
+        let end = old.end();
+        if !self.pending.values().any(|p| p.oldest < end) {
+            return;
+        }
+        for (i, ev) in old.events.iter().enumerate() {
+            if is_root(ev) {
+                continue;
+            }
+            let at = old.first + i as u64;
+            if let Some(p) = self.pending.get_mut(&ev.trace_id) {
+                // Counted in this trace (not an earlier one of the same id, evicted).
+                if p.oldest <= at && at <= p.newest {
+                    p.gone += 1;
+                    if p.spans.len() < SPANS_PER_TRACE {
+                        p.spans.push(ev.clone());
+                    }
+                }
+            }
+        }
+        for p in self.pending.values_mut() {
+            if p.oldest < end {
+                p.oldest = if p.newest < end { u64::MAX } else { end };
+            }
+        }
+    }
+
+    /// The newest `n` traces (of trace `only`, if given) whose roots are in the batches held, with
+    /// their spans there, newest first. Roots with no span there are left out, unless asked for by
+    /// id.
+    fn held_traces(&self, n: usize, only: Option<TraceId>) -> Vec<TraceRecord> {
+        let held = || self.retained.iter().flat_map(|h| h.events.iter());
+        let mut out: Vec<TraceRecord> = Vec::new();
+        let mut index: HashMap<TraceId, usize> = HashMap::new();
+        for ev in held().rev() {
+            if out.len() == n {
+                break;
+            }
+            if is_root(ev)
+                && only.is_none_or(|id| id == ev.trace_id)
+                && !index.contains_key(&ev.trace_id)
+            {
+                index.insert(ev.trace_id, out.len());
+                out.push(TraceRecord {
+                    trace_id: ev.trace_id,
+                    root: ev.clone(),
+                    spans: Vec::new(),
+                });
+            }
+        }
+        if out.is_empty() {
+            return out;
+        }
+        for ev in held() {
+            if is_root(ev) {
+                continue;
+            }
+            if let Some(&i) = index.get(&ev.trace_id) {
+                let spans = &mut out[i].spans;
+                if spans.len() < SPANS_PER_TRACE {
+                    spans.push(ev.clone());
+                }
+            }
+        }
+        if only.is_none() {
+            out.retain(|t| !t.spans.is_empty());
+        }
+        out
+    }
+
     /// Events per kind in the retained batches (a handful of batches: summed when needed).
     fn retained_per_kind(&self) -> [usize; 3] {
         let mut total = [0; 3];
-        for (_, counts) in &self.retained {
-            for (t, n) in total.iter_mut().zip(counts) {
+        for h in &self.retained {
+            for (t, n) in total.iter_mut().zip(&h.per_kind) {
                 *t += n;
             }
         }
@@ -531,7 +753,7 @@ impl State {
 
     /// The capacity of the retained batches, in events.
     fn retained_capacity(&self) -> usize {
-        self.retained.iter().map(|(b, _)| b.capacity()).sum()
+        self.retained.iter().map(|h| h.events.capacity()).sum()
     }
 
     fn detect_n_plus_one(
@@ -597,7 +819,9 @@ impl State {
                 .is_some_and(|t| t.root.dur_ns < dur_ns)
     }
 
-    fn finish(&mut self, rec: TraceRecord) {
+    /// Keeps a finished trace: among the failed and the slowest when it is one, and in the ring of
+    /// recent ones when `recent`.
+    fn finish(&mut self, rec: TraceRecord, recent: bool) {
         let failed = rec.root.is_error() || rec.spans.iter().any(Event::is_error);
         if failed {
             self.error_traces.push(rec.clone());
@@ -609,7 +833,9 @@ impl State {
             self.slow_traces.insert(pos, rec.clone());
             self.slow_traces.truncate(SLOW_TRACES);
         }
-        if let Some(old) = self.recent_traces.push(rec) {
+        if !recent {
+            self.recycle_spans(rec.spans);
+        } else if let Some(old) = self.recent_traces.push(rec) {
             self.recycle_spans(old.spans);
         }
     }
@@ -677,13 +903,16 @@ mod tests {
         b
     }
 
-    /// A batch of `requests` requests, each a root with a function and two queries under it.
-    fn traced_batch(requests: usize) -> Vec<Event> {
+    /// A batch of `requests` requests, each a root with a function and two queries under it. The
+    /// requests end `spacing_ns` apart, the first at `*end_ns` (advanced past the last).
+    fn traced_batch(requests: usize, end_ns: &mut u64, spacing_ns: u64) -> Vec<Event> {
         let route: Name = Name::from_static("/users/{id}");
         let statement: Name = Name::from_static("SELECT * FROM users WHERE id = ?");
         let mut b = Vec::new();
         for _ in 0..requests {
-            let root = Event::request("GET", route.clone(), 200, 1_000);
+            let mut root = Event::request("GET", route.clone(), 200, 1_000);
+            root.ts_ns = *end_ns - root.dur_ns;
+            *end_ns += spacing_ns;
             let under = |mut ev: Event| {
                 ev.trace_id = root.trace_id;
                 ev.parent_span_id = Some(root.span_id);
@@ -700,14 +929,18 @@ mod tests {
     #[test]
     fn assembling_traces_allocates_nothing_once_warm() {
         let r = Recent::new(DEFAULT_N_PLUS_ONE);
-        // Every trace is kept as one of the newest (fewer roots per batch than RECENT_TRACES), the
-        // case that used to allocate a span list and a query tally per request.
-        let batches: Vec<Vec<Event>> = (0..600).map(|_| traced_batch(20)).collect();
-        for b in &batches[..300] {
+        // Requests far enough apart that every one is kept as a recent trace, the case that copies
+        // its spans.
+        let mut end = 1_000_000_000;
+        let mut batches: Vec<Vec<Event>> = (0..600)
+            .map(|_| traced_batch(20, &mut end, RECENT_SPACING_NS))
+            .collect();
+        let mut warm = batches.split_off(300);
+        for b in &mut batches {
             r.ingest(b);
         }
         let info = allocation_counter::measure(|| {
-            for b in &batches[300..] {
+            for b in &mut warm {
                 r.ingest(b);
             }
         });
@@ -716,6 +949,75 @@ mod tests {
         assert_eq!(st.recent_traces.buf.len(), RECENT_TRACES);
         assert!(st.recent_traces.iter().all(|t| t.spans.len() == 3));
         assert!(st.pending.is_empty());
+    }
+
+    #[test]
+    fn traces_close_together_are_copied_only_when_listed() {
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        // 1 000 requests 1 µs apart: the first is kept as a recent trace as it ends (and the first
+        // SLOW_TRACES as the slowest so far), the rest are only counted.
+        let mut end = 1_000_000_000;
+        let mut roots = Vec::new();
+        for _ in 0..50 {
+            let mut b = traced_batch(20, &mut end, 1_000);
+            roots.extend(b.iter().filter(|ev| is_root(ev)).cloned());
+            r.ingest(&mut b);
+        }
+        let st = r.state.lock();
+        assert_eq!(st.recent_traces.buf.len(), 1);
+        assert_eq!(st.slow_traces.len(), SLOW_TRACES);
+        assert!(st.pending.is_empty());
+        drop(st);
+        // Listed, the newest are assembled from the batches held, each with its three spans.
+        let traces = r.traces();
+        assert!(traces.len() <= SLOW_TRACES + RECENT_TRACES + 1);
+        for root in &roots[roots.len() - RECENT_TRACES..] {
+            let t = traces
+                .iter()
+                .find(|t| t.trace_id == root.trace_id)
+                .expect("a newest trace is listed");
+            assert_eq!(t.spans.len(), 3);
+        }
+        // One by id, also past the newest RECENT_TRACES.
+        let older = r.state.lock().retained[2].events[3].clone();
+        let t = r
+            .trace(older.trace_id)
+            .expect("still among the batches held");
+        assert_eq!(t.spans.len(), 3);
+        assert_eq!(t.root.span_id, older.span_id);
+    }
+
+    #[test]
+    fn a_span_in_a_batch_let_go_is_copied_while_its_trace_is_open() {
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        let mut end = 1_000_000_000;
+        // A request's first span, then enough traffic for its batch to be let go, then its second
+        // span and its root.
+        let root = Event::request("GET", Name::from_static("/long"), 200, 5_000_000);
+        let under = |mut ev: Event| {
+            ev.trace_id = root.trace_id;
+            ev.parent_span_id = Some(root.span_id);
+            ev
+        };
+        r.ingest(&mut vec![under(Event::function("early", "m", 1, false))]);
+        for _ in 0..2 * RETAINED_BATCHES {
+            r.ingest(&mut traced_batch(40, &mut end, 1_000));
+        }
+        assert!(r.state.lock().pending[&root.trace_id].gone == 1);
+        r.ingest(&mut vec![
+            under(Event::function("late", "m", 1, false)),
+            root.clone(),
+        ]);
+        let t = r.trace(root.trace_id).expect("kept");
+        let names: Vec<&str> = t
+            .spans
+            .iter()
+            .map(|ev| match &ev.kind {
+                EventKind::Fn(f) => f.name.as_str(),
+                _ => "?",
+            })
+            .collect();
+        assert_eq!(names, ["early", "late"]);
     }
 
     #[test]
@@ -730,7 +1032,7 @@ mod tests {
             })
             .collect();
         for chunk in orphans.chunks(100) {
-            r.ingest(chunk);
+            r.ingest(&mut chunk.to_vec());
         }
         let st = r.state.lock();
         assert!(st.pending.len() <= PENDING_TRACES);
@@ -750,7 +1052,7 @@ mod tests {
         let mut root = Event::request("GET", Name::from_static("/slow"), 500, 9_000);
         root.trace_id = last.trace_id;
         root.span_id = last.parent_span_id.unwrap();
-        r.ingest(std::slice::from_ref(&root));
+        r.ingest(&mut vec![root]);
         let t = r.trace(last.trace_id).expect("kept as a failed trace");
         assert_eq!(t.spans.len(), 1);
     }
@@ -778,7 +1080,7 @@ mod tests {
             }
         }
         b.push(root);
-        r.ingest(&b);
+        r.ingest(&mut b);
         let found = r.n_plus_one(0);
         assert_eq!(found.len(), 2 * TALLY_LIST - 1);
         assert!(found.iter().all(|f| f.count == 6 && f.total_ms == 42e-6));
@@ -793,14 +1095,14 @@ mod tests {
         // Small batches: at most RETAINED_BATCHES of them.
         for _ in 0..50 {
             let mut b = batch(128, 3);
-            r.retain(&mut b);
+            r.ingest(&mut b);
             assert!(b.is_empty());
         }
         assert_eq!(r.state.lock().retained.len(), RETAINED_BATCHES);
         // Full batches: at most RETAINED_EVENTS events (and the newest batch whatever its size).
         for _ in 0..50 {
             let mut b = batch(512, 512);
-            r.retain(&mut b);
+            r.ingest(&mut b);
             // A batch let go comes back, emptied, with its capacity.
             assert!(b.is_empty() && b.capacity() >= 128);
         }
@@ -811,14 +1113,14 @@ mod tests {
         // Huge, nearly empty batches (a large `batch_max`, light traffic): bounded by capacity.
         for _ in 0..50 {
             let mut b = batch(100_000, 1);
-            r.retain(&mut b);
+            r.ingest(&mut b);
         }
         let st = r.state.lock();
         assert_eq!(st.retained.len(), 1);
         assert!(st.retained_capacity() <= 100_000);
         assert_eq!(
             st.retained_per_kind().iter().sum::<usize>(),
-            st.retained.iter().map(|(b, _)| b.len()).sum::<usize>()
+            st.retained.iter().map(|h| h.events.len()).sum::<usize>()
         );
         // Every event still listed was counted in a kind ring or a batch: 512 function calls.
         drop(st);

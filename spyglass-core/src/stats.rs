@@ -350,6 +350,9 @@ impl Equivalent<DbKey> for DbKeyRef<'_> {
 
 type Shared = Arc<Mutex<Series>>;
 
+/// A series held locked by [`StatsStore::record_batch`], with the key it was found by.
+type Locked = ([usize; 6], ArcMutexGuard<RawMutex, Series>);
+
 #[derive(Debug)]
 struct Keyed<K> {
     map: RwLock<HashMap<K, Shared>>,
@@ -531,43 +534,33 @@ impl StatsStore {
 
     /// Counts a batch of events (what the collector's worker does with every batch it pops).
     ///
-    /// Each kind is counted in a pass of its own: a batch interleaves kinds (a request's function,
-    /// its query, the request itself), while within one kind consecutive events mostly share a
-    /// series, which is then looked up and locked once for the run. Every series still sees its
-    /// events in their order. The request-wide series is locked once per batch.
+    /// One pass, keeping each kind's last series locked: a batch interleaves kinds (a request's
+    /// function, its query, the request itself), while within one kind consecutive events mostly
+    /// share a series, which is then looked up and locked once for the run. Every series still sees
+    /// its events in their order. The request-wide series is locked once per batch, before any
+    /// other (as [`record`](Self::record) does), so the locks are always taken in one order.
     pub fn record_batch(&self, events: &[Event]) {
-        let mut overall: Option<parking_lot::MutexGuard<'_, Series>> = None;
+        let mut overall: Option<parking_lot::MutexGuard<'_, Series>> = events
+            .iter()
+            .any(|ev| matches!(ev.kind, EventKind::Req(_)))
+            .then(|| self.overall.lock());
         let mut epochs = EpochCache::default();
-        let mut others = [0usize; 3];
-        for kind in 0..3 {
-            if kind > 0 && others[kind] == 0 {
-                continue;
+        let mut last: [Option<Locked>; 3] = [None, None, None];
+        for ev in events {
+            let k = kind_index(ev);
+            let epoch = epochs.epoch(ev.ts_ns + ev.dur_ns, self.geo.bucket_ns);
+            let (key, s) = self.key_and_sample(ev);
+            if let Some(o) = overall.as_mut().filter(|_| k == KindFilter::Req as usize) {
+                o.record(epoch, &s);
             }
-            let mut last: Option<([usize; 6], ArcMutexGuard<RawMutex, Series>)> = None;
-            for ev in events {
-                let k = kind_index(ev);
-                if k != kind {
-                    if kind == 0 {
-                        others[k] += 1;
-                    }
-                    continue;
-                }
-                let epoch = epochs.epoch(ev.ts_ns + ev.dur_ns, self.geo.bucket_ns);
-                let (key, s) = self.key_and_sample(ev);
-                if kind == KindFilter::Req as usize {
-                    overall
-                        .get_or_insert_with(|| self.overall.lock())
-                        .record(epoch, &s);
-                }
-                match &mut last {
-                    Some((k, guard)) if cache::same(k, &key) => guard.record(epoch, &s),
-                    _ => {
-                        // Unlock first: another key may share the series (`<other>`).
-                        drop(last.take());
-                        let mut guard = self.series_of(ev, key, epoch).lock_arc();
-                        guard.record(epoch, &s);
-                        last = Some((key, guard));
-                    }
+            match &mut last[k] {
+                Some((held, guard)) if cache::same(held, &key) => guard.record(epoch, &s),
+                slot => {
+                    // Unlock first: another key of the kind may share the series (`<other>`).
+                    drop(slot.take());
+                    let mut guard = self.series_of(ev, key, epoch).lock_arc();
+                    guard.record(epoch, &s);
+                    *slot = Some((key, guard));
                 }
             }
         }
