@@ -268,6 +268,9 @@ struct State {
     kinds: [Ring<Event, EVENTS_PER_KIND>; 3],
     errors: Ring<Event, ERRORS>,
     pending: HashMap<TraceId, Pending>,
+    /// The trace whose span came last, kept out of `pending`: a request's spans and root mostly come
+    /// one after the other, and then need no map lookup at all.
+    hot: Option<(TraceId, Pending)>,
     findings: HashMap<(Name, Name), NPlusOne>,
     n_plus_one_threshold: u64,
     /// Arrival counter of the traces being assembled.
@@ -477,6 +480,26 @@ fn is_root(ev: &Event) -> bool {
 }
 
 impl State {
+    /// Whether `id` is the hot trace.
+    #[inline]
+    fn is_hot(&self, id: &TraceId) -> bool {
+        self.hot.as_ref().is_some_and(|(h, _)| h == id)
+    }
+
+    /// Trace `id`, if being assembled.
+    #[inline]
+    fn pending_mut(&mut self, id: &TraceId) -> Option<&mut Pending> {
+        if self.is_hot(id) {
+            return self.hot.as_mut().map(|(_, p)| p);
+        }
+        self.pending.get_mut(id)
+    }
+
+    /// Every trace being assembled.
+    fn pending_all(&self) -> impl Iterator<Item = &Pending> {
+        self.pending.values().chain(self.hot.iter().map(|(_, p)| p))
+    }
+
     /// Counts the batch's spans into the traces being assembled and finishes those whose root it
     /// holds (see [`Recent::ingest`]).
     fn assemble(&mut self, batch: &[Event]) {
@@ -491,13 +514,13 @@ impl State {
                 continue;
             }
             let at = first + i as u64;
-            // A trace already being assembled: one lookup.
-            if let Some(p) = self.pending.get_mut(&ev.trace_id) {
+            // A trace already being assembled: the hot one, or one lookup.
+            if let Some(p) = self.pending_mut(&ev.trace_id) {
                 p.add(ev, at);
                 continue;
             }
-            // A new one: make room, then start it with a reused query tally.
-            if self.pending.len() >= PENDING_TRACES {
+            // A new one: make room, then start it with a reused query tally, as the hot one.
+            if self.pending.len() + 1 >= PENDING_TRACES {
                 self.evict_oldest();
             }
             self.next_seq += 1;
@@ -512,7 +535,9 @@ impl State {
                 seq: self.next_seq,
             };
             p.add(ev, at);
-            self.pending.insert(ev.trace_id, p);
+            if let Some((id, cooled)) = self.hot.replace((ev.trace_id, p)) {
+                self.pending.insert(id, cooled);
+            }
         }
     }
 
@@ -521,7 +546,9 @@ impl State {
     #[inline]
     fn finish_root(&mut self, batch: &[Event], i: usize) {
         let ev = &batch[i];
-        let pending = if self.pending.is_empty() {
+        let pending = if self.is_hot(&ev.trace_id) {
+            self.hot.take().map(|(_, p)| p)
+        } else if self.pending.is_empty() {
             None
         } else {
             self.pending.remove(&ev.trace_id)
@@ -672,7 +699,7 @@ impl State {
     /// could not be read back from it when their roots come.
     fn rescue(&mut self, old: &Held) {
         let end = old.end();
-        if !self.pending.values().any(|p| p.oldest < end) {
+        if !self.pending_all().any(|p| p.oldest < end) {
             return;
         }
         for (i, ev) in old.events.iter().enumerate() {
@@ -680,7 +707,7 @@ impl State {
                 continue;
             }
             let at = old.first + i as u64;
-            if let Some(p) = self.pending.get_mut(&ev.trace_id) {
+            if let Some(p) = self.pending_mut(&ev.trace_id) {
                 // Counted in this trace (not an earlier one of the same id, evicted).
                 if p.oldest <= at && at <= p.newest {
                     p.gone += 1;
@@ -690,7 +717,8 @@ impl State {
                 }
             }
         }
-        for p in self.pending.values_mut() {
+        let hot = self.hot.iter_mut().map(|(_, p)| p);
+        for p in self.pending.values_mut().chain(hot) {
             if p.oldest < end {
                 p.oldest = if p.newest < end { u64::MAX } else { end };
             }
@@ -845,6 +873,9 @@ impl State {
     /// costs one pass over the set per `PENDING_TRACES / 4` new traces, not one per trace.
     #[cold]
     fn evict_oldest(&mut self) {
+        if let Some((id, p)) = self.hot.take() {
+            self.pending.insert(id, p);
+        }
         let mut order = std::mem::take(&mut self.evict_order);
         order.clear();
         order.extend(self.pending.iter().map(|(id, p)| (p.seq, *id)));
@@ -948,7 +979,7 @@ mod tests {
         let st = r.state.lock();
         assert_eq!(st.recent_traces.buf.len(), RECENT_TRACES);
         assert!(st.recent_traces.iter().all(|t| t.spans.len() == 3));
-        assert!(st.pending.is_empty());
+        assert!(st.pending.is_empty() && st.hot.is_none());
     }
 
     #[test]
@@ -966,7 +997,7 @@ mod tests {
         let st = r.state.lock();
         assert_eq!(st.recent_traces.buf.len(), 1);
         assert_eq!(st.slow_traces.len(), SLOW_TRACES);
-        assert!(st.pending.is_empty());
+        assert!(st.pending.is_empty() && st.hot.is_none());
         drop(st);
         // Listed, the newest are assembled from the batches held, each with its three spans.
         let traces = r.traces();
@@ -1003,7 +1034,7 @@ mod tests {
         for _ in 0..2 * RETAINED_BATCHES {
             r.ingest(&mut traced_batch(40, &mut end, 1_000));
         }
-        assert!(r.state.lock().pending[&root.trace_id].gone == 1);
+        assert_eq!(r.state.lock().pending_mut(&root.trace_id).unwrap().gone, 1);
         r.ingest(&mut vec![
             under(Event::function("late", "m", 1, false)),
             root.clone(),
@@ -1034,18 +1065,19 @@ mod tests {
         for chunk in orphans.chunks(100) {
             r.ingest(&mut chunk.to_vec());
         }
-        let st = r.state.lock();
-        assert!(st.pending.len() <= PENDING_TRACES);
-        assert!(st.pending.len() > PENDING_TRACES / 2);
+        let mut st = r.state.lock();
+        let open = st.pending_all().count();
+        assert!(open <= PENDING_TRACES);
+        assert!(open > PENDING_TRACES / 2);
         // The newest are kept, the oldest went first.
-        assert!(st.pending.contains_key(&orphans.last().unwrap().trace_id));
+        assert!(st.pending_mut(&orphans.last().unwrap().trace_id).is_some());
         let kept = orphans
             .iter()
-            .position(|ev| st.pending.contains_key(&ev.trace_id));
+            .position(|ev| st.pending_mut(&ev.trace_id).is_some());
         let kept = kept.unwrap();
         assert!(orphans[kept..]
             .iter()
-            .all(|ev| st.pending.contains_key(&ev.trace_id)));
+            .all(|ev| st.pending_mut(&ev.trace_id).is_some()));
         drop(st);
         // A trace still being assembled gets its root: it is finished with its span.
         let last = orphans.last().unwrap();
