@@ -160,6 +160,8 @@ fn context(c: &mut Criterion) {
 /// Events per timed run of the collector throughput benches. A run has a fixed cost (a thread wakes,
 /// a flush is answered: about 0.1 ms), so runs are long enough to make it small, and reported per event.
 const RUN: u64 = 100_000;
+/// Requests (three events each) per timed drain in `collector/worker drain of traced requests`.
+const TRACED_RUN: u64 = 10_000;
 
 /// `RUN` events from `producers` threads into a null exporter: time until every one has been
 /// emitted and handed to the exporter. This thread sleeps meanwhile (join, then a flush waits on a
@@ -212,6 +214,37 @@ fn collector(c: &mut Criterion) {
     g.bench_function("worker drain to null exporter", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| spyglass_benches_core::drain(RUN)).sum())
     });
+    g.finish();
+    // The example's request: a request, a function and a query, counted and assembled into a trace.
+    // 10 000 requests at a time: fewer and the flush's hand-off to the worker dominates the time.
+    // The 30 000 queued events outgrow the core's L2, so the pops read from L3, where in service
+    // the worker drains a quarter of a 2 048-event queue at a time.
+    let mut g = c.benchmark_group("collector");
+    g.throughput(Throughput::Elements(TRACED_RUN));
+    g.bench_function("worker drain of traced requests to null exporter", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| spyglass_benches_core::drain_traced(TRACED_RUN))
+                .sum()
+        })
+    });
+    g.finish();
+    // What the dashboard pays to list the traces of a recorder full of them.
+    let mut g = c.benchmark_group("recorder");
+    let sg = Spyglass::builder().build().unwrap();
+    spyglass_benches_core::emit_traced(&sg, 5_000);
+    assert!(sg.flush(Duration::from_secs(10)));
+    g.bench_function("list traces (full recorder)", |b| {
+        b.iter(|| sg.recent().traces())
+    });
+    let held = sg
+        .recent()
+        .events(Some(spyglass::recent::KindFilter::Req), 1000);
+    let id = held.last().expect("requests held").trace_id;
+    g.bench_function(
+        "one trace by id, past the newest (scans the batches held)",
+        |b| b.iter(|| sg.recent().trace(id)),
+    );
     g.finish();
     let mut g = c.benchmark_group("collector");
     g.throughput(Throughput::Elements(1));

@@ -44,3 +44,58 @@ pub fn drain(n: u64) -> Duration {
     assert_eq!(sg.collector().exported, n + 1);
     t
 }
+
+/// Queues `requests` requests of the example's shape on `sg`: each a request with a function and a
+/// query under it, emitted in the order they end (query, function, request).
+pub fn emit_traced(sg: &spyglass::Spyglass, requests: u64) {
+    use spyglass::event::{EventKind, ReqEvent};
+    let em = sg.emitter();
+    for _ in 0..requests {
+        let ctx = sg.new_request_context(None, None);
+        ctx.in_scope(|| {
+            em.emit_db(
+                "SELECT id, name FROM users WHERE id = ?",
+                Duration::from_micros(5),
+                Some(1),
+            );
+            em.emit_fn("load_user", Duration::from_micros(8), false);
+        });
+        em.emit_span(
+            ctx,
+            20_000,
+            EventKind::Req(ReqEvent {
+                method: "GET",
+                route: spyglass::Name::from_static("/users/{id}"),
+                status: 200,
+                bytes_in: 0,
+                bytes_out: 120,
+                error: None,
+            }),
+        );
+    }
+}
+
+/// The collector's worker alone on the example's requests (see [`emit_traced`]): three events per
+/// request queued while the worker is held, then timed from its release until every one has been
+/// counted in the stats, taken in by the flight recorder and handed to the exporter.
+pub fn drain_traced(requests: u64) -> Duration {
+    let release = Arc::new(AtomicBool::new(false));
+    let n = 3 * requests;
+    let sg = spyglass::Spyglass::builder()
+        .exporter(Gate(release.clone()))
+        .queue_size(n as usize + 1)
+        .build()
+        .expect("build");
+    let em = sg.emitter();
+    em.emit_fn("f", Duration::from_micros(1), false);
+    while sg.collector().queue_depth > 0 {
+        std::thread::yield_now();
+    }
+    emit_traced(&sg, requests);
+    let start = Instant::now();
+    release.store(true, Ordering::Release);
+    assert!(sg.flush(Duration::from_secs(60)));
+    let t = start.elapsed();
+    assert_eq!(sg.collector().exported, n + 1);
+    t
+}
