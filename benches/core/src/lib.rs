@@ -20,21 +20,30 @@ impl spyglass::Exporter for Gate {
 /// The collector's worker alone: `n` function events queued while the worker is held, then timed
 /// from its release until every one has been handed to the exporter.
 pub fn drain(n: u64) -> Duration {
+    timed_drain(n, 512, |sg| {
+        let em = sg.emitter();
+        for _ in 0..n {
+            em.emit_fn("f", Duration::from_micros(1), false);
+        }
+    })
+}
+
+/// Times the collector's worker alone: an instance whose exporter holds the worker in its first
+/// export, `fill` queueing `n` events meanwhile, then the time from the worker's release until
+/// every one has been handed to the exporter.
+fn timed_drain(n: u64, batch_max: usize, fill: impl FnOnce(&spyglass::Spyglass)) -> Duration {
     let release = Arc::new(AtomicBool::new(false));
     let sg = spyglass::Spyglass::builder()
         .exporter(Gate(release.clone()))
         .queue_size(n as usize + 1)
-        .batch_max(512)
+        .batch_max(batch_max)
         .build()
         .expect("build");
-    let em = sg.emitter();
-    em.emit_fn("f", Duration::from_micros(1), false);
+    sg.emitter().emit_fn("f", Duration::from_micros(1), false);
     while sg.collector().queue_depth > 0 {
         std::thread::yield_now();
     }
-    for _ in 0..n {
-        em.emit_fn("f", Duration::from_micros(1), false);
-    }
+    fill(&sg);
     let start = Instant::now();
     release.store(true, Ordering::Release);
     // Wait on the flush's condition variable: polling the counters would read the queue's head and
@@ -77,25 +86,8 @@ pub fn emit_traced(sg: &spyglass::Spyglass, requests: u64) {
 
 /// The collector's worker alone on the example's requests (see [`emit_traced`]): three events per
 /// request queued while the worker is held, then timed from its release until every one has been
-/// counted in the stats, taken in by the flight recorder and handed to the exporter.
+/// counted in the stats, taken in by the flight recorder and handed to the exporter, in batches of
+/// the default size.
 pub fn drain_traced(requests: u64) -> Duration {
-    let release = Arc::new(AtomicBool::new(false));
-    let n = 3 * requests;
-    let sg = spyglass::Spyglass::builder()
-        .exporter(Gate(release.clone()))
-        .queue_size(n as usize + 1)
-        .build()
-        .expect("build");
-    let em = sg.emitter();
-    em.emit_fn("f", Duration::from_micros(1), false);
-    while sg.collector().queue_depth > 0 {
-        std::thread::yield_now();
-    }
-    emit_traced(&sg, requests);
-    let start = Instant::now();
-    release.store(true, Ordering::Release);
-    assert!(sg.flush(Duration::from_secs(60)));
-    let t = start.elapsed();
-    assert_eq!(sg.collector().exported, n + 1);
-    t
+    timed_drain(3 * requests, 128, |sg| emit_traced(sg, requests))
 }
