@@ -215,8 +215,8 @@ struct Pending {
     failed: bool,
     /// Counted for every query, also past the span cap.
     queries: QueryTally,
-    /// Order of arrival among the traces being assembled: the lowest is evicted first.
-    seq: u64,
+    /// Arrival number of the trace's first span: the lowest is evicted first.
+    first: u64,
 }
 
 impl Pending {
@@ -273,8 +273,6 @@ struct State {
     hot: Option<(TraceId, Pending)>,
     findings: HashMap<(Name, Name), NPlusOne>,
     n_plus_one_threshold: u64,
-    /// Arrival counter of the traces being assembled.
-    next_seq: u64,
     /// Arrival number of the next event ingested.
     arrived: u64,
     /// Scratch list for [`State::evict_oldest`], kept for reuse.
@@ -523,7 +521,6 @@ impl State {
             if self.pending.len() + 1 >= PENDING_TRACES {
                 self.evict_oldest();
             }
-            self.next_seq += 1;
             let mut p = Pending {
                 spans: Vec::new(),
                 count: 0,
@@ -532,7 +529,7 @@ impl State {
                 newest: 0,
                 failed: false,
                 queries: self.spare_queries.pop().unwrap_or_default(),
-                seq: self.next_seq,
+                first: at,
             };
             p.add(ev, at);
             if let Some((id, cooled)) = self.hot.replace((ev.trace_id, p)) {
@@ -566,7 +563,7 @@ impl State {
                     root: ev.clone(),
                     spans: Vec::new(),
                 };
-                self.finish(rec, false);
+                self.finish(rec, ev.is_error(), false);
             }
             return;
         };
@@ -586,7 +583,8 @@ impl State {
         // Due as a recent one: the first to end RECENT_SPACING_NS after the last kept, or one with
         // spans in batches let go (the listing could not assemble it from the batches held).
         let recent = gone > 0 || end >= self.last_recent_end.saturating_add(RECENT_SPACING_NS);
-        if !(recent || failed || ev.is_error() || self.is_slow_candidate(ev.dur_ns)) {
+        let failed = failed || ev.is_error();
+        if !(recent || failed || self.is_slow_candidate(ev.dur_ns)) {
             // As a rule nothing was copied, and there is no list to keep.
             if spans.capacity() > 0 {
                 self.recycle_spans(spans);
@@ -602,7 +600,7 @@ impl State {
             root: ev.clone(),
             spans,
         };
-        self.finish(rec, recent);
+        self.finish(rec, failed, recent);
     }
 
     /// Appends to `spans` (the trace's spans copied earlier) the `held` spans of trace `id` still in
@@ -847,10 +845,9 @@ impl State {
                 .is_some_and(|t| t.root.dur_ns < dur_ns)
     }
 
-    /// Keeps a finished trace: among the failed and the slowest when it is one, and in the ring of
-    /// recent ones when `recent`.
-    fn finish(&mut self, rec: TraceRecord, recent: bool) {
-        let failed = rec.root.is_error() || rec.spans.iter().any(Event::is_error);
+    /// Keeps a finished trace: among the failed ones when it `failed` (its root or a span), among
+    /// the slowest when it is one, and in the ring of recent ones when `recent`.
+    fn finish(&mut self, rec: TraceRecord, failed: bool, recent: bool) {
         if failed {
             self.error_traces.push(rec.clone());
         }
@@ -878,7 +875,7 @@ impl State {
         }
         let mut order = std::mem::take(&mut self.evict_order);
         order.clear();
-        order.extend(self.pending.iter().map(|(id, p)| (p.seq, *id)));
+        order.extend(self.pending.iter().map(|(id, p)| (p.first, *id)));
         let n = (PENDING_TRACES / 4).min(order.len());
         if n > 0 {
             order.select_nth_unstable(n - 1);
