@@ -220,14 +220,15 @@ struct Pending {
 }
 
 impl Pending {
-    /// Counts a span of the trace, the event with arrival number `at` (and tallies it, if a query).
+    /// Counts a span of the trace, the event with arrival number `at` that `failed` or not (and
+    /// tallies it, if a query).
     #[inline]
-    fn add(&mut self, ev: &Event, at: u64) {
+    fn add(&mut self, ev: &Event, at: u64, failed: bool) {
         if let EventKind::Db(d) = &ev.kind {
             self.queries.add(&d.statement, ev.dur_ns, d.system);
         }
         self.count += 1;
-        self.failed |= ev.is_error();
+        self.failed |= failed;
         if self.oldest == u64::MAX {
             self.oldest = at;
         }
@@ -504,17 +505,18 @@ impl State {
         let first = self.arrived;
         self.arrived += batch.len() as u64;
         for (i, ev) in batch.iter().enumerate() {
-            if ev.is_error() {
+            let failed = ev.is_error();
+            if failed {
                 self.errors.push(ev.clone());
             }
             if is_root(ev) {
-                self.finish_root(batch, i);
+                self.finish_root(batch, i, failed);
                 continue;
             }
             let at = first + i as u64;
             // A trace already being assembled: the hot one, or one lookup.
             if let Some(p) = self.pending_mut(&ev.trace_id) {
-                p.add(ev, at);
+                p.add(ev, at, failed);
                 continue;
             }
             // A new one: make room, then start it with a reused query tally, as the hot one.
@@ -531,17 +533,17 @@ impl State {
                 queries: self.spare_queries.pop().unwrap_or_default(),
                 first: at,
             };
-            p.add(ev, at);
+            p.add(ev, at, failed);
             if let Some((id, cooled)) = self.hot.replace((ev.trace_id, p)) {
                 self.pending.insert(id, cooled);
             }
         }
     }
 
-    /// Finishes the trace rooted at `batch[i]`: checks it for N+1 queries and keeps it if it failed,
-    /// is among the slowest or is due as a recent one.
+    /// Finishes the trace rooted at `batch[i]` (which `root_failed` or not): checks it for N+1
+    /// queries and keeps it if it failed, is among the slowest or is due as a recent one.
     #[inline]
-    fn finish_root(&mut self, batch: &[Event], i: usize) {
+    fn finish_root(&mut self, batch: &[Event], i: usize, root_failed: bool) {
         let ev = &batch[i];
         let pending = if self.is_hot(&ev.trace_id) {
             self.hot.take().map(|(_, p)| p)
@@ -556,14 +558,14 @@ impl State {
             // ring when traces are listed, so it is copied here only if it failed or is among the
             // slowest.
             if matches!(ev.kind, EventKind::Req(_))
-                && (ev.is_error() || self.is_slow_candidate(ev.dur_ns))
+                && (root_failed || self.is_slow_candidate(ev.dur_ns))
             {
                 let rec = TraceRecord {
                     trace_id: ev.trace_id,
                     root: ev.clone(),
                     spans: Vec::new(),
                 };
-                self.finish(rec, ev.is_error(), false);
+                self.finish(rec, root_failed, false);
             }
             return;
         };
@@ -583,12 +585,9 @@ impl State {
         // Due as a recent one: the first to end RECENT_SPACING_NS after the last kept, or one with
         // spans in batches let go (the listing could not assemble it from the batches held).
         let recent = gone > 0 || end >= self.last_recent_end.saturating_add(RECENT_SPACING_NS);
-        let failed = failed || ev.is_error();
+        let failed = failed || root_failed;
         if !(recent || failed || self.is_slow_candidate(ev.dur_ns)) {
-            // As a rule nothing was copied, and there is no list to keep.
-            if spans.capacity() > 0 {
-                self.recycle_spans(spans);
-            }
+            self.recycle_spans(spans);
             return;
         }
         if recent {
@@ -894,7 +893,9 @@ impl State {
         self.recycle_spans(p.spans);
     }
 
-    /// Keeps an emptied span list for the next trace, if it is small and there is room.
+    /// Keeps an emptied span list for the next trace, if it is small and there is room. Inlined: as
+    /// a rule a trace done with copied nothing, and its list is empty and unallocated.
+    #[inline]
     fn recycle_spans(&mut self, spans: Vec<Event>) {
         let capacity = spans.capacity();
         keep_spare(&mut self.spare_spans, spans, capacity, Vec::clear);
