@@ -347,6 +347,7 @@ async fn panics_anywhere_inside_become_500s_and_the_only_worker_serves_on() {
     assert!(sg.flush(Duration::from_secs(10)));
     let reqs = req_events(&mem);
     let boom: Vec<_> = reqs.iter().filter(|r| r.1.route == "/boom/{n}").collect();
+    assert_eq!(boom.len(), 20, "{reqs:?}");
     assert!(boom
         .iter()
         .all(|r| r.1.status == 500 && r.1.error.as_deref().unwrap().starts_with("handler boom")));
@@ -357,7 +358,8 @@ async fn panics_anywhere_inside_become_500s_and_the_only_worker_serves_on() {
     );
 }
 
-/// An inner middleware that fails without a response: recorded with the error's status.
+/// An inner middleware that fails without a response: recorded with the error's status, and the
+/// response actix makes of the error carries the request's `traceparent` and is counted.
 #[tokio::test]
 async fn errors_from_inner_middlewares_are_recorded_with_their_status() {
     let sg = Spyglass::builder().build().unwrap();
@@ -377,11 +379,21 @@ async fn errors_from_inner_middlewares_are_recorded_with_their_status() {
             })
             .wrap(Middleware::with_instance(s.clone()))
     });
-    assert_eq!(app.get("/guarded/deny").await.status, 503);
+    let denied = app.get("/guarded/deny").await;
+    assert_eq!(denied.status, 503);
+    assert_eq!(denied.text(), "maintenance");
+    let tp = denied
+        .header("traceparent")
+        .expect("the error's response carries the request's traceparent");
+    assert!(
+        spyglass_core::TraceContext::from_traceparent(tp.as_bytes()).is_ok(),
+        "{tp}"
+    );
     assert_eq!(app.get("/guarded/ok").await.status, 200);
     wait_count(&sg, "/guarded/{x}", 2).await;
     let r = row(&sg, "/guarded/{x}");
     assert_eq!(r.errors, 1);
+    assert_eq!(r.bytes_out, ("maintenance".len() + "in".len()) as u64);
     // The flight recorder is filled by the collector thread.
     assert!(sg.flush(Duration::from_secs(10)));
     let errs = sg.recent().errors(10);
@@ -488,4 +500,45 @@ async fn a_body_that_panics_mid_stream_is_recorded_as_an_error() {
         .unwrap();
     assert_eq!(ev.error.as_deref(), Some("body stream exploded"));
     assert_eq!(ev.bytes_out, 6);
+}
+
+/// A request whose response future is dropped before the response (here by an outer timeout) is
+/// recorded once, as cancelled, under its route: status 499, not an error.
+#[tokio::test]
+async fn requests_dropped_before_their_response_are_recorded_as_cancelled() {
+    let (sg, mem) = instance();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route(
+                "/slow/{n}",
+                web::get().to(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "never"
+                }),
+            )
+            .wrap(Middleware::with_instance(s.clone()))
+            .wrap_fn(|req, srv| {
+                let fut = srv.call(req);
+                async move {
+                    match tokio::time::timeout(Duration::from_millis(20), fut).await {
+                        Ok(r) => r,
+                        Err(_) => Err(actix_web::error::ErrorRequestTimeout("gave up")),
+                    }
+                }
+            })
+    });
+    for i in 0..3 {
+        assert_eq!(app.get(&format!("/slow/{i}")).await.status, 408);
+    }
+    wait_count(&sg, "/slow/{n}", 3).await;
+    assert_eq!(row(&sg, "/slow/{n}").errors, 0);
+    assert!(sg.flush(Duration::from_secs(10)));
+    let reqs = req_events(&mem);
+    let slow: Vec<u16> = reqs
+        .iter()
+        .filter(|r| r.1.route == "/slow/{n}")
+        .map(|r| r.1.status)
+        .collect();
+    assert_eq!(slow, [spyglass_dashboard::CANCELLED_STATUS; 3], "{reqs:?}");
 }

@@ -234,3 +234,65 @@ async fn route_from_path_names_routes_of_services_without_matched_path() {
     assert_eq!(count(&sg, "/shop.Users/Get"), 2);
     assert_eq!(count(&sg, "/grpc.health.v1.Health/Check"), 0);
 }
+
+/// A request whose response future is dropped before the response (an outer timeout gave up, or
+/// the client went away) is recorded once, as cancelled, under its route; one whose `on_response`
+/// hook panics is recorded too.
+#[tokio::test]
+async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
+    use tower::ServiceExt;
+
+    let (sg, mem) = instance();
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "never"
+            }),
+        )
+        .route("/ok", get(|| async { "ok" }))
+        .layer(SpyglassLayer::with_instance(sg.clone()).on_response(
+            |resp: &http::Response<axum::body::Body>,
+             _: Duration,
+             _: &spyglass_core::TraceContext| {
+                if resp.status() == StatusCode::OK {
+                    panic!("hook boom");
+                }
+            },
+        ));
+    let req = |p: &str| {
+        http::Request::builder()
+            .uri(p)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    for _ in 0..3 {
+        let timed_out =
+            tokio::time::timeout(Duration::from_millis(20), app.clone().oneshot(req("/slow")))
+                .await;
+        assert!(timed_out.is_err(), "the handler sleeps far longer");
+    }
+    let hooked = tokio::spawn(app.clone().oneshot(req("/ok"))).await;
+    assert!(hooked.is_err(), "the hook's panic reaches the caller");
+    wait_count(&sg, "/slow", 3).await;
+    wait_count(&sg, "/ok", 1).await;
+    let snap = sg.stats().snapshot(Duration::from_secs(60));
+    let slow = snap.requests.iter().find(|r| r.route == "/slow").unwrap();
+    assert_eq!(slow.errors, 0, "no status was sent: not a server error");
+    assert!(sg.flush(Duration::from_secs(10)));
+    let statuses: Vec<(String, u16)> = mem
+        .events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Req(r) => Some((r.route.to_string(), r.status)),
+            _ => None,
+        })
+        .collect();
+    let slow: Vec<_> = statuses.iter().filter(|s| s.0 == "/slow").collect();
+    assert_eq!(slow.len(), 3, "{statuses:?}");
+    assert!(slow
+        .iter()
+        .all(|s| s.1 == spyglass_dashboard::CANCELLED_STATUS));
+    assert!(statuses.contains(&("/ok".to_string(), 200)), "{statuses:?}");
+}

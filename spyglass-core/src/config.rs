@@ -295,9 +295,18 @@ impl Builder {
         self
     }
 
-    /// Token non-loopback peers must present to open the dashboard.
+    /// Token non-loopback peers must present to open the dashboard. An empty (or all-blank) token
+    /// is a configuration error at [`build`](Self::build): it would let every peer in.
     pub fn dashboard_token(mut self, token: impl Into<String>) -> Self {
-        self.dashboard.token = Some(token.into().into());
+        let token = token.into();
+        if token.trim().is_empty() {
+            self.errors.push(ConfigError::Invalid {
+                setting: "dashboard_token",
+                problem: "must not be empty: an empty token would let every peer in".into(),
+            });
+        } else {
+            self.dashboard.token = Some(token.into());
+        }
         self
     }
 
@@ -493,6 +502,22 @@ pub fn route_matches(patterns: &[String], route: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_dashboard_token_is_refused() {
+        for t in ["", "  "] {
+            let e = crate::Spyglass::builder()
+                .dashboard_token(t)
+                .build()
+                .unwrap_err();
+            assert!(e.to_string().contains("dashboard_token"), "{e}");
+        }
+        let sg = crate::Spyglass::builder()
+            .dashboard_token("s3cret")
+            .build()
+            .unwrap();
+        assert_eq!(sg.dashboard().token.as_deref(), Some("s3cret"));
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: std::collections::HashMap<String, String> = pairs

@@ -84,6 +84,7 @@ pub(crate) struct Inner {
     dashboard: DashboardSettings,
     metrics: RwLock<Option<MetricsRenderer>>,
     pending_env: parking_lot::Mutex<Option<config::EnvExporters>>,
+    streams_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -238,9 +239,39 @@ impl Spyglass {
     }
 
     /// Exports everything queued, shuts the exporters down and stops the collector. Events emitted
-    /// afterwards still count in the stats store and are counted as dropped.
+    /// afterwards still count in the stats store and are counted as dropped. Ends the dashboard's
+    /// live streams as [`end_streams`](Self::end_streams) does.
     pub fn shutdown(&self) {
+        self.end_streams();
         self.inner.collector.shutdown();
+    }
+
+    /// Ends the dashboard's live update streams (`/_spyglass/api/stream`) open now, within one of
+    /// their update intervals; streams opened afterwards are served as usual.
+    ///
+    /// A live stream is a response that never finishes, so a server's graceful shutdown would wait
+    /// for it as long as a dashboard stays open. Call this when the shutdown begins; recording
+    /// goes on for the requests still in flight.
+    ///
+    /// ```
+    /// // In the future handed to axum's `with_graceful_shutdown` (actix-web:
+    /// // `HttpServer::shutdown_signal`), once the signal has come:
+    /// spyglass_core::global().end_streams();
+    /// // and after the server has stopped, export what the last requests recorded:
+    /// spyglass_core::shutdown();
+    /// ```
+    pub fn end_streams(&self) {
+        self.inner
+            .streams_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// How many times [`end_streams`](Self::end_streams) was called: a stream opened when it read
+    /// `n` ends once it reads more.
+    pub fn streams_epoch(&self) -> u64 {
+        self.inner
+            .streams_epoch
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -301,6 +332,7 @@ impl Builder {
                 pending_env: parking_lot::Mutex::new(
                     self.env_exporters.any().then_some(self.env_exporters),
                 ),
+                streams_epoch: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }

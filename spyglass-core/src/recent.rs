@@ -52,6 +52,9 @@ const RECENT_TRACES: usize = 64;
 /// assembled from the batches held when they are listed.
 const RECENT_SPACING_NS: u64 = 1_000_000_000 / RECENT_TRACES as u64;
 const SLOW_TRACES: usize = 32;
+/// How long a trace stays among the slowest after it ended: the longest window the dashboard shows,
+/// so that the set follows the traffic instead of holding the slowest since start.
+const SLOW_TRACE_AGE_NS: u64 = 15 * 60 * 1_000_000_000;
 const ERROR_TRACES: usize = 32;
 
 /// Which kind of events to list.
@@ -382,6 +385,9 @@ impl Recent {
         }
         let mut guard = self.state.lock();
         let st = &mut *guard;
+        if let Some(last) = batch.last() {
+            st.age_slow(last.ts_ns + last.dur_ns);
+        }
         st.assemble(batch);
         st.hold(batch);
     }
@@ -835,6 +841,15 @@ impl State {
         }
     }
 
+    /// Lets go of the slowest traces that ended more than [`SLOW_TRACE_AGE_NS`] before `now_ns`.
+    fn age_slow(&mut self, now_ns: u64) {
+        let cutoff = now_ns.saturating_sub(SLOW_TRACE_AGE_NS);
+        let old = |t: &TraceRecord| t.root.ts_ns + t.root.dur_ns < cutoff;
+        if self.slow_traces.iter().any(old) {
+            self.slow_traces.retain(|t| !old(t));
+        }
+    }
+
     /// Whether a trace this long would enter the set of the slowest.
     fn is_slow_candidate(&self, dur_ns: u64) -> bool {
         self.slow_traces.len() < SLOW_TRACES
@@ -978,6 +993,33 @@ mod tests {
         assert_eq!(st.recent_traces.buf.len(), RECENT_TRACES);
         assert!(st.recent_traces.iter().all(|t| t.spans.len() == 3));
         assert!(st.pending.is_empty() && st.hot.is_none());
+    }
+
+    #[test]
+    fn the_slowest_traces_age_out_after_the_longest_window() {
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        let mut end = 1_000_000_000;
+        let mut b = traced_batch(SLOW_TRACES, &mut end, 1_000);
+        r.ingest(&mut b);
+        assert_eq!(r.state.lock().slow_traces.len(), SLOW_TRACES);
+        // Just inside the window they stay; past it they go, and newer traces take their place.
+        end += SLOW_TRACE_AGE_NS - 2_000_000;
+        let mut b = traced_batch(1, &mut end, 1_000);
+        r.ingest(&mut b);
+        assert_eq!(r.state.lock().slow_traces.len(), SLOW_TRACES);
+        end += 1_000_000_000;
+        let mut b = traced_batch(2, &mut end, 1_000);
+        let newest: Vec<TraceId> = b
+            .iter()
+            .filter(|e| is_root(e))
+            .map(|e| e.trace_id)
+            .collect();
+        r.ingest(&mut b);
+        let st = r.state.lock();
+        let kept: Vec<TraceId> = st.slow_traces.iter().map(|t| t.trace_id).collect();
+        // The first SLOW_TRACES aged out; the second batch's root never entered (no slower than
+        // a full set); the two newest filled the freed places.
+        assert_eq!(kept, newest);
     }
 
     #[test]

@@ -93,8 +93,12 @@ pub(crate) fn check(settings: &DashboardSettings, req: &DashboardRequest<'_>) ->
                 target
             };
             let mut resp = DashboardResponse::text(StatusCode::SEE_OTHER, "token accepted");
+            // `Lax`, not `Strict`: a `?token=` link followed from another site (a chat, a wiki) is
+            // redirected here, and a browser holds back `Strict` cookies for the whole navigation
+            // it started, so the redirected page would be refused. The dashboard only answers
+            // GET and HEAD, so `Lax` opens nothing a cross-site form could change.
             let cookie = format!(
-                "{COOKIE_NAME}={}; Path={PREFIX}; HttpOnly; SameSite=Strict",
+                "{COOKIE_NAME}={}; Path={PREFIX}; HttpOnly; SameSite=Lax",
                 form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
             );
             match (
@@ -198,7 +202,9 @@ mod tests {
                 assert_eq!(r.headers[LOCATION], "/_spyglass/api/stats?window=60");
                 let c = r.headers[SET_COOKIE].to_str().unwrap();
                 assert!(
-                    c.starts_with("spyglass_token=s3cret;") && c.contains("HttpOnly"),
+                    c.starts_with("spyglass_token=s3cret;")
+                        && c.contains("HttpOnly")
+                        && c.contains("SameSite=Lax"),
                     "{c}"
                 );
             }

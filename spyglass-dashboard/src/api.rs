@@ -121,13 +121,28 @@ pub(crate) struct TraceSummary {
     label: String,
     kind: &'static str,
     status: Option<u16>,
-    ts_ms: f64,
-    dur_ms: f64,
+    pub(crate) ts_ms: f64,
+    pub(crate) dur_ms: f64,
     spans: usize,
-    error: bool,
+    pub(crate) error: bool,
 }
 
 impl TraceSummary {
+    /// A summary with only the fields the stream's selection reads.
+    #[cfg(test)]
+    pub(crate) fn at(ts_ms: f64, dur_ms: f64, error: bool) -> Self {
+        TraceSummary {
+            trace_id: String::new(),
+            label: String::new(),
+            kind: "req",
+            status: None,
+            ts_ms,
+            dur_ms,
+            spans: 0,
+            error,
+        }
+    }
+
     pub(crate) fn of(t: &TraceRecord) -> Self {
         TraceSummary {
             trace_id: t.trace_id.to_hex().to_string(),

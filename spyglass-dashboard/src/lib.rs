@@ -68,7 +68,7 @@ use http::{HeaderMap, Method, StatusCode};
 use spyglass_core::Spyglass;
 
 pub use body::{DashboardBody, DashboardStream};
-pub use record::{BytesIn, Recorder, RequestRecord};
+pub use record::{BytesIn, Recorder, RequestRecord, CANCELLED_STATUS};
 
 /// The path prefix the dashboard is served under.
 pub const PREFIX: &str = "/_spyglass";
@@ -468,6 +468,29 @@ mod tests {
         assert_eq!(json["stats"]["requests"][0]["route"], "/x");
         assert_eq!(json["events"][0]["route"], "/x");
         assert_eq!(json["stats"]["window_secs"], 60);
+
+        // Told to end (a graceful shutdown begins): the open stream ends at its next tick, and one
+        // opened afterwards is served; the instance's shutdown ends that one too.
+        let open = || {
+            let r = call(
+                &d,
+                Method::GET,
+                "/api/stream",
+                Some("interval_ms=100"),
+                Some("[::1]:5"),
+            );
+            let DashboardBody::Stream(s) = r.body else {
+                panic!("a stream")
+            };
+            s
+        };
+        sg.end_streams();
+        assert_eq!(next(&mut s).await, None);
+        let mut later = open();
+        assert!(next(&mut later).await.is_some(), "the first update");
+        assert!(next(&mut later).await.is_some(), "a tick later, still live");
+        sg.shutdown();
+        assert_eq!(next(&mut later).await, None);
     }
 
     #[test]

@@ -46,7 +46,20 @@ pub struct RequestRecord<B = u64> {
     pub error: Option<Arc<str>>,
 }
 
+/// The status recorded for a request whose response future was dropped before the response was
+/// ready: the client went away, or an outer layer (a timeout) gave up on it. It is nginx's
+/// `499 Client Closed Request`. No status was sent, so it is not counted as an error; it shows in
+/// the request's row, with the time until the drop as its duration.
+pub const CANCELLED_STATUS: u16 = 499;
+
 impl<B: BytesIn> RequestRecord<B> {
+    /// Emits the request as cancelled: status [`CANCELLED_STATUS`], duration until now.
+    #[cold]
+    pub fn emit_cancelled(mut self) {
+        self.status = CANCELLED_STATUS;
+        self.emit();
+    }
+
     /// Emits the request event, with its duration from `start` to now.
     pub fn emit(self) {
         let kind = EventKind::Req(ReqEvent {

@@ -35,7 +35,9 @@ pub(crate) fn stream(sg: &Spyglass, q: &Query) -> Result<DashboardResponse, Stri
     Ok(resp)
 }
 
-/// The live update stream of one dashboard client (see the module docs). Ends only when dropped.
+/// The live update stream of one dashboard client (see the module docs). It ends when its instance
+/// is told to end its streams ([`Spyglass::end_streams`], at a graceful shutdown) or shuts down;
+/// otherwise it runs until dropped.
 ///
 /// Its timer is tokio's: poll it inside a tokio runtime (axum and actix-web both run on one).
 pub struct DashboardStream {
@@ -46,6 +48,7 @@ pub struct DashboardStream {
     last_event_end: u64,
     last_error_end: u64,
     started: bool,
+    epoch: u64,
 }
 
 impl std::fmt::Debug for DashboardStream {
@@ -65,6 +68,7 @@ impl DashboardStream {
     /// A stream of updates of `sg` over `window`, one per `period`.
     pub fn new(sg: Spyglass, window: Duration, period: Duration) -> Self {
         DashboardStream {
+            epoch: sg.streams_epoch(),
             sg,
             window,
             period,
@@ -96,12 +100,7 @@ impl DashboardStream {
         if let Some(m) = errs.iter().map(end).max() {
             self.last_error_end = self.last_error_end.max(m);
         }
-        let traces: Vec<TraceSummary> = recent
-            .traces()
-            .iter()
-            .take(40)
-            .map(TraceSummary::of)
-            .collect();
+        let traces = balanced(recent.traces().iter().map(TraceSummary::of).collect());
         let body = json!({
             "stats": sg.stats().snapshot(self.window),
             "timeseries": sg.stats().timeseries(self.window, 5),
@@ -123,6 +122,27 @@ impl DashboardStream {
     }
 }
 
+/// How many of the newest, failed and slowest kept traces an update carries.
+const NEWEST: usize = 20;
+const FAILED: usize = 10;
+const SLOWEST: usize = 10;
+
+/// The kept traces an update carries, so that each of the page's views (recent, failed, slowest)
+/// has rows: the [`NEWEST`], then the [`FAILED`] newest failed ones and the [`SLOWEST`] of the
+/// rest.
+fn balanced(mut all: Vec<TraceSummary>) -> Vec<TraceSummary> {
+    let end = |t: &TraceSummary| t.ts_ms + t.dur_ms;
+    all.sort_by(|a, b| end(b).total_cmp(&end(a)));
+    let rest = all.split_off(all.len().min(NEWEST));
+    let (mut failed, mut others): (Vec<_>, Vec<_>) = rest.into_iter().partition(|t| t.error);
+    others.extend(failed.drain(failed.len().min(FAILED)..));
+    others.sort_by(|a, b| b.dur_ms.total_cmp(&a.dur_ms));
+    others.truncate(SLOWEST);
+    all.append(&mut failed);
+    all.append(&mut others);
+    all
+}
+
 impl Stream for DashboardStream {
     type Item = Bytes;
 
@@ -140,8 +160,35 @@ impl Stream for DashboardStream {
             iv
         });
         match iv.poll_tick(cx) {
+            // Told to end: the response finishes and the browser's EventSource reconnects (to a
+            // new stream, or to nothing once the server has stopped listening).
+            Poll::Ready(_) if this.sg.streams_epoch() != this.epoch => Poll::Ready(None),
             Poll::Ready(_) => Poll::Ready(Some(this.update())),
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_carries_newest_failed_and_slowest_traces() {
+        // As the recorder lists them: failed first, then the slowest, then the newest.
+        let mut all: Vec<TraceSummary> = (0..32)
+            .map(|i| TraceSummary::at(1_000.0 + i as f64, 1.0, true))
+            .collect();
+        all.extend((0..32).map(|i| TraceSummary::at(2_000.0 + i as f64, 900.0 - i as f64, false)));
+        all.extend((0..64).map(|i| TraceSummary::at(100_000.0 + i as f64, 2.0, false)));
+        let got = balanced(all);
+        assert_eq!(got.len(), NEWEST + FAILED + SLOWEST);
+        assert!(got[..NEWEST].iter().all(|t| t.ts_ms >= 100_044.0));
+        let failed = &got[NEWEST..NEWEST + FAILED];
+        assert!(failed.iter().all(|t| t.error));
+        assert_eq!(failed[0].ts_ms, 1_031.0, "the newest failed first");
+        let slowest: Vec<f64> = got[NEWEST + FAILED..].iter().map(|t| t.dur_ms).collect();
+        assert_eq!(slowest[0], 900.0);
+        assert_eq!(slowest[SLOWEST - 1], 891.0);
     }
 }

@@ -59,6 +59,13 @@ async fn main() -> ExitCode {
     // Each worker builds its own `App` over a clone of the store: one pool, one database.
     let server = match actix_web::HttpServer::new(move || routes::app(started.store.clone()))
         .workers(2)
+        // actix's graceful shutdown on Ctrl-C or SIGTERM, with the live dashboard streams told to
+        // end: an open dashboard would otherwise hold it for the whole shutdown timeout (30 s).
+        .shutdown_signal(async {
+            stop_signal().await;
+            eprintln!("stopping: finishing the requests in flight");
+            spyglass::global().end_streams();
+        })
         .bind(("127.0.0.1", port))
     {
         Ok(s) => s,
@@ -76,4 +83,20 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Ctrl-C or SIGTERM, the signals actix handles itself when no shutdown future is given.
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot watch SIGTERM ({e}); stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

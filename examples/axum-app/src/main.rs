@@ -50,20 +50,21 @@ async fn main() -> ExitCode {
     let addr = listener.local_addr().expect("bound address");
     startup::serving(addr, started.args.demo);
     let app = routes::router(started.store);
+    // A graceful shutdown on Ctrl-C: the requests in flight finish and are recorded. The live
+    // dashboard streams are told to end, or an open dashboard would hold the shutdown forever.
+    // Dropping `started` afterwards flushes every recorded event to the exporters.
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
-    );
-    // Not a graceful shutdown: an open dashboard keeps its live stream open forever, and Ctrl-C must
-    // still stop the app. Dropping `started` afterwards flushes every recorded event to the exporters.
-    tokio::select! {
-        res = server => {
-            if let Err(e) = res {
-                eprintln!("server error: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("stopping: finishing the requests in flight");
+        spyglass::global().end_streams();
+    });
+    if let Err(e) = server.await {
+        eprintln!("server error: {e}");
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

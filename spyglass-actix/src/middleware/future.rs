@@ -26,7 +26,9 @@ type Output<B> = Result<ServiceResponse<ResponseBody<B>>, actix_web::Error>;
 pin_project! {
     /// The response future of [`SpyglassMiddleware`](super::SpyglassMiddleware): polls the inner
     /// future inside the request's trace context, catches a panic into a 500, reads the route template
-    /// once routing is done, and hands the record to the body.
+    /// once routing is done, and hands the record to the body. Dropped before its response is
+    /// ready (the client went away, or an outer timeout gave up), it records the request with
+    /// status [`CANCELLED_STATUS`](spyglass_dashboard::CANCELLED_STATUS).
     pub struct ResponseFuture<F, B, OnReq, OnResp> {
         #[pin]
         state: State<F, B>,
@@ -35,6 +37,18 @@ pin_project! {
         routed: bool,
         path: Option<PathAndQuery>,
         shared: Option<Rc<Shared<OnReq, OnResp>>>,
+    }
+
+    impl<F, B, OnReq, OnResp> PinnedDrop for ResponseFuture<F, B, OnReq, OnResp> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(mut rec) = this.rec.take() {
+                if let (false, Some(shared)) = (*this.routed, this.shared.as_ref()) {
+                    rec.route = shared.route_of(req_path(this.path.as_ref()));
+                }
+                rec.emit_cancelled();
+            }
+        }
     }
 }
 
@@ -168,10 +182,14 @@ where
                         .map_or(UNMATCHED, |p| route_name(&p));
                 }
                 if OnResp::ENABLED {
+                    // Held by a guard while the user's hook runs: a panic in it still records.
+                    let mut guard = Recorder(Some(rec));
+                    let r = guard.0.as_ref().expect("just set");
                     shared
                         .cfg
                         .on_response
-                        .on_response(&resp, rec.start.elapsed(), &rec.ctx);
+                        .on_response(&resp, r.start.elapsed(), &r.ctx);
+                    rec = guard.0.take().expect("just set");
                 }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));
@@ -179,14 +197,23 @@ where
             }
             Ok(Poll::Ready(Err(e))) => {
                 // A middleware inside failed without a response: actix answers with the error's.
+                // That response is built here, so that it carries the request's `traceparent` and
+                // its body is counted and timed like any other; the error itself passes on.
                 route_from_path(&mut rec);
-                let status = e.as_response_error().status_code();
+                let mut resp = e.error_response();
+                let status = resp.status();
                 rec.status = status.as_u16();
                 if status.is_server_error() {
                     rec.error = Some(Arc::from(e.to_string()));
                 }
-                Recorder(Some(rec)).finish();
-                Poll::Ready(Err(e))
+                resp.headers_mut()
+                    .insert(TRACEPARENT, traceparent_value(&rec.ctx));
+                let resp = resp
+                    .map_body(|_, b| ResponseBody::recorded(b, rec))
+                    .map_into_boxed_body();
+                Poll::Ready(Err(
+                    actix_web::error::InternalError::from_response(e, resp).into()
+                ))
             }
             Err(p) => {
                 route_from_path(&mut rec);

@@ -1,5 +1,10 @@
 //! Hooks in the tower-http style (as on the axum layer): run your own code when a request arrives and
 //! when its response head is ready, e.g. to add your own labels to logs or to emit extra events.
+//!
+//! One difference from axum's: a closure hook here is `Fn`, where axum takes `FnMut` for
+//! `on_request` and `FnOnce` for `on_response`. actix builds the middleware once per worker and
+//! shares it behind an `Rc` with every request future, so a hook is only ever reached through `&`;
+//! a hook that keeps state holds it in a `Cell`, an atomic or a mutex.
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use spyglass_dashboard::DashboardBody;
 
-use super::record::{Record, Recorder};
+use super::record::{BytesIn, Record, Recorder};
 
 pin_project! {
     /// The response body of [`Spyglass`](super::Spyglass): the inner body, counting bytes as frames
@@ -16,7 +16,7 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,
-        rec: Recorder,
+        rec: Recorder<BytesIn>,
     }
 }
 

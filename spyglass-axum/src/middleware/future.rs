@@ -15,11 +15,21 @@ use super::record::{panic_message, traceparent_value, Record, Recorder, TRACEPAR
 pin_project! {
     /// The response future of [`Spyglass`](super::Spyglass): polls the inner future inside the
     /// request's trace context, catches a panic into a 500, and hands the record to the body.
+    /// Dropped before its response is ready (the client went away, or an outer timeout gave up),
+    /// it records the request with status [`CANCELLED_STATUS`](spyglass_dashboard::CANCELLED_STATUS).
     pub struct ResponseFuture<F, B, OnResp> {
         #[pin]
         state: State<F, B>,
         rec: Option<Record>,
         on_response: Option<OnResp>,
+    }
+
+    impl<F, B, OnResp> PinnedDrop for ResponseFuture<F, B, OnResp> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(rec) = this.project().rec.take() {
+                rec.emit_cancelled();
+            }
+        }
     }
 }
 
@@ -129,7 +139,11 @@ where
             Ok(Ok(mut resp)) => {
                 rec.status = resp.status().as_u16();
                 if let Some(hook) = this.on_response.take() {
-                    hook.on_response(&resp, rec.start.elapsed(), &rec.ctx);
+                    // Held by a guard while the user's hook runs: a panic in it still records.
+                    let mut guard = Recorder(Some(rec));
+                    let r = guard.0.as_ref().expect("just set");
+                    hook.on_response(&resp, r.start.elapsed(), &r.ctx);
+                    rec = guard.0.take().expect("just set");
                 }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));

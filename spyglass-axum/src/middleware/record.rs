@@ -1,12 +1,24 @@
 //! What one request records, and the per-thread caches that keep the hot path allocation-free.
 
+use std::any::Any;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Buf;
 use http::HeaderValue;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
 use spyglass_core::TraceContext;
 
 pub(crate) use spyglass_dashboard::Instance;
 
-/// A request in flight, and the guard that emits it once (shared with the actix middleware).
-pub(crate) use spyglass_dashboard::{Recorder, RequestRecord as Record};
+/// The guard that emits a request once (shared with the actix middleware).
+pub(crate) use spyglass_dashboard::Recorder;
+
+/// A request in flight (shared with the actix middleware), with its request bytes.
+pub(crate) type Record = spyglass_dashboard::RequestRecord<BytesIn>;
 
 /// The `traceparent` header name as a constant: inserting it moves a static name instead of copying
 /// a `&str` into a new allocation.
@@ -23,4 +35,81 @@ pub(crate) fn traceparent_value(ctx: &TraceContext) -> HeaderValue {
     HeaderValue::from_maybe_shared(spyglass_core::context::traceparent_bytes(ctx)).unwrap_or_else(
         |_| HeaderValue::from_static("00-00000000000000000000000000000000-0000000000000000-00"),
     )
+}
+
+/// A request's body bytes: its exact size when it has one (a `Content-Length`, which hyper holds the
+/// body to frame by frame), else counted as its frames pass to the handler.
+#[derive(Debug)]
+pub(crate) enum BytesIn {
+    Known(u64),
+    Counted(Arc<AtomicU64>),
+}
+
+impl spyglass_dashboard::BytesIn for BytesIn {
+    fn bytes_in(&self) -> u64 {
+        match self {
+            BytesIn::Known(n) => *n,
+            BytesIn::Counted(c) => c.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The bytes of `body`: its exact size, or, for a body of unknown length (a chunked upload), a
+/// count kept as its frames pass. Counting wraps the body, which must keep its type: that is done
+/// for axum's `Body` (every request under `Router::layer`), at the cost of two allocations for
+/// such requests only. Any other body type of unknown length is taken at its lower size bound.
+pub(crate) fn bytes_in<B: Body + 'static>(body: &mut B) -> BytesIn {
+    let hint = body.size_hint();
+    if let Some(n) = hint.exact() {
+        return BytesIn::Known(n);
+    }
+    count_unsized(body).unwrap_or(BytesIn::Known(hint.lower()))
+}
+
+#[cold]
+#[inline(never)]
+fn count_unsized<B: 'static>(body: &mut B) -> Option<BytesIn> {
+    let body = (body as &mut dyn Any).downcast_mut::<axum::body::Body>()?;
+    let counter = Arc::new(AtomicU64::new(0));
+    let inner = std::mem::take(body);
+    *body = axum::body::Body::new(Counting {
+        inner,
+        counter: counter.clone(),
+    });
+    Some(BytesIn::Counted(counter))
+}
+
+pin_project! {
+    /// A request body counting its data bytes as they pass.
+    struct Counting<B> {
+        #[pin]
+        inner: B,
+        counter: Arc<AtomicU64>,
+    }
+}
+
+impl<B: Body> Body for Counting<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(data) = frame.as_ref().and_then(|f| f.as_ref().ok()?.data_ref()) {
+            this.counter
+                .fetch_add(data.remaining() as u64, Ordering::Relaxed);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -16,7 +16,7 @@ use super::body::ResponseBody;
 use super::future::ResponseFuture;
 use super::hooks::{OnRequest, OnResponse};
 use super::layer::SpyglassLayer;
-use super::record::{panic_message, route_name, Record};
+use super::record::{bytes_in, panic_message, route_name, Record};
 
 /// The service made by [`SpyglassLayer`]: records each request of `S` (see the [crate docs](crate)).
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ const UNMATCHED: Name = Name::from_static(crate::UNMATCHED);
 impl<S, ReqBody, ResBody, OnReq, OnResp> Service<Request<ReqBody>> for Spyglass<S, OnReq, OnResp>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ReqBody: Body,
+    ReqBody: Body + 'static,
     ResBody: Body<Data = Bytes>,
     OnReq: OnRequest<ReqBody>,
     OnResp: OnResponse<ResBody> + Clone,
@@ -87,7 +87,7 @@ where
     // with unrelated code of the binary (300 instructions a request either way, session 6 of
     // benches/README.md).
     #[inline(never)]
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let sg = self.layer.instance.get();
         if self.layer.dashboard && sg.dashboard().enabled {
             if let Some(sub) = sub_path(req.uri().path()) {
@@ -110,19 +110,18 @@ where
             None if self.layer.path_routes => Some(req.uri().path()),
             None => None,
         };
+        // Requests that match no route are excluded as `<unmatched>` (as on actix).
+        let p = template.unwrap_or(crate::UNMATCHED);
+        if sg.is_excluded_by(&self.layer.exclude, p) {
+            return ResponseFuture::passthrough(self.inner.call(req));
+        }
         let route = match template {
-            Some(p) => {
-                if sg.is_excluded_by(&self.layer.exclude, p) {
-                    return ResponseFuture::passthrough(self.inner.call(req));
-                }
-                route_name(p)
-            }
+            Some(p) => route_name(p),
             None => UNMATCHED,
         };
         let ctx = sg.new_request_context(context::extract(req.headers()), self.layer.sampler);
         self.layer.on_request.on_request(&req, &ctx);
-        let hint = req.body().size_hint();
-        let bytes_in = hint.exact().unwrap_or(hint.lower());
+        let bytes_in = bytes_in(req.body_mut());
         let method = method_name(req.method().as_str());
         let start = Instant::now();
         let rec = Record {

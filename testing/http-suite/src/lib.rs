@@ -1,4 +1,4 @@
-//! The HTTP behaviour suite every Spyglass middleware adapter runs (axum now, actix next), written
+//! The HTTP behaviour suite every Spyglass middleware adapter runs (axum and actix-web), written
 //! once against a running server over real loopback HTTP, so the adapters cannot drift.
 //!
 //! # How an adapter runs it
@@ -94,6 +94,11 @@ impl AppConfig {
 
 /// Starts an adapter's test app (see the [crate docs](crate) for its routes).
 pub trait Harness: Sync {
+    /// Whether the framework drops a request's handler when its client goes away before the
+    /// answer (hyper, under axum, does). When it does, the middleware records the request as
+    /// cancelled (status 499); when it runs the handler to its end instead, with its status.
+    const DROPS_HANDLERS_OF_GONE_CLIENTS: bool = true;
+
     /// Starts the app on `cfg.bind`, port 0, recording into the global instance; returns the bound
     /// address. The server runs until the test's runtime ends.
     fn start(&self, cfg: &AppConfig) -> impl Future<Output = SocketAddr> + Send;
@@ -316,6 +321,7 @@ pub mod work {
 /// A running app as the suite sees it.
 #[derive(Debug, Clone)]
 pub struct App {
+    addr: SocketAddr,
     base: String,
     client: reqwest::Client,
 }
@@ -363,6 +369,7 @@ impl App {
     /// The app reached at exactly `addr`.
     pub fn at(addr: SocketAddr) -> Self {
         App {
+            addr,
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .no_proxy()
@@ -370,6 +377,38 @@ impl App {
                 .build()
                 .expect("HTTP client"),
         }
+    }
+
+    /// Sends `request` as raw bytes over a new connection and reads until the server closes it (the
+    /// request should say `Connection: close`): for what an HTTP client library would not send.
+    pub async fn raw(&self, request: Vec<u8>) -> String {
+        let addr = self.addr;
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            s.write_all(&request).expect("send");
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).expect("read the answer");
+            String::from_utf8_lossy(&out).into_owned()
+        })
+        .await
+        .expect("the raw exchange")
+    }
+
+    /// Sends `GET path` and closes the connection at once, before any answer: a client that gave
+    /// up.
+    pub async fn abandon(&self, path: &str) {
+        let addr = self.addr;
+        let head = format!("GET {path} HTTP/1.1\r\nHost: spyglass\r\n\r\n");
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.write_all(head.as_bytes()).expect("send");
+            s.shutdown(std::net::Shutdown::Both).expect("close");
+        })
+        .await
+        .expect("the abandoned request")
     }
 
     /// Sends `req` and reads the whole answer.
@@ -599,6 +638,55 @@ pub mod cases {
         let row = app.wait_row("GET", "/bytes/{n}", |r| r["count"] == 3).await;
         assert_eq!(row["bytes_out"], 305_000);
         assert_eq!(row["bytes_in"], 0);
+
+        // A chunked upload has no length up front: its bytes are counted as they reach the handler.
+        let mut req = b"POST /echo HTTP/1.1\r\nHost: spyglass\r\nTransfer-Encoding: chunked\r\n\
+                        Connection: close\r\n\r\n"
+            .to_vec();
+        for chunk in [700usize, 1, 4096] {
+            req.extend_from_slice(format!("{chunk:x}\r\n").as_bytes());
+            req.extend(std::iter::repeat_n(b'c', chunk));
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+        let answer = app.raw(req).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let row = app.wait_row("POST", "/echo", |r| r["count"] == 2).await;
+        assert_eq!(row["bytes_in"], 1000 + 4797, "{row}");
+        assert_eq!(row["bytes_out"], 1000 + 4797, "{row}");
+    }
+
+    /// A request whose client goes away before the answer is recorded once, under its route: with
+    /// status 499 (nginx's Client Closed Request) when the framework drops its handler, which is
+    /// not an error since no status was sent; else with the status its handler answered.
+    pub async fn abandoned_requests_are_recorded<H: Harness>(h: &H) {
+        let want = if H::DROPS_HANDLERS_OF_GONE_CLIENTS {
+            499
+        } else {
+            200
+        };
+        let (app, _g) = start(h, AppConfig::default()).await;
+        for _ in 0..3 {
+            app.abandon("/slow").await;
+        }
+        let row = app.wait_row("GET", "/slow", |r| r["count"] == 3).await;
+        assert_eq!(row["errors"], 0, "{row}");
+        let events = eventually(|| async {
+            let list = app
+                .get("/_spyglass/api/events?kind=req&limit=100")
+                .await
+                .json();
+            let slow: Vec<Value> = list
+                .as_array()?
+                .iter()
+                .filter(|e| e["route"] == "/slow")
+                .cloned()
+                .collect();
+            (slow.len() == 3).then_some(slow)
+        })
+        .await
+        .expect("three request events");
+        assert!(events.iter().all(|e| e["status"] == want), "{events:#?}");
     }
 
     /// `traceparent` is continued from the request, started fresh when malformed, and returned.
@@ -695,10 +783,11 @@ pub mod cases {
         }
     }
 
-    /// Excluded routes are not recorded; the others are.
+    /// Excluded routes are not recorded; the others are. Requests that match no route are
+    /// excluded as `<unmatched>`.
     pub async fn exclusions<H: Harness>(h: &H) {
         let cfg = AppConfig {
-            exclude: vec!["/health".into()],
+            exclude: vec!["/health".into(), "<unmatched>".into()],
             ..AppConfig::default()
         };
         let (app, _g) = start(h, cfg).await;
@@ -706,12 +795,17 @@ pub mod cases {
             let a = app.get("/health").await;
             assert_eq!(a.status, 200);
             assert_eq!(a.text(), "ok");
+            assert_eq!(app.get("/no/such/route").await.status, 404);
         }
         app.get("/users/1").await;
         app.wait_row("GET", "/users/{id}", |r| r["count"] == 1)
             .await;
         let stats = app.stats().await;
         assert!(App::row(&stats, "GET", "/health").is_none(), "{stats:#}");
+        assert!(
+            App::row(&stats, "GET", "<unmatched>").is_none(),
+            "{stats:#}"
+        );
     }
 
     /// The dashboard answers under `/_spyglass` and its traffic is not counted as the app's.
@@ -909,8 +1003,9 @@ macro_rules! http_suite {
     ($harness:expr) => {
         $crate::http_suite!(@cases $harness;
             route_templates, unmatched, server_errors_not_client_errors, panics_become_500,
-            bytes_in_and_out, traceparent_in_and_out, instrumented_functions_nest, exclusions,
-            dashboard_traffic_not_counted, non_loopback_needs_token, dashboard_off);
+            bytes_in_and_out, abandoned_requests_are_recorded, traceparent_in_and_out,
+            instrumented_functions_nest, exclusions, dashboard_traffic_not_counted,
+            non_loopback_needs_token, dashboard_off);
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {
         $(
