@@ -468,6 +468,12 @@ mod tests {
         assert_eq!(json["stats"]["requests"][0]["route"], "/x");
         assert_eq!(json["events"][0]["route"], "/x");
         assert_eq!(json["stats"]["window_secs"], 60);
+        // The overall series only: the page charts that, and the routes' would be most of it.
+        assert_eq!(
+            json["timeseries"]["overall"].as_array().map(Vec::len),
+            Some(6)
+        );
+        assert_eq!(json["timeseries"]["routes"], serde_json::json!([]));
 
         // Told to end (a graceful shutdown begins): the open stream ends at its next tick, and one
         // opened afterwards is served; the instance's shutdown ends that one too.

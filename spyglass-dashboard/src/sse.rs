@@ -1,9 +1,10 @@
 //! `/api/stream`: Server-Sent Events carrying a live update per interval.
 //!
 //! Each update is one `event: update` whose data is a JSON object: `stats` (as `/api/stats`),
-//! `timeseries` (as `/api/timeseries`), `events` and `errors` (those finished since the previous
-//! update, newest first), and `traces` (summaries of the kept traces). The first update is sent at
-//! once.
+//! `timeseries` (as `/api/timeseries`, overall only: the page charts that, and the busiest routes'
+//! series would be most of every update), `events` and `errors` (those finished since the previous
+//! update, newest first), and `traces` (the newest, failed and slowest of the kept traces). The
+//! first update is sent at once.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -103,7 +104,7 @@ impl DashboardStream {
         let traces = balanced(recent.traces().iter().map(TraceSummary::of).collect());
         let body = json!({
             "stats": sg.stats().snapshot(self.window),
-            "timeseries": sg.stats().timeseries(self.window, 5),
+            "timeseries": sg.stats().timeseries(self.window, 0),
             "events": events,
             "errors": errors,
             "traces": traces,
