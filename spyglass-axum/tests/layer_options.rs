@@ -247,7 +247,7 @@ async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
         .route(
             "/slow",
             get(|| async {
-                tokio::time::sleep(Duration::from_secs(30)).await;
+                std::future::pending::<()>().await; // a handler that never answers
                 "never"
             }),
         )
@@ -271,7 +271,7 @@ async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
         let timed_out =
             tokio::time::timeout(Duration::from_millis(20), app.clone().oneshot(req("/slow")))
                 .await;
-        assert!(timed_out.is_err(), "the handler sleeps far longer");
+        assert!(timed_out.is_err(), "the handler never answers");
     }
     let hooked = tokio::spawn(app.clone().oneshot(req("/ok"))).await;
     assert!(hooked.is_err(), "the hook's panic reaches the caller");
