@@ -844,10 +844,8 @@ impl State {
     /// Lets go of the slowest traces that ended more than [`SLOW_TRACE_AGE_NS`] before `now_ns`.
     fn age_slow(&mut self, now_ns: u64) {
         let cutoff = now_ns.saturating_sub(SLOW_TRACE_AGE_NS);
-        let old = |t: &TraceRecord| t.root.ts_ns + t.root.dur_ns < cutoff;
-        if self.slow_traces.iter().any(old) {
-            self.slow_traces.retain(|t| !old(t));
-        }
+        self.slow_traces
+            .retain(|t| t.root.ts_ns + t.root.dur_ns >= cutoff);
     }
 
     /// Whether a trace this long would enter the set of the slowest.

@@ -182,14 +182,8 @@ where
                         .map_or(UNMATCHED, |p| route_name(&p));
                 }
                 if OnResp::ENABLED {
-                    // Held by a guard while the user's hook runs: a panic in it still records.
-                    let mut guard = Recorder(Some(rec));
-                    let r = guard.0.as_ref().expect("just set");
-                    shared
-                        .cfg
-                        .on_response
-                        .on_response(&resp, r.start.elapsed(), &r.ctx);
-                    rec = guard.0.take().expect("just set");
+                    let hook = &shared.cfg.on_response;
+                    rec = rec.hold_while(|r| hook.on_response(&resp, r.start.elapsed(), &r.ctx));
                 }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));

@@ -139,11 +139,7 @@ where
             Ok(Ok(mut resp)) => {
                 rec.status = resp.status().as_u16();
                 if let Some(hook) = this.on_response.take() {
-                    // Held by a guard while the user's hook runs: a panic in it still records.
-                    let mut guard = Recorder(Some(rec));
-                    let r = guard.0.as_ref().expect("just set");
-                    hook.on_response(&resp, r.start.elapsed(), &r.ctx);
-                    rec = guard.0.take().expect("just set");
+                    rec = rec.hold_while(|r| hook.on_response(&resp, r.start.elapsed(), &r.ctx));
                 }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));
