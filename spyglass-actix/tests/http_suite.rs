@@ -42,6 +42,13 @@ fn app() -> App<
             }),
         )
         .route(
+            "/held",
+            web::get().to(|| async {
+                work::held().await;
+                "held"
+            }),
+        )
+        .route(
             "/panic",
             web::get().to(|| async {
                 if work::PANIC_MESSAGE.len() > 1 {

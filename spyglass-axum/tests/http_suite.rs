@@ -30,6 +30,13 @@ fn app() -> Router {
             }),
         )
         .route(
+            "/held",
+            get(|| async {
+                work::held().await;
+                "held"
+            }),
+        )
+        .route(
             "/panic",
             get(|| async {
                 if work::PANIC_MESSAGE.len() > 1 {

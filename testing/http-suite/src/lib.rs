@@ -27,6 +27,7 @@
 //! | `GET /error` | 500, body `failure` |
 //! | `GET /missing` | 404, body `missing` (a route that answers 4xx: not an error) |
 //! | `GET /slow` | 200 `slow` after [`work::slow`] (20 ms) |
+//! | `GET /held` | 200 `held` once the case lets [`work::held`] go |
 //! | `GET /panic` | the handler panics with [`work::PANIC_MESSAGE`] |
 //! | `POST /echo` | 200, the request body echoed back |
 //! | `GET /bytes/{n}` | 200, [`work::bytes`]`(n)`: `n` bytes (at most 1 MiB) |
@@ -312,6 +313,30 @@ pub mod work {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    static HELD: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    static HELD_STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn gate() -> &'static tokio::sync::Semaphore {
+        HELD.get_or_init(|| tokio::sync::Semaphore::new(0))
+    }
+
+    /// What `/held` waits: until [`release_held`] lets it go (it counts itself in [`held_started`]
+    /// first).
+    pub async fn held() {
+        HELD_STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        gate().acquire().await.expect("never closed").forget();
+    }
+
+    /// How many `/held` handlers have started.
+    pub fn held_started() -> usize {
+        HELD_STARTED.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Lets `n` `/held` handlers (waiting or to come) finish.
+    pub fn release_held(n: usize) {
+        gate().add_permits(n);
+    }
+
     /// The body of `/bytes/{n}`: `n` bytes, capped at 1 MiB.
     pub fn bytes(n: usize) -> Vec<u8> {
         vec![b'x'; n.min(1 << 20)]
@@ -396,19 +421,19 @@ impl App {
         .expect("the raw exchange")
     }
 
-    /// Sends `GET path` and closes the connection at once, before any answer: a client that gave
-    /// up.
-    pub async fn abandon(&self, path: &str) {
+    /// Sends `GET path` over a new connection and returns it without reading: dropping it closes
+    /// the connection, as a client that gave up does.
+    pub async fn send_head(&self, path: &str) -> std::net::TcpStream {
         let addr = self.addr;
         let head = format!("GET {path} HTTP/1.1\r\nHost: spyglass\r\n\r\n");
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
             let mut s = std::net::TcpStream::connect(addr).expect("connect");
             s.write_all(head.as_bytes()).expect("send");
-            s.shutdown(std::net::Shutdown::Both).expect("close");
+            s
         })
         .await
-        .expect("the abandoned request")
+        .expect("the request sent")
     }
 
     /// Sends `req` and reads the whole answer.
@@ -666,10 +691,20 @@ pub mod cases {
             200
         };
         let (app, _g) = start(h, AppConfig::default()).await;
-        for _ in 0..3 {
-            app.abandon("/slow").await;
+        for n in 1..=3 {
+            let conn = app.send_head("/held").await;
+            // Closed once its handler runs: a request closed earlier may never reach the app.
+            eventually(|| async { (work::held_started() >= n).then_some(()) })
+                .await
+                .expect("the handler started");
+            drop(conn);
         }
-        let row = app.wait_row("GET", "/slow", |r| r["count"] == 3).await;
+        // A framework that runs the handlers of gone clients to their end needs them let go; one
+        // that drops them must record them while they are still held.
+        if !H::DROPS_HANDLERS_OF_GONE_CLIENTS {
+            work::release_held(3);
+        }
+        let row = app.wait_row("GET", "/held", |r| r["count"] == 3).await;
         assert_eq!(row["errors"], 0, "{row}");
         let events = eventually(|| async {
             let list = app
@@ -679,7 +714,7 @@ pub mod cases {
             let slow: Vec<Value> = list
                 .as_array()?
                 .iter()
-                .filter(|e| e["route"] == "/slow")
+                .filter(|e| e["route"] == "/held")
                 .cloned()
                 .collect();
             (slow.len() == 3).then_some(slow)
