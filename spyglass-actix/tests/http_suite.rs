@@ -6,68 +6,99 @@
 //! of their own), so it serves while the suite's tokio runtime drives the client.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use spyglass_actix::Spyglass;
+use spyglass_core::{Labels, TraceContext};
 use spyglass_http_suite::{work, AppConfig, Harness};
 
-/// The suite's test app on actix-web (routes listed in the suite's crate docs).
+/// The suite's routes (listed in the suite's crate docs).
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/users/{id}",
+        web::get().to(|id: web::Path<u64>| work::user(id.into_inner())),
+    )
+    .route(
+        "/error",
+        web::get().to(|| async { HttpResponse::InternalServerError().body("failure") }),
+    )
+    .route(
+        "/missing",
+        web::get().to(|| async { HttpResponse::build(StatusCode::NOT_FOUND).body("missing") }),
+    )
+    .route(
+        "/slow",
+        web::get().to(|| async {
+            work::slow().await;
+            "slow"
+        }),
+    )
+    .route(
+        "/held",
+        web::get().to(|| async {
+            work::held().await;
+            "held"
+        }),
+    )
+    .route(
+        "/panic",
+        web::get().to(|| async {
+            if work::PANIC_MESSAGE.len() > 1 {
+                panic!("{}", work::PANIC_MESSAGE);
+            }
+            "unreachable"
+        }),
+    )
+    .route(
+        "/echo",
+        web::post().to(|body: web::Bytes| async move { body }),
+    )
+    .route(
+        "/bytes/{n}",
+        web::get().to(|n: web::Path<usize>| async move { work::bytes(n.into_inner()) }),
+    )
+    .route("/nested", web::get().to(work::nested))
+    .route("/health", web::get().to(|| async { "ok" }));
+}
+
+/// The suite's test app on actix-web, with the middleware's default options.
 fn app() -> App<
     impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
+        ServiceRequest,
         Config = (),
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Response = ServiceResponse<impl actix_web::body::MessageBody>,
         Error = actix_web::Error,
         InitError = (),
     >,
 > {
-    App::new()
-        .route(
-            "/users/{id}",
-            web::get().to(|id: web::Path<u64>| work::user(id.into_inner())),
-        )
-        .route(
-            "/error",
-            web::get().to(|| async { HttpResponse::InternalServerError().body("failure") }),
-        )
-        .route(
-            "/missing",
-            web::get().to(|| async { HttpResponse::build(StatusCode::NOT_FOUND).body("missing") }),
-        )
-        .route(
-            "/slow",
-            web::get().to(|| async {
-                work::slow().await;
-                "slow"
-            }),
-        )
-        .route(
-            "/held",
-            web::get().to(|| async {
-                work::held().await;
-                "held"
-            }),
-        )
-        .route(
-            "/panic",
-            web::get().to(|| async {
-                if work::PANIC_MESSAGE.len() > 1 {
-                    panic!("{}", work::PANIC_MESSAGE);
-                }
-                "unreachable"
-            }),
-        )
-        .route(
-            "/echo",
-            web::post().to(|body: web::Bytes| async move { body }),
-        )
-        .route(
-            "/bytes/{n}",
-            web::get().to(|n: web::Path<usize>| async move { work::bytes(n.into_inner()) }),
-        )
-        .route("/nested", web::get().to(work::nested))
-        .route("/health", web::get().to(|| async { "ok" }))
-        .wrap(spyglass_actix::Spyglass::new())
+    App::new().configure(routes).wrap(Spyglass::new())
+}
+
+/// The suite's test app with hooks that label each request (`AppConfig::label_hooks`).
+fn labelled_app() -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new().configure(routes).wrap(
+        Spyglass::new()
+            .on_request(|req: &ServiceRequest, _: &TraceContext, l: &mut Labels| {
+                let tenant = req.headers().get(work::TENANT_HEADER);
+                work::label_request(tenant.map(|v| v.as_bytes()), l)
+            })
+            .on_response(
+                |res: &ServiceResponse<_>, _: Duration, _: &TraceContext, l: &mut Labels| {
+                    work::label_response(res.status().as_u16(), l)
+                },
+            ),
+    )
 }
 
 struct Actix;
@@ -79,19 +110,29 @@ impl Harness for Actix {
     const DROPS_HANDLERS_OF_GONE_CLIENTS: bool = false;
 
     async fn start(&self, cfg: &AppConfig) -> SocketAddr {
-        let bind = cfg.bind;
+        let (bind, labelled) = (cfg.bind, cfg.label_hooks);
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(app)
-                    .workers(2)
-                    .disable_signals()
-                    .bind((bind, 0))
-                    .expect("bind the test app");
-                let addr = server.addrs()[0];
-                let running = server.run();
-                tx.send(addr).expect("the test waits for the address");
-                running.await.expect("the test app serves");
+                // The two apps differ in type: one expansion each.
+                macro_rules! run {
+                    ($factory:expr) => {{
+                        let server = HttpServer::new($factory)
+                            .workers(2)
+                            .disable_signals()
+                            .bind((bind, 0))
+                            .expect("bind the test app");
+                        let addr = server.addrs()[0];
+                        let running = server.run();
+                        tx.send(addr).expect("the test waits for the address");
+                        running.await.expect("the test app serves");
+                    }};
+                }
+                if labelled {
+                    run!(labelled_app)
+                } else {
+                    run!(app)
+                }
             })
         });
         rx.await.expect("the actix test app started")

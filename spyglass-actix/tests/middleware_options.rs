@@ -127,7 +127,8 @@ async fn hooks_see_requests_and_responses_but_not_the_dashboard() {
                 Middleware::with_instance(s.clone())
                     .on_request(
                         move |req: &actix_web::dev::ServiceRequest,
-                              ctx: &spyglass_core::TraceContext| {
+                              ctx: &spyglass_core::TraceContext,
+                              _: &mut spyglass_core::Labels| {
                             assert!(req.path().starts_with('/'));
                             assert!(
                                 ctx.parent_span_id().is_none(),
@@ -139,7 +140,8 @@ async fn hooks_see_requests_and_responses_but_not_the_dashboard() {
                     .on_response(
                         move |res: &actix_web::dev::ServiceResponse<_>,
                               _latency: Duration,
-                              ctx: &spyglass_core::TraceContext| {
+                              ctx: &spyglass_core::TraceContext,
+                              _: &mut spyglass_core::Labels| {
                             if res.status().is_server_error() {
                                 e.fetch_add(1, Ordering::SeqCst);
                             }
@@ -191,7 +193,8 @@ async fn streamed_bodies_are_timed_to_their_end_and_counted_whole() {
             .wrap(Middleware::with_instance(s.clone()).on_response(
                 move |_: &actix_web::dev::ServiceResponse<_>,
                       latency: Duration,
-                      _: &spyglass_core::TraceContext| {
+                      _: &spyglass_core::TraceContext,
+                      _: &mut spyglass_core::Labels| {
                     *h.lock().unwrap() = latency;
                 },
             ))

@@ -2,16 +2,39 @@
 //! HTTP. One process per test: run with `cargo nextest`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
+use http::{Request, Response};
+use spyglass_axum::SpyglassLayer;
+use spyglass_core::{Labels, TraceContext};
 use spyglass_http_suite::{work, AppConfig, Harness};
 
-/// The suite's test app on axum (routes listed in the suite's crate docs).
-fn app() -> Router {
+/// The suite's test app on axum (routes listed in the suite's crate docs), with the layer last.
+fn app(cfg: &AppConfig) -> Router {
+    let routes = routes();
+    if !cfg.label_hooks {
+        return routes.layer(SpyglassLayer::new());
+    }
+    routes.layer(
+        SpyglassLayer::new()
+            .on_request(|req: &Request<Body>, _: &TraceContext, l: &mut Labels| {
+                let tenant = req.headers().get(work::TENANT_HEADER);
+                work::label_request(tenant.map(|v| v.as_bytes()), l)
+            })
+            .on_response(
+                |res: &Response<Body>, _: Duration, _: &TraceContext, l: &mut Labels| {
+                    work::label_response(res.status().as_u16(), l)
+                },
+            ),
+    )
+}
+
+fn routes() -> Router {
     Router::new()
         .route("/users/{id}", get(|Path(id): Path<u64>| work::user(id)))
         .route(
@@ -52,7 +75,6 @@ fn app() -> Router {
         )
         .route("/nested", get(work::nested))
         .route("/health", get(|| async { "ok" }))
-        .layer(spyglass_axum::SpyglassLayer::new())
 }
 
 struct Axum;
@@ -61,10 +83,11 @@ impl Harness for Axum {
     async fn start(&self, cfg: &AppConfig) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind((cfg.bind, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let app = app(cfg);
         tokio::spawn(async move {
             axum::serve(
                 listener,
-                app().into_make_service_with_connect_info::<SocketAddr>(),
+                app.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .await
             .unwrap();

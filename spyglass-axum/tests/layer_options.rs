@@ -93,7 +93,9 @@ async fn hooks_see_requests_and_responses() {
     let (r, s) = (seen_req.clone(), seen_500.clone());
     let layer = SpyglassLayer::with_instance(sg.clone())
         .on_request(
-            move |req: &http::Request<axum::body::Body>, ctx: &spyglass_core::TraceContext| {
+            move |req: &http::Request<axum::body::Body>,
+                  ctx: &spyglass_core::TraceContext,
+                  _: &mut spyglass_core::Labels| {
                 assert!(req.uri().path().starts_with('/'));
                 assert!(
                     ctx.parent_span_id().is_none(),
@@ -105,7 +107,8 @@ async fn hooks_see_requests_and_responses() {
         .on_response(
             move |res: &http::Response<axum::body::Body>,
                   _lat: Duration,
-                  _ctx: &spyglass_core::TraceContext| {
+                  _ctx: &spyglass_core::TraceContext,
+                  _: &mut spyglass_core::Labels| {
                 if res.status().is_server_error() {
                     s.fetch_add(1, Ordering::SeqCst);
                 }
@@ -255,7 +258,8 @@ async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
         .layer(SpyglassLayer::with_instance(sg.clone()).on_response(
             |resp: &http::Response<axum::body::Body>,
              _: Duration,
-             _: &spyglass_core::TraceContext| {
+             _: &spyglass_core::TraceContext,
+             _: &mut spyglass_core::Labels| {
                 if resp.status() == StatusCode::OK {
                     panic!("hook boom");
                 }

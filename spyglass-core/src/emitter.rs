@@ -104,6 +104,7 @@ impl<'a> Emitter<'a> {
             bytes_in: 0,
             bytes_out: 0,
             error: None,
+            labels: Default::default(),
         });
         self.emit_span(span, nanos(dur), kind);
     }

@@ -68,6 +68,108 @@ pub struct ReqEvent {
     pub bytes_out: u64,
     /// Panic message or error text, when the request failed.
     pub error: Option<Arc<str>>,
+    /// The labels a user's hook attached to the request (none unless a hook adds some).
+    pub labels: Labels,
+}
+
+/// Labels a user attaches to one request, from a middleware's `on_request` or `on_response` hook:
+/// a tenant, a plan, a cache outcome. They travel with the request's event to the exporters (JSONL
+/// `labels`, OTLP span attributes, the console) and to the dashboard's events, errors and traces.
+///
+/// They are not Prometheus labels and do not split the stats: a label's values are the user's and
+/// unbounded, while every stats key and metric label is bounded (SPEC §6, §8).
+///
+/// A request without labels costs nothing; the first label allocates. At most [`Labels::MAX`]
+/// labels are kept, each key and value cut to [`Labels::MAX_LEN`] bytes.
+///
+/// # Example
+///
+/// ```
+/// use spyglass_core::event::Labels;
+///
+/// let mut labels = Labels::new();
+/// assert!(labels.insert("tenant", "acme"));
+/// labels.insert("tenant", String::from("globex")); // replaces
+/// assert_eq!(labels.get("tenant"), Some("globex"));
+/// assert_eq!(labels.iter().collect::<Vec<_>>(), [("tenant", "globex")]);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Labels(Option<Arc<Vec<(Name, Name)>>>);
+
+impl Labels {
+    /// The most labels a request keeps; [`insert`](Labels::insert) refuses more.
+    pub const MAX: usize = 16;
+    /// The longest key or value kept, in bytes; longer ones are cut at a character boundary.
+    pub const MAX_LEN: usize = 256;
+
+    /// No labels.
+    pub const fn new() -> Self {
+        Labels(None)
+    }
+
+    /// Sets `key` to `value`, replacing the value of a label with the same key. Returns `false`,
+    /// and keeps the labels as they were, when [`MAX`](Labels::MAX) other labels are already set.
+    pub fn insert(&mut self, key: impl Into<Name>, value: impl Into<Name>) -> bool {
+        let key = cut(key.into());
+        let value = cut(value.into());
+        let pairs = Arc::make_mut(self.0.get_or_insert_with(Default::default));
+        if let Some(slot) = pairs.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+            return true;
+        }
+        if pairs.len() >= Self::MAX {
+            return false;
+        }
+        pairs.push((key, value));
+        true
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// The labels as `(key, value)`, in the order first set.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.0
+            .iter()
+            .flat_map(|p| p.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// How many labels are set.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |p| p.len())
+    }
+
+    /// Whether no label is set.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `name` cut to [`Labels::MAX_LEN`] bytes at a character boundary.
+fn cut(name: Name) -> Name {
+    if name.len() <= Labels::MAX_LEN {
+        return name;
+    }
+    let mut end = Labels::MAX_LEN;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    Name::from(Arc::<str>::from(&name[..end]))
+}
+
+impl std::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl serde::Serialize for Labels {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
 }
 
 /// An instrumented function call.
@@ -126,6 +228,7 @@ impl Event {
                 bytes_in: 0,
                 bytes_out: 0,
                 error: None,
+                labels: Labels::new(),
             }),
             dur_ns,
         );
@@ -250,6 +353,9 @@ impl serde::Serialize for EventRecord<'_> {
                 if let Some(err) = &r.error {
                     m.serialize_entry("error", err)?;
                 }
+                if !r.labels.is_empty() {
+                    m.serialize_entry("labels", &r.labels)?;
+                }
             }
             EventKind::Fn(f) => {
                 m.serialize_entry("name", &f.name)?;
@@ -278,6 +384,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn labels_are_bounded() {
+        let mut l = Labels::new();
+        assert!(l.is_empty());
+        for i in 0..Labels::MAX {
+            assert!(l.insert(format!("k{i}"), "v"));
+        }
+        assert!(!l.insert("one more", "v"), "past MAX a new key is refused");
+        assert!(
+            l.insert("k3", "replaced"),
+            "an existing key is still replaced"
+        );
+        assert_eq!(l.len(), Labels::MAX);
+        assert_eq!(l.get("k3"), Some("replaced"));
+        assert_eq!(l.get("one more"), None);
+
+        let long = "é".repeat(Labels::MAX_LEN); // two bytes each
+        let mut l = Labels::new();
+        l.insert(long.clone(), long.clone());
+        let (k, v) = l.iter().next().unwrap();
+        assert_eq!(k.len(), Labels::MAX_LEN);
+        assert_eq!(v.len(), Labels::MAX_LEN);
+        assert!(long.starts_with(v));
+        let odd = format!("x{long}"); // the cut falls inside a character
+        l.insert("odd", odd);
+        assert_eq!(l.get("odd").unwrap().len(), Labels::MAX_LEN - 1);
+        assert_eq!(format!("{:?}", Labels::new()), "{}");
+    }
+
+    #[test]
     fn jsonl_schema_for_each_kind() {
         let mut req = Event::request("GET", "/users/{id}", 200, 15_000_000);
         if let EventKind::Req(r) = &mut req.kind {
@@ -298,6 +433,20 @@ mod tests {
         assert_eq!(v["trace_id"].as_str().unwrap().len(), 32);
         assert_eq!(v["span_id"].as_str().unwrap().len(), 16);
         assert!(v["parent_span_id"].is_null());
+        assert!(v.get("labels").is_none(), "no labels, no field: {v}");
+        if let EventKind::Req(r) = &mut req.kind {
+            r.labels.insert("tenant", "acme");
+            r.labels.insert("plan", String::from("pro"));
+        }
+        let v = serde_json::to_value(EventRecord {
+            service: "shop",
+            event: &req,
+        })
+        .unwrap();
+        assert_eq!(
+            v["labels"],
+            serde_json::json!({"tenant": "acme", "plan": "pro"})
+        );
 
         let f = Event::function("load_user", "shop::users", 10, true);
         let v = serde_json::to_value(EventRecord {

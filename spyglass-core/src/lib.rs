@@ -57,7 +57,7 @@ use parking_lot::RwLock;
 pub use config::{Builder, ConfigError};
 pub use context::{TraceContext, TraceId};
 pub use emitter::Emitter;
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, Labels};
 pub use export::{Batch, ExportError, Exporter, Resource};
 pub use name::Name;
 pub use stats::{StatsSnapshot, StatsStore};

@@ -34,6 +34,7 @@ fn emits_allocate_nothing_in_steady_state() {
                     bytes_in: 10,
                     bytes_out: 20,
                     error: None,
+                    labels: Default::default(),
                 }),
             );
         }

@@ -24,6 +24,7 @@ fn request(
             bytes_in: 0,
             bytes_out: 0,
             error: None,
+            labels: Default::default(),
         }),
     );
     ctx

@@ -220,6 +220,7 @@ fn n_plus_one_is_found_for_a_loop_and_not_for_distinct_queries() {
                 bytes_in: 0,
                 bytes_out: 0,
                 error: None,
+                labels: Default::default(),
             }),
         );
     };

@@ -279,11 +279,20 @@
     });
   }
 
+  // A request's labels (set by the middleware's hooks) as `key=value …`, or "" when it has none.
+  function labelText(labels) {
+    if (!labels || typeof labels !== "object") return "";
+    return Object.keys(labels).map(function (k) { return k + "=" + labels[k]; }).join(" ");
+  }
+
   function renderErrors() {
     var rows = state.errors.slice(0, 50);
     renderTable("errors", [
       { key: "ts", title: "Time", left: true, render: function (r) { return fmtTime((r.ts_ns + r.dur_ns) / 1e6); } },
-      { key: "label", title: "Where", left: true, cls: "mono", render: function (r) { return r.label; } },
+      { key: "label", title: "Where", left: true, cls: "mono", render: function (r) {
+        var labels = labelText(r.labels);
+        return labels ? r.label + "  " + labels : r.label;
+      } },
       { key: "message", title: "Error", left: true, cls: "wrap bad", render: function (r) { return r.message || "failed"; } },
       { key: "trace_id", title: "Trace", left: true, cls: "mono", render: function (r) {
         var a = el("a", "", r.trace_id.slice(0, 12) + "…");
@@ -373,6 +382,8 @@
     var head = el("div", "wf-head");
     head.appendChild(el("span", "mono", t.root.label));
     head.appendChild(el("span", "muted", "  ·  " + fmtMs(t.root.dur_ms) + "  ·  trace " + t.trace_id));
+    var labels = labelText(t.root.labels);
+    if (labels) head.appendChild(el("span", "mono labels", "  ·  " + labels));
     box.appendChild(head);
     // Depth from the parent links, so nested calls are indented under their caller.
     var depth = {};

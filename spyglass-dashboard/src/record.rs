@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use spyglass_core::clock::Instant;
 use spyglass_core::event::{EventKind, ReqEvent};
-use spyglass_core::{Name, TraceContext};
+use spyglass_core::{Labels, Name, TraceContext};
 
 use crate::Instance;
 
@@ -44,6 +44,8 @@ pub struct RequestRecord<B = u64> {
     pub bytes_out: u64,
     /// Panic message or error text, when the request failed.
     pub error: Option<Arc<str>>,
+    /// Labels the user's hooks attached.
+    pub labels: Labels,
 }
 
 /// The status recorded for a request whose response future was dropped before the response was
@@ -62,9 +64,9 @@ impl<B: BytesIn> RequestRecord<B> {
 
     /// Runs `f` (a user's hook) with the record and hands the record back. Should `f` panic, the
     /// record is emitted as it stands while the panic unwinds, so the request is not lost.
-    pub fn hold_while(self, f: impl FnOnce(&Self)) -> Self {
+    pub fn hold_while(self, f: impl FnOnce(&mut Self)) -> Self {
         let mut guard = Recorder(Some(self));
-        f(guard.0.as_ref().expect("just set"));
+        f(guard.0.as_mut().expect("just set"));
         guard.0.take().expect("just set")
     }
 
@@ -77,6 +79,7 @@ impl<B: BytesIn> RequestRecord<B> {
             bytes_in: self.bytes_in.bytes_in(),
             bytes_out: self.bytes_out,
             error: self.error,
+            labels: self.labels,
         });
         self.instance
             .get()

@@ -307,6 +307,7 @@ fn pretty(ev: &Event, p: Paint, out: &mut Vec<u8>) {
     out.push(b' ');
     let trace = ev.trace_id.to_hex();
     p.put(out, DIM, &trace.as_str()[..8], 0);
+    labels(ev, p, out);
     out.push(b'\n');
     if let Some(text) = ev.error_text() {
         out.extend_from_slice(b"             ");
@@ -337,11 +338,29 @@ fn compact(ev: &Event, p: Paint, out: &mut Vec<u8>) {
         &human_duration(ev.dur_ns),
         0,
     );
+    labels(ev, p, out);
     if let Some(text) = ev.error_text() {
         out.push(b' ');
         p.put(out, RED, &format!("error={:?}", one_line(text)), 0);
     }
     out.push(b'\n');
+}
+
+/// A request's labels (from the middleware's hooks), each as ` key=value`; a value with spaces or
+/// quotes is quoted, so a line still splits into its fields.
+fn labels(ev: &Event, p: Paint, out: &mut Vec<u8>) {
+    let EventKind::Req(r) = &ev.kind else { return };
+    for (k, v) in r.labels.iter() {
+        out.push(b' ');
+        let plain =
+            !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || c == '"' || c == '=');
+        let text = if plain {
+            format!("{}={v}", one_line(k))
+        } else {
+            format!("{}={:?}", one_line(k), one_line(v))
+        };
+        p.put(out, DIM, &text, 0);
+    }
 }
 
 /// Error texts may span lines; a console line must not.

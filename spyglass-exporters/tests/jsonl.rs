@@ -166,6 +166,53 @@ fn only_sampled_events_are_written_and_errors_always_are() {
     assert_each_once(&read_ids(dir.path()), 101..=110);
 }
 
+/// A request's labels (set by a middleware hook) are written as a `labels` object; a request
+/// without labels has no such field.
+#[test]
+fn request_labels_are_written() {
+    use spyglass_core::event::{EventKind, ReqEvent};
+    use spyglass_core::Labels;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sg = instance(JsonlExporter::new(dir.path()));
+    let em = sg.emitter();
+    let mut labels = Labels::new();
+    labels.insert("tenant", "acme");
+    labels.insert("note", String::from("say \"hi\"\n"));
+    for (i, labels) in [labels, Labels::new()].into_iter().enumerate() {
+        em.emit_span(
+            sg.new_request_context(None, None),
+            i as u64 + 1,
+            EventKind::Req(ReqEvent {
+                method: "GET",
+                route: "/users/{id}".into(),
+                status: 200,
+                bytes_in: 0,
+                bytes_out: 0,
+                error: None,
+                labels,
+            }),
+        );
+    }
+    sg.shutdown();
+    let lines: Vec<serde_json::Value> = files(dir.path())
+        .iter()
+        .flat_map(|f| {
+            contents(f)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let by_id = |id: u64| lines.iter().find(|v| v["dur_ns"] == id).unwrap();
+    assert_eq!(
+        by_id(1)["labels"],
+        serde_json::json!({"tenant": "acme", "note": "say \"hi\"\n"})
+    );
+    assert!(by_id(2).get("labels").is_none(), "{}", by_id(2));
+}
+
 #[test]
 fn retention_keeps_the_newest_files() {
     let dir = tempfile::tempdir().unwrap();

@@ -65,6 +65,7 @@ fn spans_and_metrics(t: Transport) {
             bytes_in: 0,
             bytes_out: 0,
             error: None,
+            labels: Default::default(),
         }),
     );
     assert!(sg.flush(WAIT));
@@ -88,6 +89,11 @@ fn spans_and_metrics(t: Transport) {
     assert_eq!(req.int_attr("http.response.status_code"), Some(200));
     assert_eq!(req.int_attr("http.response.body.size"), Some(1200));
     assert_eq!(req.attr("error.type"), None);
+    assert_eq!(
+        req.str_attr("tenant").as_deref(),
+        Some("acme"),
+        "a hook's label is a span attribute"
+    );
     assert_eq!(
         req.span.status.as_ref().map_or(0, |s| s.code),
         StatusCode::Unset as i32
@@ -171,6 +177,11 @@ fn spans_and_metrics(t: Transport) {
     assert_eq!(
         str_attr(&p500.attributes, "http.route").as_deref(),
         Some("/users/{id}")
+    );
+    assert_eq!(
+        str_attr(&p500.attributes, "tenant"),
+        None,
+        "labels are never metric attributes"
     );
     let calls = rx.wait_metric("function.calls", WAIT, |_| true);
     assert_eq!(sum_value(&calls, ("result", "ok")), 1);

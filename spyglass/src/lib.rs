@@ -14,7 +14,7 @@
 pub use spyglass_core::stats::{self};
 pub use spyglass_core::{
     config, context, event, export, recent, redact, sample, Builder, ConfigError, Emitter, Event,
-    ExportError, Exporter, Name, Spyglass, SpyglassGuard, StatsSnapshot, TraceContext,
+    ExportError, Exporter, Labels, Name, Spyglass, SpyglassGuard, StatsSnapshot, TraceContext,
 };
 pub use spyglass_macros::instrument;
 

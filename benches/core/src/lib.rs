@@ -79,6 +79,7 @@ pub fn emit_traced(sg: &spyglass::Spyglass, requests: u64) {
                 bytes_in: 0,
                 bytes_out: 120,
                 error: None,
+                labels: Default::default(),
             }),
         );
     }

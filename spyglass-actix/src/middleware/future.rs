@@ -183,7 +183,9 @@ where
                 }
                 if OnResp::ENABLED {
                     let hook = &shared.cfg.on_response;
-                    rec = rec.hold_while(|r| hook.on_response(&resp, r.start.elapsed(), &r.ctx));
+                    rec = rec.hold_while(|r| {
+                        hook.on_response(&resp, r.start.elapsed(), &r.ctx, &mut r.labels)
+                    });
                 }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));

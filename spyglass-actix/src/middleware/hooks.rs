@@ -1,5 +1,6 @@
 //! Hooks in the tower-http style (as on the axum layer): run your own code when a request arrives and
-//! when its response head is ready, e.g. to add your own labels to logs or to emit extra events.
+//! when its response head is ready, to attach your own [`Labels`] to the recorded request (a
+//! tenant, a plan, a cache outcome), to log, or to emit extra events.
 //!
 //! One difference from axum's: a closure hook here is `Fn`, where axum takes `FnMut` for
 //! `on_request` and `FnOnce` for `on_response`. actix builds the middleware once per worker and
@@ -9,12 +10,13 @@
 use std::time::Duration;
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use spyglass_core::TraceContext;
+use spyglass_core::{Labels, TraceContext};
 
 /// Called when a recorded request arrives, before the handler runs.
 pub trait OnRequest {
-    /// `ctx` is the request's trace context (the handler runs in it).
-    fn on_request(&self, request: &ServiceRequest, ctx: &TraceContext);
+    /// `ctx` is the request's trace context (the handler runs in it); what the hook adds to
+    /// `labels` is recorded with the request.
+    fn on_request(&self, request: &ServiceRequest, ctx: &TraceContext, labels: &mut Labels);
 }
 
 /// Called when a recorded request's response head is ready (the body may still be streaming).
@@ -22,8 +24,15 @@ pub trait OnResponse<B> {
     /// Whether the hook does anything; when `false` the middleware skips reading the clock for it.
     const ENABLED: bool = true;
 
-    /// `latency` is the time from the request's arrival to its response head.
-    fn on_response(&self, response: &ServiceResponse<B>, latency: Duration, ctx: &TraceContext);
+    /// `latency` is the time from the request's arrival to its response head; `labels` holds what
+    /// `on_request` set, and what the hook adds is recorded with the request.
+    fn on_response(
+        &self,
+        response: &ServiceResponse<B>,
+        latency: Duration,
+        ctx: &TraceContext,
+        labels: &mut Labels,
+    );
 }
 
 /// The default [`OnRequest`]: does nothing.
@@ -36,30 +45,36 @@ pub struct DefaultOnResponse;
 
 impl OnRequest for DefaultOnRequest {
     #[inline]
-    fn on_request(&self, _: &ServiceRequest, _: &TraceContext) {}
+    fn on_request(&self, _: &ServiceRequest, _: &TraceContext, _: &mut Labels) {}
 }
 
 impl<B> OnResponse<B> for DefaultOnResponse {
     const ENABLED: bool = false;
 
     #[inline]
-    fn on_response(&self, _: &ServiceResponse<B>, _: Duration, _: &TraceContext) {}
+    fn on_response(&self, _: &ServiceResponse<B>, _: Duration, _: &TraceContext, _: &mut Labels) {}
 }
 
 impl<F> OnRequest for F
 where
-    F: Fn(&ServiceRequest, &TraceContext),
+    F: Fn(&ServiceRequest, &TraceContext, &mut Labels),
 {
-    fn on_request(&self, request: &ServiceRequest, ctx: &TraceContext) {
-        self(request, ctx)
+    fn on_request(&self, request: &ServiceRequest, ctx: &TraceContext, labels: &mut Labels) {
+        self(request, ctx, labels)
     }
 }
 
 impl<B, F> OnResponse<B> for F
 where
-    F: Fn(&ServiceResponse<B>, Duration, &TraceContext),
+    F: Fn(&ServiceResponse<B>, Duration, &TraceContext, &mut Labels),
 {
-    fn on_response(&self, response: &ServiceResponse<B>, latency: Duration, ctx: &TraceContext) {
-        self(response, latency, ctx)
+    fn on_response(
+        &self,
+        response: &ServiceResponse<B>,
+        latency: Duration,
+        ctx: &TraceContext,
+        labels: &mut Labels,
+    ) {
+        self(response, latency, ctx, labels)
     }
 }

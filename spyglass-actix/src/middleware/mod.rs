@@ -4,8 +4,10 @@
 //! # Example
 //!
 //! ```
+//! use actix_web::dev::{ServiceRequest, ServiceResponse};
 //! use actix_web::{web, App, HttpResponse};
 //! use spyglass_actix::Spyglass;
+//! use spyglass_core::{Labels, TraceContext};
 //!
 //! let sg = spyglass_core::Spyglass::builder().build().unwrap();
 //! let app = App::new()
@@ -15,10 +17,20 @@
 //!         Spyglass::with_instance(sg)
 //!             .exclude(["/health"])
 //!             .sample(0.25)
+//!             // Labels travel with the request's event: JSONL, OTLP, console, dashboard.
+//!             .on_request(|req: &ServiceRequest, _: &TraceContext, labels: &mut Labels| {
+//!                 if let Some(t) = req.headers().get("x-tenant").and_then(|v| v.to_str().ok()) {
+//!                     labels.insert("tenant", t.to_owned());
+//!                 }
+//!             })
 //!             .on_response(
-//!                 |res: &actix_web::dev::ServiceResponse<_>,
+//!                 |res: &ServiceResponse<_>,
 //!                  latency: std::time::Duration,
-//!                  _ctx: &spyglass_core::TraceContext| {
+//!                  _: &TraceContext,
+//!                  labels: &mut Labels| {
+//!                     if let Some(c) = res.headers().get("x-cache") {
+//!                         labels.insert("cache", if c == "hit" { "hit" } else { "miss" });
+//!                     }
 //!                     if latency.as_secs() > 1 {
 //!                         eprintln!("slow response: {}", res.status());
 //!                     }

@@ -6,7 +6,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, ResourceMap, Service, ServiceRequest, ServiceResponse};
 use spyglass_core::clock::Instant;
 use spyglass_core::name::{method_name, Name};
-use spyglass_core::TraceContext;
+use spyglass_core::{Labels, TraceContext};
 use spyglass_dashboard::sub_path;
 
 use super::body::ResponseBody;
@@ -124,7 +124,8 @@ where
             .get(&super::future::TRACEPARENT)
             .and_then(|v| TraceContext::from_traceparent(v.as_bytes()).ok());
         let ctx = sg.new_request_context(remote, cfg.sampler);
-        cfg.on_request.on_request(&req, &ctx);
+        let mut labels = Labels::new();
+        cfg.on_request.on_request(&req, &ctx, &mut labels);
         let bytes_in = payload::bytes_in(&mut req);
         // Kept to name the route should the handler panic (taking the request down with it): a
         // reference-counted clone, which actix's router makes anyway.
@@ -139,6 +140,7 @@ where
             bytes_in,
             bytes_out: 0,
             error: None,
+            labels,
         };
         let service = &self.service;
         match panic::catch_unwind(AssertUnwindSafe(|| ctx.in_scope(|| service.call(req)))) {

@@ -139,7 +139,9 @@ where
             Ok(Ok(mut resp)) => {
                 rec.status = resp.status().as_u16();
                 if let Some(hook) = this.on_response.take() {
-                    rec = rec.hold_while(|r| hook.on_response(&resp, r.start.elapsed(), &r.ctx));
+                    rec = rec.hold_while(|r| {
+                        hook.on_response(&resp, r.start.elapsed(), &r.ctx, &mut r.labels)
+                    });
                 }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));

@@ -1,21 +1,30 @@
 //! Hooks in the tower-http style: run your own code when a request arrives and when its response
-//! head is ready, e.g. to add your own labels to logs or to emit extra events.
+//! head is ready, to attach your own [`Labels`] to the recorded request (a tenant, a plan, a cache
+//! outcome), to log, or to emit extra events.
 
 use std::time::Duration;
 
 use http::{Request, Response};
-use spyglass_core::TraceContext;
+use spyglass_core::{Labels, TraceContext};
 
-/// Called when a recorded request arrives, inside nothing yet (the handler has not run).
+/// Called when a recorded request arrives, before the handler runs.
 pub trait OnRequest<B> {
-    /// `ctx` is the request's trace context (the handler runs in it).
-    fn on_request(&mut self, request: &Request<B>, ctx: &TraceContext);
+    /// `ctx` is the request's trace context (the handler runs in it); what the hook adds to
+    /// `labels` is recorded with the request.
+    fn on_request(&mut self, request: &Request<B>, ctx: &TraceContext, labels: &mut Labels);
 }
 
 /// Called when a recorded request's response head is ready (the body may still be streaming).
 pub trait OnResponse<B> {
-    /// `latency` is the time from the request's arrival to its response head.
-    fn on_response(self, response: &Response<B>, latency: Duration, ctx: &TraceContext);
+    /// `latency` is the time from the request's arrival to its response head; `labels` holds what
+    /// `on_request` set, and what the hook adds is recorded with the request.
+    fn on_response(
+        self,
+        response: &Response<B>,
+        latency: Duration,
+        ctx: &TraceContext,
+        labels: &mut Labels,
+    );
 }
 
 /// The default [`OnRequest`]: does nothing.
@@ -28,28 +37,34 @@ pub struct DefaultOnResponse;
 
 impl<B> OnRequest<B> for DefaultOnRequest {
     #[inline]
-    fn on_request(&mut self, _: &Request<B>, _: &TraceContext) {}
+    fn on_request(&mut self, _: &Request<B>, _: &TraceContext, _: &mut Labels) {}
 }
 
 impl<B> OnResponse<B> for DefaultOnResponse {
     #[inline]
-    fn on_response(self, _: &Response<B>, _: Duration, _: &TraceContext) {}
+    fn on_response(self, _: &Response<B>, _: Duration, _: &TraceContext, _: &mut Labels) {}
 }
 
 impl<B, F> OnRequest<B> for F
 where
-    F: FnMut(&Request<B>, &TraceContext),
+    F: FnMut(&Request<B>, &TraceContext, &mut Labels),
 {
-    fn on_request(&mut self, request: &Request<B>, ctx: &TraceContext) {
-        self(request, ctx)
+    fn on_request(&mut self, request: &Request<B>, ctx: &TraceContext, labels: &mut Labels) {
+        self(request, ctx, labels)
     }
 }
 
 impl<B, F> OnResponse<B> for F
 where
-    F: FnOnce(&Response<B>, Duration, &TraceContext),
+    F: FnOnce(&Response<B>, Duration, &TraceContext, &mut Labels),
 {
-    fn on_response(self, response: &Response<B>, latency: Duration, ctx: &TraceContext) {
-        self(response, latency, ctx)
+    fn on_response(
+        self,
+        response: &Response<B>,
+        latency: Duration,
+        ctx: &TraceContext,
+        labels: &mut Labels,
+    ) {
+        self(response, latency, ctx, labels)
     }
 }

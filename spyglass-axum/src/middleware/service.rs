@@ -9,6 +9,7 @@ use http_body::Body;
 use spyglass_core::clock::Instant;
 use spyglass_core::context;
 use spyglass_core::name::{method_name, Name};
+use spyglass_core::Labels;
 use spyglass_dashboard::{sub_path, Dashboard, DashboardRequest};
 use tower_service::Service;
 
@@ -120,7 +121,8 @@ where
             None => UNMATCHED,
         };
         let ctx = sg.new_request_context(context::extract(req.headers()), self.layer.sampler);
-        self.layer.on_request.on_request(&req, &ctx);
+        let mut labels = Labels::new();
+        self.layer.on_request.on_request(&req, &ctx, &mut labels);
         let bytes_in = bytes_in(req.body_mut());
         let method = method_name(req.method().as_str());
         let start = Instant::now();
@@ -134,6 +136,7 @@ where
             bytes_in,
             bytes_out: 0,
             error: None,
+            labels,
         };
         let called = {
             let _current = ctx.enter();

@@ -297,8 +297,15 @@ pub(crate) fn span(ev: &Event, cache: &mut AttrCache, scope: &InstrumentationSco
     let (span_kind, name, attributes, status, parent_remote) = match &ev.kind {
         EventKind::Req(r) => {
             let a = cache.req(r);
-            let mut attrs = Vec::with_capacity(a.attrs.len() + 2);
+            let mut attrs = Vec::with_capacity(a.attrs.len() + 2 + r.labels.len());
             attrs.extend_from_slice(&a.attrs);
+            // The user's labels, as given: span attributes carry any key (they are never metric
+            // attributes, whose values must stay bounded).
+            attrs.extend(
+                r.labels
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_owned())),
+            );
             if r.bytes_in > 0 {
                 attrs.push(KeyValue::new(keys::HTTP_REQ_SIZE, r.bytes_in as i64));
             }

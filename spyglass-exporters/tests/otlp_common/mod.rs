@@ -113,6 +113,11 @@ pub fn serve(sg: &Spyglass, headers: &axum::http::HeaderMap, status: u16, fail: 
             bytes_in: 0,
             bytes_out: 1200,
             error: None,
+            labels: {
+                let mut l = spyglass::Labels::new();
+                l.insert("tenant", "acme");
+                l
+            },
         }),
     );
     Served { req, func }

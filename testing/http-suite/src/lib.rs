@@ -56,6 +56,9 @@ pub struct AppConfig {
     pub exclude: Vec<String>,
     /// Address to bind (port 0).
     pub bind: IpAddr,
+    /// Whether the layer/middleware runs hooks that label each request with
+    /// [`work::label_request`] and [`work::label_response`].
+    pub label_hooks: bool,
 }
 
 impl Default for AppConfig {
@@ -65,6 +68,7 @@ impl Default for AppConfig {
             token: None,
             exclude: Vec::new(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            label_hooks: false,
         }
     }
 }
@@ -251,6 +255,7 @@ pub mod db {
                 bytes_in: 0,
                 bytes_out: 0,
                 error: None,
+                labels: Default::default(),
             }),
         );
     }
@@ -340,6 +345,30 @@ pub mod work {
     /// The body of `/bytes/{n}`: `n` bytes, capped at 1 MiB.
     pub fn bytes(n: usize) -> Vec<u8> {
         vec![b'x'; n.min(1 << 20)]
+    }
+
+    /// The request header [`label_request`] reads.
+    pub const TENANT_HEADER: &str = "x-tenant";
+
+    /// What the `on_request` hook does with [`AppConfig::label_hooks`](crate::AppConfig): labels
+    /// the request `tenant` with the [`TENANT_HEADER`] header's value, when there is one.
+    pub fn label_request(tenant: Option<&[u8]>, labels: &mut spyglass::Labels) {
+        if let Some(t) = tenant.and_then(|t| std::str::from_utf8(t).ok()) {
+            labels.insert("tenant", t.to_owned());
+        }
+    }
+
+    /// What the `on_response` hook does with [`AppConfig::label_hooks`](crate::AppConfig): labels
+    /// the request `class` with its status class (`2xx`, `5xx`, …).
+    pub fn label_response(status: u16, labels: &mut spyglass::Labels) {
+        let class = match status / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        };
+        labels.insert("class", class);
     }
 }
 
@@ -843,6 +872,82 @@ pub mod cases {
         );
     }
 
+    /// Labels the hooks attach reach the recorded request: the dashboard's events, errors and
+    /// trace views show them (the exporters' own tests cover JSONL, OTLP and the console). A
+    /// panicking handler keeps its `on_request` labels.
+    pub async fn hook_labels_are_recorded<H: Harness>(h: &H) {
+        let cfg = AppConfig {
+            label_hooks: true,
+            ..AppConfig::default()
+        };
+        let (app, _g) = start(h, cfg).await;
+        let get = |path: &str, tenant: Option<&str>| {
+            let mut r = app.req(reqwest::Method::GET, path);
+            if let Some(t) = tenant {
+                r = r.header(work::TENANT_HEADER, t);
+            }
+            app.send(r)
+        };
+        let acme = get("/users/1", Some("acme")).await;
+        assert_eq!(acme.status, 200);
+        let failed = get("/error", Some("globex")).await;
+        assert_eq!(failed.status, 500);
+        assert_eq!(get("/users/2", None).await.status, 200);
+        assert_eq!(get("/panic", Some("initech")).await.status, 500);
+        let trace = |a: &Answer| trace_id_of(a.header("traceparent").unwrap()).0.to_string();
+        let (acme_trace, failed_trace) = (trace(&acme), trace(&failed));
+
+        let events = eventually(|| async {
+            let list = app
+                .get("/_spyglass/api/events?kind=req&limit=100")
+                .await
+                .json();
+            let list = list.as_array()?.clone();
+            (list.len() >= 4).then_some(list)
+        })
+        .await
+        .expect("the four request events");
+        let labels_of = |route: &str, trace: Option<&str>| {
+            let e = events
+                .iter()
+                .find(|e| e["route"] == route && trace.is_none_or(|t| e["trace_id"] == t))
+                .unwrap_or_else(|| panic!("no event for {route}: {events:#?}"));
+            e.get("labels").cloned().unwrap_or(Value::Null)
+        };
+        assert_eq!(
+            labels_of("/users/{id}", Some(&acme_trace)),
+            serde_json::json!({"tenant": "acme", "class": "2xx"})
+        );
+        assert_eq!(
+            labels_of("/error", None),
+            serde_json::json!({"tenant": "globex", "class": "5xx"})
+        );
+        let plain = events
+            .iter()
+            .find(|e| e["route"] == "/users/{id}" && e["trace_id"] != acme_trace.as_str())
+            .expect("the request without a tenant");
+        assert_eq!(plain["labels"], serde_json::json!({"class": "2xx"}));
+        assert_eq!(labels_of("/panic", None)["tenant"], "initech");
+
+        let errs = app.get("/_spyglass/api/errors?limit=10").await.json();
+        let err = errs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["trace_id"] == failed_trace.as_str())
+            .unwrap_or_else(|| panic!("the failed request among the errors: {errs:#}"));
+        assert_eq!(err["labels"]["tenant"], "globex");
+        // A failed request's trace is always kept: its root shows the labels in the detail view.
+        let t = app
+            .get(&format!("/_spyglass/api/traces/{failed_trace}"))
+            .await;
+        assert_eq!(t.status, 200, "{}", t.text());
+        assert_eq!(
+            t.json()["root"]["labels"],
+            serde_json::json!({"tenant": "globex", "class": "5xx"})
+        );
+    }
+
     /// The dashboard answers under `/_spyglass` and its traffic is not counted as the app's.
     pub async fn dashboard_traffic_not_counted<H: Harness>(h: &H) {
         let (app, _g) = start(h, AppConfig::default()).await;
@@ -1039,7 +1144,8 @@ macro_rules! http_suite {
         $crate::http_suite!(@cases $harness;
             route_templates, unmatched, server_errors_not_client_errors, panics_become_500,
             bytes_in_and_out, abandoned_requests_are_recorded, traceparent_in_and_out,
-            instrumented_functions_nest, exclusions, dashboard_traffic_not_counted,
+            instrumented_functions_nest, exclusions, hook_labels_are_recorded,
+            dashboard_traffic_not_counted,
             non_loopback_needs_token, dashboard_off);
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {
