@@ -62,7 +62,8 @@ wait_for() {
 # browser_check PACKAGE LABEL SCREENSHOT: starts the example PACKAGE (on a free port, with demo
 # traffic), opens its /_spyglass in headless Chromium through tests/browser/dashboard.mjs (live
 # stream updates, charts with data points, the routes table listing the examples' routes, the
-# queries and the N+1 panel on GET /orders, the request waterfall, no console error) and saves
+# queries and the N+1 panel on GET /orders, the request waterfall, the tenant label the examples'
+# hook sets in the errors table, no console error) and saves
 # SCREENSHOT (a file name) under $SPYGLASS_SCREENSHOT_DIR. The examples of both frameworks serve
 # the same routes, so one route list serves both.
 browser_check() {

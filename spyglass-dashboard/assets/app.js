@@ -289,9 +289,12 @@
     var rows = state.errors.slice(0, 50);
     renderTable("errors", [
       { key: "ts", title: "Time", left: true, render: function (r) { return fmtTime((r.ts_ns + r.dur_ns) / 1e6); } },
-      { key: "label", title: "Where", left: true, cls: "mono", render: function (r) {
+      { key: "label", title: "Where", left: true, cls: "mono wrap", render: function (r) {
         var labels = labelText(r.labels);
-        return labels ? r.label + "  " + labels : r.label;
+        if (!labels) return r.label;
+        var box = el("div", "", r.label);
+        box.appendChild(el("div", "muted", labels));
+        return box;
       } },
       { key: "message", title: "Error", left: true, cls: "wrap bad", render: function (r) { return r.message || "failed"; } },
       { key: "trace_id", title: "Trace", left: true, cls: "mono", render: function (r) {

@@ -1,7 +1,8 @@
 // Opens the Spyglass dashboard in headless Chromium and checks it is alive:
 //   node dashboard.mjs <dashboard-url> <screenshot.png> [--n-plus-one ROUTE] [expected-route ...]
 // Fails (exit 1) unless live updates arrive over the stream, the charts hold data points, the routes
-// table lists the expected routes, the request waterfall opens, and no console error occurred. With
+// table lists the expected routes, the request waterfall opens, the errors table shows the tenant
+// label the example's hook sets, and no console error occurred. With
 // `--n-plus-one ROUTE` (an app with instrumented database queries), also unless the queries table
 // lists SQL statements and the N+1 panel names ROUTE.
 import { chromium } from "playwright-core";
@@ -86,6 +87,9 @@ try {
   await page.click(`#traces tbody tr:nth-child(${idx + 1})`);
   await page.waitForSelector("#waterfall .wf-row", { timeout: 10_000 });
   const wfRows = await page.$$eval("#waterfall .wf-row", (r) => r.length);
+  // The example's hook labels each request with its tenant: the errors table shows the label.
+  await page.waitForFunction(() => /tenant=(acme|globex|initech)/.test(document.getElementById("errors").textContent),
+    null, { timeout: 30_000 });
   // Let one more update land after the click, then take the picture.
   const before = await page.evaluate(() => window.spyglassDashboard.updates());
   await page.waitForFunction((n) => window.spyglassDashboard.updates() > n, before, { timeout: 10_000 });

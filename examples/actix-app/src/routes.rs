@@ -73,7 +73,19 @@ pub(crate) fn app(
         .service(web::resource("/slow").get(slow))
         .service(web::resource("/error").get(error))
         .service(web::resource("/panic").get(panic))
-        .wrap(spyglass::actix::Spyglass::new())
+        .wrap(spyglass::actix::Spyglass::new().on_request(label_tenant))
+}
+
+/// Labels each request with its tenant, from the `x-tenant` header: the label shows with the
+/// request on the dashboard (errors, request detail) and in every export.
+fn label_tenant(
+    req: &actix_web::dev::ServiceRequest,
+    _: &spyglass::TraceContext,
+    labels: &mut spyglass::Labels,
+) {
+    if let Some(t) = req.headers().get("x-tenant").and_then(|v| v.to_str().ok()) {
+        labels.insert("tenant", t.to_owned());
+    }
 }
 
 async fn index() -> &'static str {

@@ -46,6 +46,11 @@ async fn client_loop(client: reqwest::Client, addr: SocketAddr, worker: u64) {
             950..=979 => client.get(format!("{base}/error")),
             _ => client.get(format!("{base}/panic")),
         };
+        // Each demo client is one of three tenants, which the app's hook puts on its requests.
+        let req = req.header(
+            "x-tenant",
+            ["acme", "globex", "initech"][(worker % 3) as usize],
+        );
         if let Ok(r) = req.send().await {
             let _ = r.bytes().await;
         }

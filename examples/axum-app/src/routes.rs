@@ -1,8 +1,9 @@
 //! HTTP handlers: thin wrappers that call [`crate::store`] (the SQLite-backed data) and
 //! [`crate::domain`] (the business logic), and map their errors to status codes.
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -31,7 +32,8 @@ impl IntoResponse for RegisterError {
     }
 }
 
-/// Every route, with `SpyglassLayer` added last (after the routes and the fallback).
+/// Every route, with `SpyglassLayer` added last (after the routes and the fallback), labelling each
+/// request with its tenant.
 pub(crate) fn router(store: Store) -> Router {
     Router::new()
         .route("/", get(index))
@@ -46,7 +48,15 @@ pub(crate) fn router(store: Store) -> Router {
         .route("/error", get(error))
         .route("/panic", get(panic))
         .with_state(store)
-        .layer(spyglass::axum::SpyglassLayer::new())
+        .layer(spyglass::axum::SpyglassLayer::new().on_request(label_tenant))
+}
+
+/// Labels each request with its tenant, from the `x-tenant` header: the label shows with the
+/// request on the dashboard (errors, request detail) and in every export.
+fn label_tenant(req: &Request<Body>, _: &spyglass::TraceContext, labels: &mut spyglass::Labels) {
+    if let Some(t) = req.headers().get("x-tenant").and_then(|v| v.to_str().ok()) {
+        labels.insert("tenant", t.to_owned());
+    }
 }
 
 async fn index() -> &'static str {
