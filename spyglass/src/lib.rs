@@ -8,7 +8,7 @@
 //! | [`emitter()`] | emitting events by hand |
 //! | [`stats()`] | the rolling stats store and its JSON snapshot |
 //! | [`exporters`] | JSONL, console, Prometheus, OTLP (features `jsonl`, `console`, `prometheus`, `otlp`) |
-//! | `axum`, `actix` | middlewares (features `axum`, `actix`) |
+//! | `axum`, `actix` | middlewares (features `axum`, `actix`; `tonic` for the layer on a tonic server) |
 //! | `sqlx`, `diesel` | database instrumentation (features `sqlx`, `diesel`) |
 
 pub use spyglass_core::stats::{self};

@@ -7,7 +7,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use spyglass_dashboard::DashboardBody;
 
-use super::record::{BytesIn, Record, Recorder};
+use super::record::{grpc_outcome, BytesIn, Record, Recorder};
 
 pin_project! {
     /// The response body of [`Spyglass`](super::Spyglass): the inner body, counting bytes as frames
@@ -88,8 +88,12 @@ where
             KindProj::Inner { mut body } => match body.as_mut().poll_frame(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Some(Ok(frame))) => {
-                    if let (Some(d), Some(r)) = (frame.data_ref(), rec.0.as_mut()) {
-                        r.bytes_out += d.len() as u64;
+                    if let Some(r) = rec.0.as_mut() {
+                        if let Some(d) = frame.data_ref() {
+                            r.bytes_out += d.len() as u64;
+                        } else if let Some(t) = frame.trailers_ref() {
+                            grpc_outcome(t, r);
+                        }
                     }
                     if body.is_end_stream() {
                         rec.finish();

@@ -10,7 +10,9 @@ use spyglass_core::context::WithContext;
 
 use super::body::ResponseBody;
 use super::hooks::OnResponse;
-use super::record::{panic_message, traceparent_value, Record, Recorder, TRACEPARENT};
+use super::record::{
+    grpc_outcome, panic_message, traceparent_value, Record, Recorder, TRACEPARENT,
+};
 
 pin_project! {
     /// The response future of [`Spyglass`](super::Spyglass): polls the inner future inside the
@@ -106,6 +108,7 @@ impl<F, B, OnResp> ResponseFuture<F, B, OnResp> {
 impl<F, B, E, OnResp> Future for ResponseFuture<F, B, OnResp>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body,
     OnResp: OnResponse<B>,
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
@@ -138,6 +141,10 @@ where
         match polled {
             Ok(Ok(mut resp)) => {
                 rec.status = resp.status().as_u16();
+                if resp.body().is_end_stream() {
+                    // No body to carry trailers: a gRPC error answered trailers-only.
+                    grpc_outcome(resp.headers(), &mut rec);
+                }
                 if let Some(hook) = this.on_response.take() {
                     rec = rec.hold_while(|r| {
                         hook.on_response(&resp, r.start.elapsed(), &r.ctx, &mut r.labels)

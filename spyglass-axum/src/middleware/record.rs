@@ -37,6 +37,64 @@ pub(crate) fn traceparent_value(ctx: &TraceContext) -> HeaderValue {
     )
 }
 
+/// Records a gRPC call's failure from its `grpc-status` (in the trailers, or in the headers of a
+/// trailers-only response): the HTTP status of a gRPC call is 200 whatever its outcome. The codes
+/// OpenTelemetry counts as a server's errors (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+/// UNAVAILABLE, DATA_LOSS) make the request an error, with `grpc-message` as its text; the others
+/// (NOT_FOUND, INVALID_ARGUMENT, …) are the caller's, like a 4xx.
+#[cold]
+#[inline(never)]
+pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) {
+    let Some(code) = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return;
+    };
+    let name = match code {
+        2 => "UNKNOWN",
+        4 => "DEADLINE_EXCEEDED",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        _ => return,
+    };
+    let message = headers
+        .get("grpc-message")
+        .map(|m| percent_decode(m.as_bytes()))
+        .filter(|m| !m.is_empty());
+    rec.error = Some(Arc::from(match message {
+        Some(m) => format!("gRPC {code} {name}: {m}"),
+        None => format!("gRPC {code} {name}"),
+    }));
+}
+
+/// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec).
+fn percent_decode(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            raw[i],
+            raw.get(i + 1).copied().and_then(hex),
+            raw.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A request's body bytes: its exact size when it has one (a `Content-Length`, which hyper holds the
 /// body to frame by frame), else counted as its frames pass to the handler.
 #[derive(Debug)]
@@ -54,10 +112,11 @@ impl spyglass_dashboard::BytesIn for BytesIn {
     }
 }
 
-/// The bytes of `body`: its exact size, or, for a body of unknown length (a chunked upload), a
-/// count kept as its frames pass. Counting wraps the body, which must keep its type: that is done
-/// for axum's `Body` (every request under `Router::layer`), at the cost of two allocations for
-/// such requests only. Any other body type of unknown length is taken at its lower size bound.
+/// The bytes of `body`: its exact size, or, for a body of unknown length (a chunked upload, a
+/// streamed gRPC call), a count kept as its frames pass. Counting wraps the body, which must keep
+/// its type: that is done for axum's `Body` (every request under `Router::layer`) and, with the
+/// `tonic` feature, tonic's, at the cost of two allocations for such requests only. Any other body
+/// type of unknown length is taken at its lower size bound.
 pub(crate) fn bytes_in<B: Body + 'static>(body: &mut B) -> BytesIn {
     let hint = body.size_hint();
     if let Some(n) = hint.exact() {
@@ -69,14 +128,25 @@ pub(crate) fn bytes_in<B: Body + 'static>(body: &mut B) -> BytesIn {
 #[cold]
 #[inline(never)]
 fn count_unsized<B: 'static>(body: &mut B) -> Option<BytesIn> {
-    let body = (body as &mut dyn Any).downcast_mut::<axum::body::Body>()?;
+    if let Some(body) = (body as &mut dyn Any).downcast_mut::<axum::body::Body>() {
+        return Some(counted(body, axum::body::Body::new));
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(body) = (body as &mut dyn Any).downcast_mut::<tonic::body::Body>() {
+        return Some(counted(body, tonic::body::Body::new));
+    }
+    None
+}
+
+/// Replaces `body` by `wrap` of itself counted.
+fn counted<T: Default>(body: &mut T, wrap: impl FnOnce(Counting<T>) -> T) -> BytesIn {
     let counter = Arc::new(AtomicU64::new(0));
     let inner = std::mem::take(body);
-    *body = axum::body::Body::new(Counting {
+    *body = wrap(Counting {
         inner,
         counter: counter.clone(),
     });
-    Some(BytesIn::Counted(counter))
+    BytesIn::Counted(counter)
 }
 
 pin_project! {
@@ -111,5 +181,22 @@ impl<B: Body> Body for Counting<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        assert_eq!(
+            percent_decode(b"store failed: 100%25 full"),
+            "store failed: 100% full"
+        );
+        assert_eq!(percent_decode(b"check %E2%9C%93"), "check \u{2713}");
+        // Malformed escapes pass through as they are.
+        assert_eq!(percent_decode(b"50% off %zz %4"), "50% off %zz %4");
+        assert_eq!(percent_decode(b"%FF"), "\u{FFFD}");
     }
 }
