@@ -95,6 +95,15 @@ fn spans_and_metrics(t: Transport) {
         "a hook's label is a span attribute"
     );
     assert_eq!(
+        req.span
+            .attributes
+            .iter()
+            .filter(|a| a.key == "http.route")
+            .count(),
+        1,
+        "a label named like an attribute is left out: keys stay unique"
+    );
+    assert_eq!(
         req.span.status.as_ref().map_or(0, |s| s.code),
         StatusCode::Unset as i32
     );

@@ -299,18 +299,19 @@ pub(crate) fn span(ev: &Event, cache: &mut AttrCache, scope: &InstrumentationSco
             let a = cache.req(r);
             let mut attrs = Vec::with_capacity(a.attrs.len() + 2 + r.labels.len());
             attrs.extend_from_slice(&a.attrs);
-            // The user's labels, as given: span attributes carry any key (they are never metric
-            // attributes, whose values must stay bounded).
-            attrs.extend(
-                r.labels
-                    .iter()
-                    .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_owned())),
-            );
             if r.bytes_in > 0 {
                 attrs.push(KeyValue::new(keys::HTTP_REQ_SIZE, r.bytes_in as i64));
             }
             if r.bytes_out > 0 {
                 attrs.push(KeyValue::new(keys::HTTP_RESP_SIZE, r.bytes_out as i64));
+            }
+            // The user's labels, as given: span attributes carry any key (they are never metric
+            // attributes, whose values must stay bounded). A span's keys are unique: a label
+            // named like one of the attributes above is left out.
+            for (k, v) in r.labels.iter() {
+                if !attrs.iter().any(|a| a.key.as_str() == k) {
+                    attrs.push(KeyValue::new(k.to_owned(), v.to_owned()));
+                }
             }
             // Server spans: 5xx (or a panic) is an error, 4xx is the client's.
             let status = if ev.is_error() {

@@ -116,6 +116,7 @@ pub fn serve(sg: &Spyglass, headers: &axum::http::HeaderMap, status: u16, fail: 
             labels: {
                 let mut l = spyglass::Labels::new();
                 l.insert("tenant", "acme");
+                l.insert("http.route", "/not/the/route"); // a label may not replace an attribute
                 l
             },
         }),
