@@ -114,25 +114,21 @@ async fn tonic_calls_are_recorded_with_their_grpc_outcome() {
     );
 }
 
-#[tokio::test]
-async fn a_plain_hyper_service_is_recorded() {
-    let (sg, _mem) = instance();
+/// Serves `svc` (the layer around a service of hyper's requests) over HTTP/1.1 on loopback.
+async fn serve_hyper<S, B>(svc: S) -> spyglass_http_suite::App
+where
+    S: tower::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let echo = tower::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
-        let status = if req.uri().path() == "/fail" {
-            503
-        } else {
-            200
-        };
-        let body = req.into_body().collect().await.unwrap().to_bytes();
-        let mut resp = http::Response::new(Full::new(body));
-        *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
-        Ok::<_, Infallible>(resp)
-    });
-    let svc = SpyglassLayer::with_instance(sg.clone())
-        .route_from_path()
-        .layer(echo);
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
@@ -145,7 +141,29 @@ async fn a_plain_hyper_service_is_recorded() {
             });
         }
     });
-    let app = spyglass_http_suite::App::new(addr);
+    spyglass_http_suite::App::new(addr)
+}
+
+#[tokio::test]
+async fn a_plain_hyper_service_is_recorded() {
+    let (sg, _mem) = instance();
+    let echo = tower::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+        let status = if req.uri().path() == "/fail" {
+            503
+        } else {
+            200
+        };
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        let mut resp = http::Response::new(Full::new(body));
+        *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        Ok::<_, Infallible>(resp)
+    });
+    let app = serve_hyper(
+        SpyglassLayer::with_instance(sg.clone())
+            .route_from_path()
+            .layer(echo),
+    )
+    .await;
     let a = app
         .send(
             app.req(reqwest::Method::POST, "/echo")
@@ -161,4 +179,48 @@ async fn a_plain_hyper_service_is_recorded() {
     let echo = row(&sg, "/echo");
     assert_eq!((echo.bytes_in, echo.bytes_out, echo.errors), (12, 12, 0));
     assert_eq!(row(&sg, "/fail").errors, 1);
+}
+
+/// A gRPC-style answer whose outcome comes in trailers after the data (as a streaming call's
+/// does): the layer reads `grpc-status` from the trailer frame as it passes.
+#[tokio::test]
+async fn a_grpc_status_in_trailers_is_read_as_they_pass() {
+    let (sg, mem) = instance();
+    let streaming = tower::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+        let mut trailers = http::HeaderMap::new();
+        let (code, message) = match req.uri().path() {
+            "/svc.Feed/Broken" => ("14", "backend%20down%3A retry"),
+            _ => ("0", ""),
+        };
+        trailers.insert("grpc-status", http::HeaderValue::from_static(code));
+        trailers.insert("grpc-message", http::HeaderValue::from_static(message));
+        let frames = vec![
+            Ok::<_, Infallible>(http_body::Frame::data(Bytes::from_static(b"chunk"))),
+            Ok(http_body::Frame::trailers(trailers)),
+        ];
+        let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+        Ok::<_, Infallible>(http::Response::new(body))
+    });
+    let app = serve_hyper(
+        SpyglassLayer::with_instance(sg.clone())
+            .route_from_path()
+            .layer(streaming),
+    )
+    .await;
+    assert_eq!(app.get("/svc.Feed/Broken").await.status, 200);
+    assert_eq!(app.get("/svc.Feed/Fine").await.status, 200);
+    wait_count(&sg, "/svc.Feed/Broken", 1).await;
+    wait_count(&sg, "/svc.Feed/Fine", 1).await;
+    assert_eq!(row(&sg, "/svc.Feed/Broken").errors, 1);
+    assert_eq!(row(&sg, "/svc.Feed/Fine").errors, 0);
+    assert_eq!(row(&sg, "/svc.Feed/Broken").bytes_out, 5);
+    assert!(sg.flush(Duration::from_secs(10)));
+    let broken = req_events(&mem)
+        .into_iter()
+        .find(|(_, r)| r.route == "/svc.Feed/Broken")
+        .unwrap();
+    assert_eq!(
+        broken.1.error.as_deref(),
+        Some("gRPC 14 UNAVAILABLE: backend down: retry")
+    );
 }

@@ -2,8 +2,8 @@
 //!
 //! Three kinds, as in the JSONL schema (SPEC §7): a request (`req`), an instrumented function call
 //! (`fn`) and a database query (`db`). Every event carries its trace context. Events hold only
-//! `'static` or shared names, so building one never allocates (error texts, which exist only on the
-//! error path, are the exception).
+//! `'static` or shared names, so building one never allocates; the exceptions are error texts,
+//! which exist only on the error path, and the labels a user's hook adds to a request.
 //!
 //! # Example
 //!
@@ -74,13 +74,15 @@ pub struct ReqEvent {
 
 /// Labels a user attaches to one request, from a middleware's `on_request` or `on_response` hook:
 /// a tenant, a plan, a cache outcome. They travel with the request's event to the exporters (JSONL
-/// `labels`, OTLP span attributes, the console) and to the dashboard's events, errors and traces.
+/// `labels`, OTLP span attributes, the console) and to the dashboard (its JSON API, and on the page
+/// the errors table and the request detail view).
 ///
 /// They are not Prometheus labels and do not split the stats: a label's values are the user's and
 /// unbounded, while every stats key and metric label is bounded (SPEC §6, §8).
 ///
-/// A request without labels costs nothing; the first label allocates. At most [`Labels::MAX`]
-/// labels are kept, each key and value cut to [`Labels::MAX_LEN`] bytes.
+/// A request without labels costs nothing. Labels allocate: the list, on the first insert, and
+/// each key or value not given as a `&'static str` (a `String` is moved into a shared string). At
+/// most [`Labels::MAX`] labels are kept, each key and value cut to [`Labels::MAX_LEN`] bytes.
 ///
 /// # Example
 ///

@@ -386,7 +386,7 @@
     head.appendChild(el("span", "mono", t.root.label));
     head.appendChild(el("span", "muted", "  ·  " + fmtMs(t.root.dur_ms) + "  ·  trace " + t.trace_id));
     var labels = labelText(t.root.labels);
-    if (labels) head.appendChild(el("span", "mono labels", "  ·  " + labels));
+    if (labels) head.appendChild(el("span", "mono", "  ·  " + labels));
     box.appendChild(head);
     // Depth from the parent links, so nested calls are indented under their caller.
     var depth = {};

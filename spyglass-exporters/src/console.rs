@@ -346,20 +346,24 @@ fn compact(ev: &Event, p: Paint, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-/// A request's labels (from the middleware's hooks), each as ` key=value`; a value with spaces or
-/// quotes is quoted, so a line still splits into its fields.
+/// A request's labels (from the middleware's hooks), each as ` key=value`; a key or value that is
+/// empty or holds spaces, quotes, `=` or control characters is quoted and escaped, so a line still
+/// splits into its fields and writes nothing raw to the terminal.
 fn labels(ev: &Event, p: Paint, out: &mut Vec<u8>) {
     let EventKind::Req(r) = &ev.kind else { return };
     for (k, v) in r.labels.iter() {
         out.push(b' ');
-        let plain =
-            !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || c == '"' || c == '=');
-        let text = if plain {
-            format!("{}={v}", one_line(k))
-        } else {
-            format!("{}={:?}", one_line(k), one_line(v))
-        };
-        p.put(out, DIM, &text, 0);
+        p.put(out, DIM, &format!("{}={}", field(k), field(v)), 0);
+    }
+}
+
+fn field(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !s.is_empty()
+        && !s.contains(|c: char| c.is_whitespace() || c.is_control() || c == '"' || c == '=');
+    if plain {
+        s.into()
+    } else {
+        format!("{s:?}").into()
     }
 }
 

@@ -50,6 +50,7 @@ fn events() -> Vec<Event> {
         r.bytes_out = 1200;
         r.labels.insert("tenant", "acme");
         r.labels.insert("plan", "pro plus");
+        r.labels.insert("odd key", "\x1b[31mred");
     }
     let not_found = fixed(Event::request("POST", "/orders", 404, 850_000));
     let mut panicked = fixed(Event::request("GET", "/boom", 500, 2_500_000_000));
@@ -94,7 +95,7 @@ fn render(exporter: ConsoleExporter) -> (String, usize) {
 fn compact_without_colour() {
     let (text, writes) = render(ConsoleExporter::compact().color(false));
     let expected = "\
-req GET /users/{id} 200 15.0ms tenant=acme plan=\"pro plus\"
+req GET /users/{id} 200 15.0ms tenant=acme plan=\"pro plus\" \"odd key\"=\"\\u{1b}[31mred\"
 req POST /orders 404 850µs
 req GET /boom 500 2.50s error=\"handler panicked: index out of bounds\"
 fn shop::users::load_user ok 1.50µs
@@ -109,7 +110,7 @@ db sqlite SELECT * FROM users WHERE id = ? rows=1 8.00ms
 fn pretty_without_colour() {
     let (text, writes) = render(ConsoleExporter::pretty().color(false));
     let expected = "\
-07:06:40.123 REQ GET     /users/{id}                              200        15.0ms 4bf92f35 tenant=acme plan=\"pro plus\"
+07:06:40.123 REQ GET     /users/{id}                              200        15.0ms 4bf92f35 tenant=acme plan=\"pro plus\" \"odd key\"=\"\\u{1b}[31mred\"
 07:06:40.123 REQ POST    /orders                                  404         850µs 4bf92f35
 07:06:40.123 REQ GET     /boom                                    500         2.50s 4bf92f35
              └─ handler panicked: index out of bounds
@@ -138,7 +139,7 @@ fn compact_with_colour() {
     // Kind in its colour, status in the colour of its class.
     assert_eq!(
         lines[0],
-        "\x1b[36mreq\x1b[0m GET /users/{id} \x1b[32m200\x1b[0m 15.0ms \x1b[2mtenant=acme\x1b[0m \x1b[2mplan=\"pro plus\"\x1b[0m"
+        "\x1b[36mreq\x1b[0m GET /users/{id} \x1b[32m200\x1b[0m 15.0ms \x1b[2mtenant=acme\x1b[0m \x1b[2mplan=\"pro plus\"\x1b[0m \x1b[2m\"odd key\"=\"\\u{1b}[31mred\"\x1b[0m"
     );
     assert_eq!(
         lines[1],

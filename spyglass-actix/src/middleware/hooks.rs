@@ -12,7 +12,8 @@ use std::time::Duration;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use spyglass_core::{Labels, TraceContext};
 
-/// Called when a recorded request arrives, before the handler runs.
+/// Called when a recorded request arrives, in its trace context, before the handler runs. A panic
+/// here is a handler's panic: a 500 with the message recorded, the handler not called.
 pub trait OnRequest {
     /// `ctx` is the request's trace context (the handler runs in it); what the hook adds to
     /// `labels` is recorded with the request.
@@ -20,6 +21,10 @@ pub trait OnRequest {
 }
 
 /// Called when a recorded request's response head is ready (the body may still be streaming).
+///
+/// Not called for the 500 that replaces a panicking handler, for the answer to an error an inner
+/// middleware returned, nor for a request whose response future was dropped before its response
+/// (recorded as cancelled): those keep the labels [`OnRequest`] set.
 pub trait OnResponse<B> {
     /// Whether the hook does anything; when `false` the middleware skips reading the clock for it.
     const ENABLED: bool = true;

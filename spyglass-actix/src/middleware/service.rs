@@ -124,13 +124,11 @@ where
             .get(&super::future::TRACEPARENT)
             .and_then(|v| TraceContext::from_traceparent(v.as_bytes()).ok());
         let ctx = sg.new_request_context(remote, cfg.sampler);
-        let mut labels = Labels::new();
-        cfg.on_request.on_request(&req, &ctx, &mut labels);
         let bytes_in = payload::bytes_in(&mut req);
         // Kept to name the route should the handler panic (taking the request down with it): a
         // reference-counted clone, which actix's router makes anyway.
         let path = req.uri().path_and_query().cloned();
-        let rec = Record {
+        let mut rec = Record {
             instance: cfg.instance.clone(),
             ctx,
             start: Instant::now(),
@@ -140,10 +138,18 @@ where
             bytes_in,
             bytes_out: 0,
             error: None,
-            labels,
+            labels: Labels::new(),
         };
-        let service = &self.service;
-        match panic::catch_unwind(AssertUnwindSafe(|| ctx.in_scope(|| service.call(req)))) {
+        let (service, labels) = (&self.service, &mut rec.labels);
+        // The user's hook, then the handler, in the request's context; a panic in either becomes
+        // a 500 with its message recorded.
+        let called = panic::catch_unwind(AssertUnwindSafe(|| {
+            ctx.in_scope(|| {
+                cfg.on_request.on_request(&req, &ctx, labels);
+                service.call(req)
+            })
+        }));
+        match called {
             Ok(fut) => ResponseFuture::recording(
                 ctx.scope(fut),
                 rec,
@@ -152,7 +158,6 @@ where
                 self.shared.clone(),
             ),
             Err(p) => {
-                let mut rec = rec;
                 if route.is_none() {
                     rec.route = self.shared.route_of(req_path(path.as_ref()));
                 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use http::{Request, Response};
 use spyglass_core::{Labels, TraceContext};
 
-/// Called when a recorded request arrives, before the handler runs.
+/// Called when a recorded request arrives, in its trace context, before the handler runs. A panic
+/// here is a handler's panic: a 500 with the message recorded, the handler not called.
 pub trait OnRequest<B> {
     /// `ctx` is the request's trace context (the handler runs in it); what the hook adds to
     /// `labels` is recorded with the request.
@@ -15,6 +16,10 @@ pub trait OnRequest<B> {
 }
 
 /// Called when a recorded request's response head is ready (the body may still be streaming).
+///
+/// Not called for the 500 that replaces a panicking handler, when the service returns an error
+/// instead of a response, nor for a request whose response future was dropped before its response
+/// (recorded as cancelled): those keep the labels [`OnRequest`] set.
 pub trait OnResponse<B> {
     /// `latency` is the time from the request's arrival to its response head; `labels` holds what
     /// `on_request` set, and what the hook adds is recorded with the request.

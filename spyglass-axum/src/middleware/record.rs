@@ -42,11 +42,12 @@ pub(crate) fn traceparent_value(ctx: &TraceContext) -> HeaderValue {
 /// OpenTelemetry counts as a server's errors (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
 /// UNAVAILABLE, DATA_LOSS) make the request an error, with `grpc-message` as its text; the others
 /// (NOT_FOUND, INVALID_ARGUMENT, …) are the caller's, like a 4xx.
-#[cold]
 #[inline(never)]
 pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) {
+    const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+    const GRPC_MESSAGE: http::HeaderName = http::HeaderName::from_static("grpc-message");
     let Some(code) = headers
-        .get("grpc-status")
+        .get(GRPC_STATUS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u32>().ok())
     else {
@@ -62,7 +63,7 @@ pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) {
         _ => return,
     };
     let message = headers
-        .get("grpc-message")
+        .get(GRPC_MESSAGE)
         .map(|m| percent_decode(m.as_bytes()))
         .filter(|m| !m.is_empty());
     rec.error = Some(Arc::from(match message {

@@ -121,12 +121,10 @@ where
             None => UNMATCHED,
         };
         let ctx = sg.new_request_context(context::extract(req.headers()), self.layer.sampler);
-        let mut labels = Labels::new();
-        self.layer.on_request.on_request(&req, &ctx, &mut labels);
         let bytes_in = bytes_in(req.body_mut());
         let method = method_name(req.method().as_str());
         let start = Instant::now();
-        let rec = Record {
+        let mut rec = Record {
             instance: self.layer.instance.clone(),
             ctx,
             start,
@@ -136,11 +134,18 @@ where
             bytes_in,
             bytes_out: 0,
             error: None,
-            labels,
+            labels: Labels::new(),
         };
+        // The user's hook, then the handler, in the request's context; a panic in either becomes
+        // a 500 with its message recorded.
         let called = {
             let _current = ctx.enter();
-            panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
+            let (hook, inner, labels) =
+                (&mut self.layer.on_request, &mut self.inner, &mut rec.labels);
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                hook.on_request(&req, &ctx, labels);
+                inner.call(req)
+            }))
         };
         match called {
             Ok(fut) => ResponseFuture::recording(

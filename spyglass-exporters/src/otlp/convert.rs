@@ -132,7 +132,8 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 /// Caches of attribute lists, one per event kind.
 #[derive(Debug, Default)]
 pub(crate) struct AttrCache {
-    req: FxMap<(&'static str, Name, u16), ReqAttrs>,
+    /// By method, route, status and whether an error was recorded with it.
+    req: FxMap<(&'static str, Name, u16, bool), ReqAttrs>,
     func: FxMap<(Name, Name), FnAttrs>,
     db: FxMap<(Name, &'static str), DbAttrs>,
 }
@@ -151,9 +152,8 @@ fn cached<K: std::hash::Hash + Eq, V>(
 
 impl AttrCache {
     pub(crate) fn req(&mut self, r: &ReqEvent) -> &ReqAttrs {
-        cached(&mut self.req, (r.method, r.route.clone(), r.status), || {
-            build_req(r)
-        })
+        let key = (r.method, r.route.clone(), r.status, r.error.is_some());
+        cached(&mut self.req, key, || build_req(r))
     }
 
     pub(crate) fn func(&mut self, f: &FnEvent) -> &FnAttrs {
@@ -183,6 +183,9 @@ fn build_req(r: &ReqEvent) -> ReqAttrs {
     ];
     if r.status >= 500 {
         attrs.push(KeyValue::new(keys::ERROR_TYPE, r.status.to_string()));
+    } else if r.error.is_some() {
+        // Failed with a status below 500: a gRPC call's error (its HTTP status is 200).
+        attrs.push(KeyValue::new(keys::ERROR_TYPE, "_OTHER"));
     }
     ReqAttrs { span_name, attrs }
 }
@@ -441,6 +444,30 @@ mod tests {
         assert_eq!(s.span_kind, SpanKind::Client);
         assert_eq!(s.name, "SELECT t");
         assert!(s.attributes.contains(&KeyValue::new(keys::DB_ROWS, 2i64)));
+    }
+
+    #[test]
+    fn a_failure_below_500_is_an_error_of_type_other() {
+        let mut cache = AttrCache::default();
+        let ok = Event::request("POST", "/svc.Feed/Get", 200, 10);
+        let mut failed = ok.clone();
+        if let EventKind::Req(r) = &mut failed.kind {
+            r.error = Some("gRPC 14 UNAVAILABLE".into());
+        }
+        let error_type = |ev: &Event, cache: &mut AttrCache| {
+            let EventKind::Req(r) = &ev.kind else {
+                unreachable!()
+            };
+            cache
+                .req(r)
+                .attrs
+                .iter()
+                .find(|a| a.key.as_str() == keys::ERROR_TYPE)
+                .map(|a| a.value.to_string())
+        };
+        assert_eq!(error_type(&ok, &mut cache), None);
+        assert_eq!(error_type(&failed, &mut cache).as_deref(), Some("_OTHER"));
+        assert_eq!(error_type(&ok, &mut cache), None, "cached apart");
     }
 
     #[test]

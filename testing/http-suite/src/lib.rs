@@ -350,10 +350,17 @@ pub mod work {
     /// The request header [`label_request`] reads.
     pub const TENANT_HEADER: &str = "x-tenant";
 
+    /// The message [`label_request`] panics with for the tenant `panic`.
+    pub const HOOK_PANIC_MESSAGE: &str = "suite panic: the on_request hook exploded";
+
     /// What the `on_request` hook does with [`AppConfig::label_hooks`](crate::AppConfig): labels
-    /// the request `tenant` with the [`TENANT_HEADER`] header's value, when there is one.
+    /// the request `tenant` with the [`TENANT_HEADER`] header's value, when there is one; panics
+    /// with [`HOOK_PANIC_MESSAGE`] for the tenant `panic`.
     pub fn label_request(tenant: Option<&[u8]>, labels: &mut spyglass::Labels) {
         if let Some(t) = tenant.and_then(|t| std::str::from_utf8(t).ok()) {
+            if t == "panic" {
+                panic!("{HOOK_PANIC_MESSAGE}");
+            }
             labels.insert("tenant", t.to_owned());
         }
     }
@@ -872,9 +879,10 @@ pub mod cases {
         );
     }
 
-    /// Labels the hooks attach reach the recorded request: the dashboard's events, errors and
-    /// trace views show them (the exporters' own tests cover JSONL, OTLP and the console). A
-    /// panicking handler keeps its `on_request` labels.
+    /// Labels the hooks attach reach the recorded request: the dashboard's JSON API (events,
+    /// errors, one trace) carries them (the exporters' own tests cover JSONL, OTLP and the console;
+    /// the browser check, the page). A panicking handler keeps its `on_request` labels; a panicking
+    /// `on_request` hook is a handler's panic, and the server serves on.
     pub async fn hook_labels_are_recorded<H: Harness>(h: &H) {
         let cfg = AppConfig {
             label_hooks: true,
@@ -894,6 +902,12 @@ pub mod cases {
         assert_eq!(failed.status, 500);
         assert_eq!(get("/users/2", None).await.status, 200);
         assert_eq!(get("/panic", Some("initech")).await.status, 500);
+        assert_eq!(get("/users/3", Some("panic")).await.status, 500);
+        assert_eq!(
+            get("/users/4", Some("acme")).await.status,
+            200,
+            "serving on"
+        );
         let trace = |a: &Answer| trace_id_of(a.header("traceparent").unwrap()).0.to_string();
         let (acme_trace, failed_trace) = (trace(&acme), trace(&failed));
 
@@ -903,10 +917,10 @@ pub mod cases {
                 .await
                 .json();
             let list = list.as_array()?.clone();
-            (list.len() >= 4).then_some(list)
+            (list.len() >= 6).then_some(list)
         })
         .await
-        .expect("the four request events");
+        .expect("the six request events");
         let labels_of = |route: &str, trace: Option<&str>| {
             let e = events
                 .iter()
@@ -924,10 +938,19 @@ pub mod cases {
         );
         let plain = events
             .iter()
-            .find(|e| e["route"] == "/users/{id}" && e["trace_id"] != acme_trace.as_str())
+            .find(|e| {
+                e["route"] == "/users/{id}" && e["status"] == 200 && e["labels"]["tenant"].is_null()
+            })
             .expect("the request without a tenant");
         assert_eq!(plain["labels"], serde_json::json!({"class": "2xx"}));
         assert_eq!(labels_of("/panic", None)["tenant"], "initech");
+
+        let hook_panic = events
+            .iter()
+            .find(|e| e["message"] == work::HOOK_PANIC_MESSAGE)
+            .unwrap_or_else(|| panic!("the request whose hook panicked: {events:#?}"));
+        assert_eq!(hook_panic["route"], "/users/{id}");
+        assert_eq!(hook_panic["status"], 500);
 
         let errs = app.get("/_spyglass/api/errors?limit=10").await.json();
         let err = errs
