@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use spyglass_actix::Spyglass as Middleware;
-use spyglass_core::Spyglass;
+use spyglass_core::{EventKind, Spyglass};
 use spyglass_http_suite::recorded::{count, instance, req_events, row, wait_count};
 use spyglass_http_suite::{eventually, App as Client};
 
@@ -380,7 +380,13 @@ async fn errors_from_inner_middlewares_are_recorded_with_their_status() {
                     fut.await
                 }
             })
-            .wrap(Middleware::with_instance(s.clone()))
+            .wrap(Middleware::with_instance(s.clone()).on_request(
+                |_: &actix_web::dev::ServiceRequest,
+                 _: &spyglass_core::TraceContext,
+                 l: &mut spyglass_core::Labels| {
+                    l.insert("tenant", "acme");
+                },
+            ))
     });
     let denied = app.get("/guarded/deny").await;
     assert_eq!(denied.status, 503);
@@ -400,9 +406,17 @@ async fn errors_from_inner_middlewares_are_recorded_with_their_status() {
     // The flight recorder is filled by the collector thread.
     assert!(sg.flush(Duration::from_secs(10)));
     let errs = sg.recent().errors(10);
-    assert!(
-        errs.iter().any(|e| e.error_text() == Some("maintenance")),
-        "{errs:?}"
+    let denied = errs
+        .iter()
+        .find(|e| e.error_text() == Some("maintenance"))
+        .unwrap_or_else(|| panic!("{errs:?}"));
+    let EventKind::Req(r) = &denied.kind else {
+        panic!("{denied:?}")
+    };
+    assert_eq!(
+        r.labels.get("tenant"),
+        Some("acme"),
+        "on_request's labels are kept"
     );
 }
 

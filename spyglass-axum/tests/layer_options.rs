@@ -239,8 +239,8 @@ async fn route_from_path_names_routes_of_services_without_matched_path() {
 }
 
 /// A request whose response future is dropped before the response (an outer timeout gave up, or
-/// the client went away) is recorded once, as cancelled, under its route; one whose `on_response`
-/// hook panics is recorded too.
+/// the client went away) is recorded once, as cancelled, under its route, with the labels its
+/// `on_request` hook set; one whose `on_response` hook panics is recorded too.
 #[tokio::test]
 async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
     use tower::ServiceExt;
@@ -255,16 +255,26 @@ async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
             }),
         )
         .route("/ok", get(|| async { "ok" }))
-        .layer(SpyglassLayer::with_instance(sg.clone()).on_response(
-            |resp: &http::Response<axum::body::Body>,
-             _: Duration,
-             _: &spyglass_core::TraceContext,
-             _: &mut spyglass_core::Labels| {
-                if resp.status() == StatusCode::OK {
-                    panic!("hook boom");
-                }
-            },
-        ));
+        .layer(
+            SpyglassLayer::with_instance(sg.clone())
+                .on_request(
+                    |_: &http::Request<axum::body::Body>,
+                     _: &spyglass_core::TraceContext,
+                     l: &mut spyglass_core::Labels| {
+                        l.insert("tenant", "acme");
+                    },
+                )
+                .on_response(
+                    |resp: &http::Response<axum::body::Body>,
+                     _: Duration,
+                     _: &spyglass_core::TraceContext,
+                     _: &mut spyglass_core::Labels| {
+                        if resp.status() == StatusCode::OK {
+                            panic!("hook boom");
+                        }
+                    },
+                ),
+        );
     let req = |p: &str| {
         http::Request::builder()
             .uri(p)
@@ -285,14 +295,21 @@ async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
     let slow = snap.requests.iter().find(|r| r.route == "/slow").unwrap();
     assert_eq!(slow.errors, 0, "no status was sent: not a server error");
     assert!(sg.flush(Duration::from_secs(10)));
-    let statuses: Vec<(String, u16)> = mem
-        .events()
+    let events = mem.events();
+    let statuses: Vec<(String, u16)> = events
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::Req(r) => Some((r.route.to_string(), r.status)),
             _ => None,
         })
         .collect();
+    assert!(
+        events.iter().all(|e| match &e.kind {
+            EventKind::Req(r) => r.labels.get("tenant") == Some("acme"),
+            _ => true,
+        }),
+        "cancelled requests and the one whose on_response panicked keep on_request's labels"
+    );
     let slow: Vec<_> = statuses.iter().filter(|s| s.0 == "/slow").collect();
     assert_eq!(slow.len(), 3, "{statuses:?}");
     assert!(slow
