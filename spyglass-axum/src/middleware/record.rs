@@ -72,28 +72,11 @@ pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) {
     }));
 }
 
-/// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec).
+/// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec); malformed escapes pass as they are.
 fn percent_decode(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            raw[i],
-            raw.get(i + 1).copied().and_then(hex),
-            raw.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode(raw)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// A request's body bytes: its exact size when it has one (a `Content-Length`, which hyper holds the
