@@ -379,9 +379,10 @@ static GLOBAL: OnceLock<Spyglass> = OnceLock::new();
 /// The global instance, created with defaults and the environment on first use if none was
 /// installed.
 ///
-/// A malformed environment variable is reported on stderr naming the variable, and the default
-/// instance starts without the environment's settings (use [`Builder::from_env`] with
-/// [`Builder::install`] to make it an error instead).
+/// A malformed environment variable is reported on stderr naming the variable, and that one
+/// setting is left at its default; the others still apply. A malformed `SPYGLASS_DASHBOARD` turns
+/// the dashboard off (it fails closed). Use [`Builder::from_env`] with [`Builder::install`] to make
+/// any of these an error instead.
 #[inline]
 pub fn global() -> &'static Spyglass {
     GLOBAL.get_or_init(default_instance)
@@ -394,12 +395,39 @@ pub fn try_global() -> Option<&'static Spyglass> {
 
 #[cold]
 fn default_instance() -> Spyglass {
-    match Builder::default().from_env().build() {
+    lenient_from_vars(|k| std::env::var(k).ok())
+}
+
+/// The default instance from the variables `get` reads: settings that parse apply, a malformed one
+/// is reported and left at its default, and the dashboard stays off when its own variable is
+/// malformed or the environment's exporters cannot start (`SPYGLASS_DASHBOARD=off` must never be
+/// lost to another variable's typo).
+fn lenient_from_vars(get: impl Fn(&str) -> Option<String>) -> Spyglass {
+    let mut b = Builder::default().from_vars(get);
+    let errors = std::mem::take(&mut b.errors);
+    for e in &errors {
+        eprintln!("spyglass: {e}; that setting is left at its default");
+    }
+    if errors
+        .iter()
+        .any(|e| matches!(e, ConfigError::Env { var, .. } if *var == "SPYGLASS_DASHBOARD"))
+    {
+        eprintln!("spyglass: the dashboard is off until SPYGLASS_DASHBOARD is 'on' or 'off'");
+        b.dashboard.enabled = false;
+    }
+    let dashboard = b.dashboard.clone();
+    let service_name = b.service_name.clone();
+    match b.build() {
         Ok(sg) => sg,
         Err(e) => {
-            eprintln!("spyglass: {e}; starting with default settings instead");
-            Builder::default()
-                .build()
+            eprintln!(
+                "spyglass: {e}; starting without the environment's exporters and settings \
+                 (the dashboard's settings kept)"
+            );
+            let mut b = Builder::default();
+            b.dashboard = dashboard;
+            b.service_name = service_name;
+            b.build()
                 .unwrap_or_else(|e| panic!("spyglass: cannot start the collector: {e}"))
         }
     }
@@ -420,6 +448,51 @@ pub fn stats() -> &'static StatsStore {
 /// handed to the exporters. Does nothing if no global instance exists.
 pub fn shutdown() {
     if let Some(sg) = GLOBAL.get() {
+        sg.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lenient_from_vars;
+
+    fn vars(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs = pairs.to_vec();
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn another_variables_typo_keeps_the_dashboard_off() {
+        let sg = lenient_from_vars(vars(&[
+            ("SPYGLASS_DASHBOARD", "off"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("SPYGLASS_SAMPLE", "2"),
+        ]));
+        assert!(!sg.dashboard().enabled);
+        sg.shutdown();
+    }
+
+    #[test]
+    fn a_malformed_dashboard_variable_turns_the_dashboard_off() {
+        let sg = lenient_from_vars(vars(&[("SPYGLASS_DASHBOARD", "no")]));
+        assert!(!sg.dashboard().enabled);
+        sg.shutdown();
+    }
+
+    #[test]
+    fn the_settings_that_parse_still_apply() {
+        let sg = lenient_from_vars(vars(&[
+            ("SPYGLASS_DASHBOARD_TOKEN", "s3cret"),
+            ("OTEL_SERVICE_NAME", "checkout"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ]));
+        assert!(sg.dashboard().enabled);
+        assert_eq!(sg.dashboard().token.as_deref(), Some("s3cret"));
+        assert_eq!(&*sg.resource().service_name, "checkout");
+        sg.shutdown();
+        let sg = lenient_from_vars(vars(&[]));
+        assert!(sg.dashboard().enabled);
+        assert_eq!(sg.dashboard().token, None);
         sg.shutdown();
     }
 }
