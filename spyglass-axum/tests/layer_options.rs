@@ -317,3 +317,48 @@ async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
         .all(|s| s.1 == spyglass_dashboard::CANCELLED_STATUS));
     assert!(statuses.contains(&("/ok".to_string(), 200)), "{statuses:?}");
 }
+
+/// Over real HTTP from 127.0.0.1: the dashboard's loopback exemption holds only for a request that
+/// names the server as localhost or by address (not a rebound DNS name) and did not come through a
+/// proxy on this host.
+#[tokio::test]
+async fn loopback_requests_under_a_foreign_host_name_or_through_a_proxy_need_the_token() {
+    let sg = Spyglass::builder().dashboard_token("s3cret").build().unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "home" }))
+        .layer(SpyglassLayer::with_instance(sg.clone()));
+    let app = serve(app).await;
+    let stats = "/_spyglass/api/stats";
+    let a = app
+        .send(app.req(reqwest::Method::GET, stats).header("host", "localhost:3000"))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(app.get(stats).await.status, 200);
+
+    let rebound = app.req(reqwest::Method::GET, stats).header("host", "evil.example:3000");
+    let a = app.send(rebound).await;
+    assert_eq!(a.status, 403);
+    assert!(a.text().contains("DNS rebinding") || a.text().contains("host name"), "{}", a.text());
+    let rebound = app
+        .req(reqwest::Method::GET, stats)
+        .header("host", "evil.example:3000")
+        .bearer_auth("s3cret");
+    assert_eq!(app.send(rebound).await.status, 200);
+
+    let proxied = app
+        .req(reqwest::Method::GET, stats)
+        .header("x-forwarded-for", "203.0.113.9");
+    let a = app.send(proxied).await;
+    assert_eq!(a.status, 403);
+    assert!(a.text().contains("through a proxy"), "{}", a.text());
+    let proxied = app
+        .req(reqwest::Method::GET, stats)
+        .header("x-forwarded-for", "203.0.113.9")
+        .bearer_auth("s3cret");
+    assert_eq!(app.send(proxied).await.status, 200);
+    // The app's own routes are not affected.
+    let a = app
+        .send(app.req(reqwest::Method::GET, "/").header("host", "evil.example"))
+        .await;
+    assert_eq!((a.status, a.text().as_str()), (200, "home"));
+}

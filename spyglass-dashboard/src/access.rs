@@ -54,23 +54,98 @@ fn forbidden(why: &str) -> Decision {
     Decision::Deny(DashboardResponse::text(StatusCode::FORBIDDEN, why))
 }
 
-pub(crate) fn check(settings: &DashboardSettings, req: &DashboardRequest<'_>) -> Decision {
-    if req
-        .peer
-        .is_some_and(|p| p.ip().is_loopback() || is_mapped_loopback(p.ip()))
-    {
-        return Decision::Allow;
+/// Why a loopback peer is not let in on its address alone.
+enum NotLocal {
+    /// The request names a host that is neither `localhost` nor an IP address: a page of another
+    /// site whose name was rebound to 127.0.0.1 (DNS rebinding) would look like this.
+    Host,
+    /// The request came through a proxy on this host, which forwards other machines' requests.
+    Proxied(&'static str),
+}
+
+/// Headers a proxy adds when it forwards a request.
+const FORWARDING: [&str; 4] = ["forwarded", "x-forwarded-for", "x-real-ip", "via"];
+
+/// Whether a request from a loopback peer may be taken for the local user's: it names the server
+/// as `localhost` (or a `*.localhost` name) or by an IP address, or names no host at all (HTTP/1.0,
+/// or HTTP/2, where the authority is not a header and browsers speak it only over TLS, whose
+/// certificate check defeats rebinding); and it carries no proxy's forwarding header.
+fn local_request(req: &DashboardRequest<'_>) -> Result<(), NotLocal> {
+    if let Some(h) = FORWARDING.iter().find(|h| req.headers.contains_key(**h)) {
+        return Err(NotLocal::Proxied(h));
     }
+    match req.headers.get(http::header::HOST) {
+        None => Ok(()),
+        Some(v) if local_host(v.as_bytes()) => Ok(()),
+        Some(_) => Err(NotLocal::Host),
+    }
+}
+
+/// `localhost`, a `*.localhost` name (RFC 6761: browsers resolve them to loopback themselves) or
+/// an IP literal, with or without a port.
+fn local_host(host: &[u8]) -> bool {
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
+    };
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`.
+        return rest
+            .split_once(']')
+            .is_some_and(|(ip, port)| {
+                ip.parse::<std::net::Ipv6Addr>().is_ok()
+                    && (port.is_empty() || port.strip_prefix(':').is_some_and(is_port))
+            });
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+fn is_port(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub(crate) fn check(settings: &DashboardSettings, req: &DashboardRequest<'_>) -> Decision {
+    let loopback = req
+        .peer
+        .is_some_and(|p| p.ip().is_loopback() || is_mapped_loopback(p.ip()));
+    let not_local = if loopback {
+        match local_request(req) {
+            Ok(()) => return Decision::Allow,
+            Err(why) => Some(why),
+        }
+    } else {
+        None
+    };
     let Some(token) = settings.token.as_deref() else {
-        return forbidden(if req.peer.is_none() {
-            "403 Forbidden: the Spyglass dashboard is open to loopback peers only, and this server does \
-             not tell the middleware the peer's address. With axum, serve with \
-             `app.into_make_service_with_connect_info::<std::net::SocketAddr>()`; or set \
-             SPYGLASS_DASHBOARD_TOKEN and present it."
-        } else {
-            "403 Forbidden: the Spyglass dashboard is open to loopback peers only; set \
-             SPYGLASS_DASHBOARD_TOKEN on the server and present it (Authorization: Bearer <token> or \
-             ?token=<token>) to open it from elsewhere."
+        return forbidden(&match (&not_local, req.peer) {
+            (Some(NotLocal::Host), _) => "403 Forbidden: this loopback request names the server by a host \
+                 name other than localhost, as a page of another site rebound to 127.0.0.1 would (DNS \
+                 rebinding). Open the dashboard as http://localhost:PORT/_spyglass or \
+                 http://127.0.0.1:PORT/_spyglass, or set SPYGLASS_DASHBOARD_TOKEN and present it."
+                .to_string(),
+            (Some(NotLocal::Proxied(h)), _) => format!(
+                "403 Forbidden: this request came through a proxy (it carries {h}), so its sender is \
+                 not known to be local; set SPYGLASS_DASHBOARD_TOKEN on the server and present it \
+                 (Authorization: Bearer <token> or ?token=<token>)."
+            ),
+            (None, None) => "403 Forbidden: the Spyglass dashboard is open to loopback peers only, and this \
+                 server does not tell the middleware the peer's address. With axum, serve with \
+                 `app.into_make_service_with_connect_info::<std::net::SocketAddr>()`; or set \
+                 SPYGLASS_DASHBOARD_TOKEN and present it."
+                .to_string(),
+            (None, Some(_)) => "403 Forbidden: the Spyglass dashboard is open to loopback peers only; set \
+                 SPYGLASS_DASHBOARD_TOKEN on the server and present it (Authorization: Bearer <token> \
+                 or ?token=<token>) to open it from elsewhere."
+                .to_string(),
         });
     };
     let want = token.as_bytes();
@@ -114,7 +189,14 @@ pub(crate) fn check(settings: &DashboardSettings, req: &DashboardRequest<'_>) ->
             }
         }
     }
-    forbidden("403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to open the Spyglass dashboard from a non-loopback address")
+    forbidden(match not_local {
+        None => "403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to open the Spyglass \
+                 dashboard from a non-loopback address",
+        Some(NotLocal::Host) => "403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to open \
+                 the Spyglass dashboard under a host name other than localhost",
+        Some(NotLocal::Proxied(_)) => "403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to \
+                 open the Spyglass dashboard through a proxy",
+    })
 }
 
 fn is_mapped_loopback(ip: std::net::IpAddr) -> bool {
@@ -213,6 +295,106 @@ mod tests {
         assert!(matches!(
             check(&s, &req(&h, "10.0.0.1:1", Some("token=nope"))),
             Decision::Deny(_)
+        ));
+    }
+
+    fn with(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn denial(d: Decision) -> String {
+        match d {
+            Decision::Deny(r) => String::from_utf8(r.body.into_bytes().unwrap().to_vec()).unwrap(),
+            Decision::Allow => panic!("allowed"),
+            Decision::Redirect(_) => panic!("redirected"),
+        }
+    }
+
+    #[test]
+    fn loopback_host_names_and_ip_literals_are_local() {
+        let s = settings(None);
+        for host in [
+            "localhost",
+            "localhost:3000",
+            "LOCALHOST:3000",
+            "localhost.:3000",
+            "app.localhost:8080",
+            "127.0.0.1",
+            "127.0.0.1:3000",
+            "[::1]",
+            "[::1]:3000",
+            "192.168.1.20:3000",
+        ] {
+            let h = with(&[("host", host)]);
+            assert!(
+                matches!(check(&s, &req(&h, "127.0.0.1:1", None)), Decision::Allow),
+                "{host}"
+            );
+        }
+        // No Host header at all (HTTP/1.0, HTTP/2's authority): the peer decides.
+        let h = HeaderMap::new();
+        assert!(matches!(
+            check(&s, &req(&h, "[::1]:1", None)),
+            Decision::Allow
+        ));
+    }
+
+    #[test]
+    fn a_rebound_host_name_needs_the_token_even_from_loopback() {
+        let s = settings(None);
+        for host in [
+            "evil.example:3000",
+            "evil.example",
+            "localhost.evil.example:3000",
+            "127.0.0.1.nip.io:3000",
+            "localhost:30x0",
+            "[::1",
+            "[::1]x",
+        ] {
+            let h = with(&[("host", host)]);
+            let why = denial(check(&s, &req(&h, "127.0.0.1:1", None)));
+            assert!(why.contains("DNS rebinding"), "{host}: {why}");
+        }
+        let s = settings(Some("s3cret"));
+        let h = with(&[("host", "evil.example:3000")]);
+        assert!(matches!(
+            check(&s, &req(&h, "127.0.0.1:1", None)),
+            Decision::Deny(_)
+        ));
+        let h = with(&[
+            ("host", "dashboard.internal:3000"),
+            ("authorization", "Bearer s3cret"),
+        ]);
+        assert!(matches!(
+            check(&s, &req(&h, "127.0.0.1:1", None)),
+            Decision::Allow
+        ));
+    }
+
+    #[test]
+    fn a_proxied_request_needs_the_token_even_from_loopback() {
+        for header in ["forwarded", "x-forwarded-for", "x-real-ip", "via"] {
+            let h = with(&[("host", "localhost:3000"), (header, "203.0.113.9")]);
+            let why = denial(check(&settings(None), &req(&h, "127.0.0.1:1", None)));
+            assert!(why.contains("proxy") && why.contains(header), "{why}");
+            let why = denial(check(
+                &settings(Some("s3cret")),
+                &req(&h, "[::ffff:127.0.0.1]:1", None),
+            ));
+            assert!(why.contains("through a proxy"), "{why}");
+        }
+        let h = with(&[
+            ("host", "shop.example.com"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("cookie", "spyglass_token=s3cret"),
+        ]);
+        assert!(matches!(
+            check(&settings(Some("s3cret")), &req(&h, "127.0.0.1:1", None)),
+            Decision::Allow
         ));
     }
 }
