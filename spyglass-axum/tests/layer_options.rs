@@ -362,3 +362,43 @@ async fn loopback_requests_under_a_foreign_host_name_or_through_a_proxy_need_the
         .await;
     assert_eq!((a.status, a.text().as_str()), (200, "home"));
 }
+
+/// A response body that panics while streaming: the status is decided already, so the client sees
+/// the connection closed; the request is recorded as an error with the panic's message, and the server keeps
+/// serving.
+#[tokio::test]
+async fn a_body_that_panics_while_streaming_is_recorded_as_an_error() {
+    use futures_util::{stream, StreamExt};
+
+    let sg = Spyglass::builder().build().unwrap();
+    let app = Router::new()
+        .route(
+            "/stream",
+            get(|| async {
+                let chunks = stream::iter([0u8, 1]).map(|i| {
+                    if i == 1 {
+                        panic!("the stream broke at chunk {i}");
+                    }
+                    Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(b"first chunk"))
+                });
+                axum::body::Body::from_stream(chunks)
+            }),
+        )
+        .route("/ok", get(|| async { "ok" }))
+        .layer(SpyglassLayer::with_instance(sg.clone()));
+    let app = serve(app).await;
+    let answer = app
+        .raw(b"GET /stream HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_vec())
+        .await;
+    // hyper had not written the head and the first chunk yet when the task unwound: the client
+    // sees the connection closed, never a complete response.
+    assert!(!answer.ends_with("0\r\n\r\n"), "{answer}");
+    assert_eq!(app.get("/ok").await.text(), "ok");
+    wait_count(&sg, "/stream", 1).await;
+    let row = spyglass_http_suite::recorded::row(&sg, "/stream");
+    assert_eq!(row.errors, 1);
+    assert_eq!(row.bytes_out, 11);
+    assert!(sg.flush(Duration::from_secs(10)));
+    let err = &sg.recent().errors(1)[0];
+    assert_eq!(err.error_text(), Some("the stream broke at chunk 1"));
+}

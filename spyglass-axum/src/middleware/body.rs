@@ -1,3 +1,4 @@
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -7,7 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use spyglass_dashboard::DashboardBody;
 
-use super::record::{grpc_outcome, BytesIn, Record, Recorder};
+use super::record::{grpc_outcome, panic_message, BytesIn, Record, Recorder};
 
 pin_project! {
     /// The response body of [`Spyglass`](super::Spyglass): the inner body, counting bytes as frames
@@ -85,9 +86,21 @@ where
         let this = self.project();
         let rec = this.rec;
         match this.kind.project() {
-            KindProj::Inner { mut body } => match body.as_mut().poll_frame(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Some(Ok(frame))) => {
+            KindProj::Inner { mut body } => match panic::catch_unwind(AssertUnwindSafe(|| {
+                body.as_mut().poll_frame(cx)
+            })) {
+                Err(p) => {
+                    // A body stream that panics mid-way: the head is sent already, so the panic is
+                    // recorded as the request's error and goes on unwinding (hyper drops the
+                    // connection; the server keeps serving).
+                    if let Some(r) = rec.0.as_mut() {
+                        r.error = Some(panic_message(&*p));
+                    }
+                    rec.finish();
+                    panic::resume_unwind(p)
+                }
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(Some(Ok(frame)))) => {
                     if let Some(r) = rec.0.as_mut() {
                         if let Some(d) = frame.data_ref() {
                             r.bytes_out += d.len() as u64;
@@ -100,14 +113,14 @@ where
                     }
                     Poll::Ready(Some(Ok(frame)))
                 }
-                Poll::Ready(Some(Err(e))) => {
+                Ok(Poll::Ready(Some(Err(e)))) => {
                     if let Some(r) = rec.0.as_mut() {
                         r.error = Some(Arc::from("the response body failed while streaming"));
                     }
                     rec.finish();
                     Poll::Ready(Some(Err(e)))
                 }
-                Poll::Ready(None) => {
+                Ok(Poll::Ready(None)) => {
                     rec.finish();
                     Poll::Ready(None)
                 }
