@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use spyglass_axum::SpyglassLayer;
-use spyglass_http_suite::recorded::{instance, req_events, row, wait_count};
+use spyglass_http_suite::recorded::{count, instance, req_events, row, wait_count};
 use tower::Layer;
 
 const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -223,4 +223,74 @@ async fn a_grpc_status_in_trailers_is_read_as_they_pass() {
         broken.1.error.as_deref(),
         Some("gRPC 14 UNAVAILABLE: backend down: retry")
     );
+}
+
+/// With routes named from the path, a path the service does not know (a gRPC method that does not
+/// exist, answered UNIMPLEMENTED; a plain service's 404) is recorded as `<unmatched>`: scanners'
+/// paths make no rows and no metric labels.
+#[tokio::test]
+async fn unknown_paths_are_recorded_as_unmatched() {
+    let (sg, _mem) = instance();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let layer = SpyglassLayer::with_instance(sg.clone()).route_from_path();
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .layer(layer)
+            .add_service(TraceServiceServer::new(Outcomes))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let unknown = grpc
+        .unary::<_, ExportTraceServiceResponse, _>(
+            tonic::Request::new(ExportTraceServiceRequest::default()),
+            http::uri::PathAndQuery::from_static("/wp.Admin/Login"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::Unimplemented);
+    let mut client = TraceServiceClient::new(channel);
+    client
+        .export(ExportTraceServiceRequest::default())
+        .await
+        .unwrap();
+    wait_count(&sg, EXPORT, 1).await;
+    wait_count(&sg, "<unmatched>", 1).await;
+    assert_eq!(count(&sg, "/wp.Admin/Login"), 0);
+
+    let (sg, _mem) = instance();
+    let plain = tower::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+        let status = if req.uri().path() == "/known" {
+            200
+        } else {
+            404
+        };
+        Ok::<_, Infallible>(
+            http::Response::builder()
+                .status(status)
+                .body(Full::new(Bytes::from_static(b"answer")))
+                .unwrap(),
+        )
+    });
+    let app = serve_hyper(
+        SpyglassLayer::with_instance(sg.clone())
+            .route_from_path()
+            .layer(plain),
+    )
+    .await;
+    assert_eq!(app.get("/known").await.status, 200);
+    assert_eq!(app.get("/.env").await.status, 404);
+    assert_eq!(app.get("/wp-login.php").await.status, 404);
+    wait_count(&sg, "/known", 1).await;
+    wait_count(&sg, "<unmatched>", 2).await;
+    assert_eq!(count(&sg, "/.env"), 0);
 }

@@ -11,7 +11,8 @@ use spyglass_core::context::WithContext;
 use super::body::ResponseBody;
 use super::hooks::OnResponse;
 use super::record::{
-    grpc_outcome, panic_message, traceparent_value, Record, Recorder, TRACEPARENT,
+    grpc_outcome, panic_message, traceparent_value, Record, Recorder, GRPC_UNIMPLEMENTED,
+    TRACEPARENT, UNMATCHED,
 };
 
 pin_project! {
@@ -24,6 +25,9 @@ pin_project! {
         state: State<F, B>,
         rec: Option<Record>,
         on_response: Option<OnResp>,
+        // The route is the raw path (`route_from_path`): a path the service does not know is
+        // recorded as `<unmatched>`, so scanners' paths make no rows.
+        path_route: bool,
     }
 
     impl<F, B, OnResp> PinnedDrop for ResponseFuture<F, B, OnResp> {
@@ -68,11 +72,17 @@ fn internal_error<B>(rec: Record) -> Response<ResponseBody<B>> {
 }
 
 impl<F, B, OnResp> ResponseFuture<F, B, OnResp> {
-    pub(crate) fn recording(fut: WithContext<F>, rec: Record, on_response: Option<OnResp>) -> Self {
+    pub(crate) fn recording(
+        fut: WithContext<F>,
+        rec: Record,
+        on_response: Option<OnResp>,
+        path_route: bool,
+    ) -> Self {
         ResponseFuture {
             state: State::Recording { fut },
             rec: Some(rec),
             on_response,
+            path_route,
         }
     }
 
@@ -81,6 +91,7 @@ impl<F, B, OnResp> ResponseFuture<F, B, OnResp> {
             state: State::Passthrough { fut },
             rec: None,
             on_response: None,
+            path_route: false,
         }
     }
 
@@ -89,6 +100,7 @@ impl<F, B, OnResp> ResponseFuture<F, B, OnResp> {
             state: State::Ready { resp: Some(resp) },
             rec: None,
             on_response: None,
+            path_route: false,
         }
     }
 
@@ -101,6 +113,7 @@ impl<F, B, OnResp> ResponseFuture<F, B, OnResp> {
             },
             rec: None,
             on_response: None,
+            path_route: false,
         }
     }
 }
@@ -141,9 +154,14 @@ where
         match polled {
             Ok(Ok(mut resp)) => {
                 rec.status = resp.status().as_u16();
-                if resp.body().is_end_stream() {
+                let grpc = if resp.body().is_end_stream() {
                     // No body to carry trailers: a gRPC error answered trailers-only.
-                    grpc_outcome(resp.headers(), &mut rec);
+                    grpc_outcome(resp.headers(), &mut rec)
+                } else {
+                    None
+                };
+                if *this.path_route && (rec.status == 404 || grpc == Some(GRPC_UNIMPLEMENTED)) {
+                    rec.route = UNMATCHED;
                 }
                 if let Some(hook) = this.on_response.take() {
                     rec = rec.hold_while(|r| {

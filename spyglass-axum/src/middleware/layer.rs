@@ -88,7 +88,9 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
     ///
     /// Only for services whose paths form a small fixed set, such as gRPC (`/package.Service/Method`):
     /// raw paths with ids would make one row per id (the stats store folds keys past its cap into
-    /// `<other>`, so memory stays bounded either way).
+    /// `<other>`, so memory stays bounded either way). A path the service does not know, answered
+    /// 404 or with gRPC's UNIMPLEMENTED, is recorded as `<unmatched>`, so scanners' paths make no
+    /// rows.
     pub fn route_from_path(mut self) -> Self {
         self.path_routes = true;
         self

@@ -24,6 +24,10 @@ pub(crate) type Record = spyglass_dashboard::RequestRecord<BytesIn>;
 /// a `&str` into a new allocation.
 pub(crate) const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
+/// The route of a request no route matched.
+pub(crate) const UNMATCHED: spyglass_core::Name =
+    spyglass_core::Name::from_static(crate::UNMATCHED);
+
 /// The route template as a shared [`Name`], interned per thread so the steady state allocates nothing.
 pub(crate) use spyglass_core::name::intern as route_name;
 
@@ -42,8 +46,10 @@ pub(crate) fn traceparent_value(ctx: &TraceContext) -> HeaderValue {
 /// OpenTelemetry counts as a server's errors (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
 /// UNAVAILABLE, DATA_LOSS) make the request an error, with `grpc-message` as its text; the others
 /// (NOT_FOUND, INVALID_ARGUMENT, …) are the caller's, like a 4xx.
+///
+/// Returns the code, if the headers carry one.
 #[inline(never)]
-pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) {
+pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) -> Option<u32> {
     const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
     const GRPC_MESSAGE: http::HeaderName = http::HeaderName::from_static("grpc-message");
     let Some(code) = headers
@@ -51,7 +57,7 @@ pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u32>().ok())
     else {
-        return;
+        return None;
     };
     let name = match code {
         2 => "UNKNOWN",
@@ -60,7 +66,7 @@ pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) {
         13 => "INTERNAL",
         14 => "UNAVAILABLE",
         15 => "DATA_LOSS",
-        _ => return,
+        _ => return Some(code),
     };
     let message = headers
         .get(GRPC_MESSAGE)
@@ -70,7 +76,11 @@ pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) {
         Some(m) => format!("gRPC {code} {name}: {m}"),
         None => format!("gRPC {code} {name}"),
     }));
+    Some(code)
 }
+
+/// gRPC's UNIMPLEMENTED: the method named by the path does not exist.
+pub(crate) const GRPC_UNIMPLEMENTED: u32 = 12;
 
 /// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec); malformed escapes pass as they are.
 fn percent_decode(raw: &[u8]) -> String {

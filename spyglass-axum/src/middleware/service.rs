@@ -8,7 +8,7 @@ use http::{Request, Response};
 use http_body::Body;
 use spyglass_core::clock::Instant;
 use spyglass_core::context;
-use spyglass_core::name::{method_name, Name};
+use spyglass_core::name::method_name;
 use spyglass_core::Labels;
 use spyglass_dashboard::{sub_path, Dashboard, DashboardRequest};
 use tower_service::Service;
@@ -17,7 +17,7 @@ use super::body::ResponseBody;
 use super::future::ResponseFuture;
 use super::hooks::{OnRequest, OnResponse};
 use super::layer::SpyglassLayer;
-use super::record::{bytes_in, panic_message, route_name, Record};
+use super::record::{bytes_in, panic_message, route_name, Record, UNMATCHED};
 
 /// The service made by [`SpyglassLayer`]: records each request of `S` (see the [crate docs](crate)).
 #[derive(Debug, Clone)]
@@ -65,8 +65,6 @@ fn peer<B>(req: &Request<B>) -> Option<SocketAddr> {
         .or_else(|| ext.get::<SocketAddr>().copied())
 }
 
-const UNMATCHED: Name = Name::from_static(crate::UNMATCHED);
-
 impl<S, ReqBody, ResBody, OnReq, OnResp> Service<Request<ReqBody>> for Spyglass<S, OnReq, OnResp>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -106,7 +104,9 @@ where
         if !sg.emitter().is_enabled() {
             return ResponseFuture::passthrough(self.inner.call(req));
         }
-        let template = match req.extensions().get::<MatchedPath>() {
+        let matched_path = req.extensions().get::<MatchedPath>();
+        let matched = matched_path.is_some();
+        let template = match matched_path {
             Some(p) => Some(p.as_str()),
             None if self.layer.path_routes => Some(req.uri().path()),
             None => None,
@@ -154,6 +154,7 @@ where
                 self.layer
                     .has_on_response
                     .then(|| self.layer.on_response.clone()),
+                self.layer.path_routes && !matched,
             ),
             Err(p) => ResponseFuture::panicked(rec, panic_message(&*p)),
         }
