@@ -56,12 +56,19 @@ fn routes(cfg: &mut web::ServiceConfig) {
         "/echo",
         web::post().to(|body: web::Bytes| async move { body }),
     )
-    .route(
-        "/bytes/{n}",
-        web::get().to(|n: web::Path<usize>| async move { work::bytes(n.into_inner()) }),
+    .service(
+        // axum's `get` answers `HEAD` too; actix routes it on its own.
+        web::resource("/bytes/{n}")
+            .route(web::get().to(bytes))
+            .route(web::head().to(bytes)),
     )
     .route("/nested", web::get().to(work::nested))
     .route("/health", web::get().to(|| async { "ok" }));
+}
+
+/// `/bytes/{n}`'s handler.
+async fn bytes(n: web::Path<usize>) -> Vec<u8> {
+    work::bytes(n.into_inner())
 }
 
 /// The suite's test app on actix-web, with the middleware's default options.

@@ -559,3 +559,247 @@ async fn requests_dropped_before_their_response_are_recorded_as_cancelled() {
         .collect();
     assert_eq!(slow, [spyglass_dashboard::CANCELLED_STATUS; 3], "{reqs:?}");
 }
+
+/// With exclusions configured (the README's `exclude_routes(["/health"])`, and `<unmatched>`), the
+/// route is still the one routing chose: behind `NormalizePath::trim()` a trailing slash reaches
+/// its resource and is recorded under it, `/health/` is excluded like `/health`, a resource refused
+/// by its guard is not named, and an unmatched path goes unrecorded, all without a `traceparent`
+/// for the excluded ones.
+#[tokio::test]
+async fn exclusions_leave_the_route_to_routing_behind_normalize_path_and_guards() {
+    use actix_web::middleware::NormalizePath;
+    let mem = spyglass_core::export::InMemoryExporter::new();
+    let sg = Spyglass::builder()
+        .exclude_routes(["/health"])
+        .exporter(mem.clone())
+        .flush_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route("/users/{id}", web::get().to(|| async { "user" }))
+            .route("/health", web::get().to(|| async { "ok" }))
+            .service(
+                web::resource("/items/special")
+                    .guard(actix_web::guard::Header("x-special", "1"))
+                    .route(web::get().to(|| async { "special" })),
+            )
+            .route("/items/{id}", web::get().to(|| async { "item" }))
+            .wrap(NormalizePath::trim())
+            .wrap(Middleware::with_instance(s.clone()).exclude(["<unmatched>"]))
+    });
+    let user = app.get("/users/1/").await;
+    assert_eq!((user.status, user.text().as_str()), (200, "user"));
+    assert!(user.header("traceparent").is_some());
+    for p in ["/health/", "/health"] {
+        let a = app.get(p).await;
+        assert_eq!((a.status, a.text().as_str()), (200, "ok"), "{p}");
+        assert!(a.header("traceparent").is_none(), "{p} is excluded");
+    }
+    let other = app.get("/items/special").await;
+    assert_eq!(
+        other.text(),
+        "item",
+        "the guard refuses: /items/{{id}} answers"
+    );
+    let special = app
+        .send(
+            app.req(reqwest::Method::GET, "/items/special/")
+                .header("x-special", "1"),
+        )
+        .await;
+    assert_eq!(special.text(), "special");
+    let nowhere = app.get("/nowhere/").await;
+    assert_eq!(nowhere.status, 404);
+    assert!(
+        nowhere.header("traceparent").is_none(),
+        "<unmatched> is excluded"
+    );
+    wait_count(&sg, "/users/{id}", 1).await;
+    wait_count(&sg, "/items/{id}", 1).await;
+    wait_count(&sg, "/items/special", 1).await;
+    assert!(sg.flush(Duration::from_secs(10)));
+    let mut routes: Vec<String> = req_events(&mem)
+        .into_iter()
+        .map(|r| format!("{} {}", r.1.status, r.1.route))
+        .collect();
+    routes.sort();
+    println!("recorded: {routes:?}");
+    assert_eq!(
+        routes,
+        ["200 /items/special", "200 /items/{id}", "200 /users/{id}"],
+        "nothing else recorded"
+    );
+}
+
+/// A 5xx that actix built from a handler's or an extractor's `Err` (it keeps the error on the
+/// response) is recorded with the error's text, as an inner middleware's `Err` is; a 4xx error is
+/// not an error.
+#[tokio::test]
+async fn errors_of_handlers_and_extractors_are_recorded_with_their_text() {
+    struct Database;
+    impl actix_web::FromRequest for Database {
+        type Error = actix_web::Error;
+        type Future = std::future::Ready<Result<Self, Self::Error>>;
+        fn from_request(
+            _: &actix_web::HttpRequest,
+            _: &mut actix_web::dev::Payload,
+        ) -> Self::Future {
+            std::future::ready(Err(actix_web::error::ErrorInternalServerError(
+                "no database connection",
+            )))
+        }
+    }
+    let (sg, mem) = instance();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        App::new()
+            .route(
+                "/maintenance",
+                web::get().to(|| async {
+                    Err::<String, _>(actix_web::error::ErrorServiceUnavailable("maintenance"))
+                }),
+            )
+            .route("/db", web::get().to(|_: Database| async { "never" }))
+            .route(
+                "/bad",
+                web::get().to(|| async {
+                    Err::<String, _>(actix_web::error::ErrorBadRequest("bad input"))
+                }),
+            )
+            .wrap(Middleware::with_instance(s.clone()))
+    });
+    assert_eq!(app.get("/maintenance").await.status, 503);
+    assert_eq!(app.get("/db").await.status, 500);
+    assert_eq!(app.get("/bad").await.status, 400);
+    for r in ["/maintenance", "/db", "/bad"] {
+        wait_count(&sg, r, 1).await;
+    }
+    assert!(sg.flush(Duration::from_secs(10)));
+    let errors = |route: &str| {
+        req_events(&mem)
+            .into_iter()
+            .find(|r| r.1.route == route)
+            .map(|r| (r.1.status, r.1.error))
+            .unwrap()
+    };
+    assert_eq!(errors("/maintenance"), (503, Some("maintenance".into())));
+    assert_eq!(errors("/db"), (500, Some("no database connection".into())));
+    assert_eq!(errors("/bad"), (400, None));
+    // The dashboard's error list shows the text.
+    let list = app.get("/_spyglass/api/errors?limit=10").await.json();
+    let messages: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["label"].to_string(), e["message"].to_string()))
+        .collect();
+    println!("/_spyglass/api/errors: {messages:?}");
+    assert!(messages.contains(&(r#""GET /maintenance""#.into(), r#""maintenance""#.into())));
+    assert!(messages.contains(&(r#""GET /db""#.into(), r#""no database connection""#.into())));
+    assert_eq!(messages.len(), 2, "{messages:?}");
+}
+
+/// An upgrade (`101 Switching Protocols`) whose body, the upgraded connection's stream, stays
+/// open: recorded at the handshake, with a `traceparent` and no bytes out, while the connection is
+/// still open.
+#[tokio::test]
+async fn upgrades_are_recorded_at_the_handshake() {
+    let (sg, mem) = instance();
+    let s = sg.clone();
+    let (app, addr) = serve!(1, move || {
+        App::new()
+            .route(
+                "/ws/{room}",
+                web::get().to(|| async {
+                    use futures_util::StreamExt as _;
+                    // The session: a greeting, then nothing, for ever.
+                    let frames = futures_util::stream::once(async {
+                        Ok::<_, std::io::Error>(web::Bytes::from_static(b"hello"))
+                    })
+                    .chain(futures_util::stream::pending());
+                    HttpResponse::SwitchingProtocols()
+                        .insert_header(("upgrade", "websocket"))
+                        .streaming(frames)
+                }),
+            )
+            .route("/ok", web::get().to(|| async { "ok" }))
+            .wrap(Middleware::with_instance(s.clone()))
+    });
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.write_all(
+        b"GET /ws/lobby HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("hello") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&got).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("traceparent: 00-"), "{head}");
+    // The session is open (`conn` lives): the handshake is recorded already.
+    wait_count(&sg, "/ws/{room}", 1).await;
+    assert!(sg.flush(Duration::from_secs(10)));
+    let (ev, req) = req_events(&mem).pop().expect("the handshake's event");
+    println!(
+        "recorded while open: {} {} {} bytes out, {} ns",
+        req.route, req.status, req.bytes_out, ev.dur_ns
+    );
+    assert_eq!((req.status, req.bytes_out, req.error), (101, 0, None));
+    assert_eq!(app.get("/ok").await.status, 200, "the worker serves on");
+    drop(conn);
+}
+
+/// `HEAD`: actix sends no body (it polls the body and drops the chunks), so none is counted, for a
+/// handler's answer as for the 500 of a panic, while the same `GET` counts its bytes.
+#[tokio::test]
+async fn head_requests_count_no_bytes_out() {
+    let (sg, mem) = instance();
+    let s = sg.clone();
+    let (app, _) = serve!(1, move || {
+        let page = || async { "x".repeat(5000) };
+        let boom = || async {
+            if "boom".len() == 4 {
+                panic!("head boom");
+            }
+            "never"
+        };
+        App::new()
+            .service(
+                web::resource("/page")
+                    .route(web::get().to(page))
+                    .route(web::head().to(page)),
+            )
+            .route("/boom", web::head().to(boom))
+            .wrap(Middleware::with_instance(s.clone()))
+    });
+    let head = app.send(app.req(reqwest::Method::HEAD, "/page")).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("5000"));
+    assert!(head.body.is_empty());
+    assert_eq!(app.get("/page").await.body.len(), 5000);
+    let boom = app.send(app.req(reqwest::Method::HEAD, "/boom")).await;
+    assert_eq!((boom.status, boom.body.len()), (500, 0));
+    wait_count(&sg, "/page", 2).await;
+    wait_count(&sg, "/boom", 1).await;
+    assert!(sg.flush(Duration::from_secs(10)));
+    let mut out: Vec<(String, u16, u64)> = req_events(&mem)
+        .into_iter()
+        .map(|(_, r)| (format!("{} {}", r.method, r.route), r.status, r.bytes_out))
+        .collect();
+    out.sort();
+    println!("bytes out: {out:?}");
+    assert_eq!(
+        out,
+        [
+            ("GET /page".into(), 200, 5000),
+            ("HEAD /boom".into(), 500, 0),
+            ("HEAD /page".into(), 200, 0)
+        ]
+    );
+}

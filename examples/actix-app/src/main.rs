@@ -86,6 +86,7 @@ async fn main() -> ExitCode {
 }
 
 /// Ctrl-C or SIGTERM, the signals actix handles itself when no shutdown future is given.
+#[cfg(unix)]
 async fn stop_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -99,4 +100,10 @@ async fn stop_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// Ctrl-C: off Unix there is no SIGTERM (actix handles Ctrl-C alone there too).
+#[cfg(not(unix))]
+async fn stop_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -8,6 +8,7 @@ use actix_web::body::{BodySize, BoxBody, MessageBody};
 use bytes::Bytes;
 use pin_project_lite::pin_project;
 
+use super::future::is_head;
 use super::payload::BytesIn;
 use super::record::{panic_message, Record, Recorder};
 
@@ -15,11 +16,14 @@ pin_project! {
     /// The response body of [`SpyglassMiddleware`](super::SpyglassMiddleware): the application's
     /// body, counting bytes as chunks pass and recording the request when the last chunk is sent (or
     /// the body is dropped, e.g. when the client goes away or the body is empty); or a dashboard
-    /// answer.
+    /// answer. The body of a `HEAD` response is not sent (actix-http polls it and drops the chunks),
+    /// so none of it is counted.
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,
         rec: Recorder<BytesIn>,
+        // Whether chunks count as bytes out (not for `HEAD`).
+        count_out: bool,
     }
 }
 
@@ -45,6 +49,7 @@ impl<B> ResponseBody<B> {
         ResponseBody {
             kind: Kind::Inner { body },
             rec: Recorder(None),
+            count_out: false,
         }
     }
 
@@ -52,6 +57,7 @@ impl<B> ResponseBody<B> {
     pub(crate) fn recorded(body: B, rec: Record) -> Self {
         ResponseBody {
             kind: Kind::Inner { body },
+            count_out: !is_head(rec.method),
             rec: Recorder(Some(rec)),
         }
     }
@@ -60,6 +66,7 @@ impl<B> ResponseBody<B> {
         ResponseBody {
             kind: Kind::Dashboard { body },
             rec: Recorder(None),
+            count_out: false,
         }
     }
 }
@@ -103,7 +110,7 @@ where
                 Ok(polled) => match polled {
                     Poll::Pending => Poll::Pending,
                     Poll::Ready(Some(Ok(chunk))) => {
-                        if let Some(r) = rec.0.as_mut() {
+                        if let (true, Some(r)) = (*this.count_out, rec.0.as_mut()) {
                             r.bytes_out += chunk.len() as u64;
                         }
                         Poll::Ready(Some(Ok(chunk)))

@@ -8,6 +8,7 @@ use std::task::{ready, Context, Poll};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderName, CONTENT_TYPE};
 use actix_web::http::uri::PathAndQuery;
+use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use pin_project_lite::pin_project;
 use spyglass_core::context::WithContext;
@@ -25,16 +26,15 @@ type Output<B> = Result<ServiceResponse<ResponseBody<B>>, actix_web::Error>;
 
 pin_project! {
     /// The response future of [`SpyglassMiddleware`](super::SpyglassMiddleware): polls the inner
-    /// future inside the request's trace context, catches a panic into a 500, reads the route template
-    /// once routing is done, and hands the record to the body. Dropped before its response is
-    /// ready (the client went away, or an outer timeout gave up), it records the request with
-    /// status [`CANCELLED_STATUS`](spyglass_dashboard::CANCELLED_STATUS).
+    /// future inside the request's trace context, catches a panic into a 500, reads the route
+    /// template once routing is done (dropping the record if that route is excluded), and hands the
+    /// record to the body. An upgrade (`101 Switching Protocols`) is recorded at its response head.
+    /// Dropped before its response is ready (the client went away, or an outer timeout gave up), it
+    /// records the request with status [`CANCELLED_STATUS`](spyglass_dashboard::CANCELLED_STATUS).
     pub struct ResponseFuture<F, B, OnReq, OnResp> {
         #[pin]
         state: State<F, B>,
         rec: Option<Record>,
-        // Whether `rec.route` is known already (matched before the call because of exclusions).
-        routed: bool,
         path: Option<PathAndQuery>,
         shared: Option<Rc<Shared<OnReq, OnResp>>>,
     }
@@ -42,11 +42,10 @@ pin_project! {
     impl<F, B, OnReq, OnResp> PinnedDrop for ResponseFuture<F, B, OnReq, OnResp> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(mut rec) = this.rec.take() {
-                if let (false, Some(shared)) = (*this.routed, this.shared.as_ref()) {
-                    rec.route = shared.route_of(req_path(this.path.as_ref()));
+            if let (Some(mut rec), Some(shared)) = (this.rec.take(), this.shared.as_ref()) {
+                if shared.route_from_path(&mut rec, req_path(this.path.as_ref())) {
+                    rec.emit_cancelled();
                 }
-                rec.emit_cancelled();
             }
         }
     }
@@ -69,19 +68,52 @@ impl<F, B, OnReq, OnResp> std::fmt::Debug for ResponseFuture<F, B, OnReq, OnResp
     }
 }
 
+/// Whether `method` (a [`method_name`](spyglass_core::name::method_name)) is `HEAD`: the server
+/// sends no body for it (actix-http polls the body and drops its chunks), so none is counted.
+#[inline]
+pub(crate) fn is_head(method: &'static str) -> bool {
+    method == "HEAD"
+}
+
 /// The error a panic becomes: actix answers it with a 500 carrying the request's `traceparent`.
-/// The request is recorded now, with the panic message as its error.
-pub(crate) fn panicked(mut rec: Record, msg: Arc<str>) -> actix_web::Error {
+/// The request is recorded now under the route its raw `path` matches, with the panic message as
+/// its error (unless that route is excluded: then the 500 goes out unrecorded, as excluded
+/// requests do, without a `traceparent`).
+#[cold]
+pub(crate) fn panicked<OnReq, OnResp>(
+    mut rec: Record,
+    msg: Arc<str>,
+    path: &str,
+    shared: &Shared<OnReq, OnResp>,
+) -> actix_web::Error {
     const BODY: &str = "Internal Server Error";
-    rec.status = 500;
-    rec.bytes_out = BODY.len() as u64;
-    let resp = HttpResponse::InternalServerError()
+    let mut resp = HttpResponse::InternalServerError()
         .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
-        .insert_header((TRACEPARENT, traceparent_value(&rec.ctx)))
         .body(BODY);
-    rec.error = Some(msg.clone());
-    Recorder(Some(rec)).finish();
+    if shared.route_from_path(&mut rec, path) {
+        resp.headers_mut()
+            .insert(TRACEPARENT, traceparent_value(&rec.ctx));
+        rec.status = 500;
+        rec.bytes_out = if is_head(rec.method) {
+            0
+        } else {
+            BODY.len() as u64
+        };
+        rec.error = Some(msg.clone());
+        Recorder(Some(rec)).finish();
+    }
     actix_web::error::InternalError::from_response(HandlerPanicked(msg), resp).into()
+}
+
+/// The error text of a 5xx response that actix built from a handler's or an extractor's `Err`
+/// (it keeps the error on the response), when nothing set one before.
+#[cold]
+fn server_error_text<B>(resp: &ServiceResponse<B>, rec: &mut Record) {
+    if rec.error.is_none() {
+        if let Some(e) = resp.response().error() {
+            rec.error = Some(Arc::from(e.to_string()));
+        }
+    }
 }
 
 /// A handler panicked (the message is the panic's).
@@ -98,14 +130,12 @@ impl<F, B, OnReq, OnResp> ResponseFuture<F, B, OnReq, OnResp> {
     pub(crate) fn recording(
         fut: WithContext<F>,
         rec: Record,
-        routed: bool,
         path: Option<PathAndQuery>,
         shared: Rc<Shared<OnReq, OnResp>>,
     ) -> Self {
         ResponseFuture {
             state: State::Recording { fut },
             rec: Some(rec),
-            routed,
             path,
             shared: Some(shared),
         }
@@ -115,7 +145,6 @@ impl<F, B, OnReq, OnResp> ResponseFuture<F, B, OnReq, OnResp> {
         ResponseFuture {
             state: State::Passthrough { fut },
             rec: None,
-            routed: true,
             path: None,
             shared: None,
         }
@@ -125,7 +154,6 @@ impl<F, B, OnReq, OnResp> ResponseFuture<F, B, OnReq, OnResp> {
         ResponseFuture {
             state: State::Ready { out: Some(out) },
             rec: None,
-            routed: true,
             path: None,
             shared: None,
         }
@@ -163,23 +191,24 @@ where
             .shared
             .take()
             .expect("ResponseFuture polled after completion");
-        let routed = *this.routed;
         let path = this.path.take();
-        let route_from_path = |rec: &mut Record| {
-            if !routed {
-                rec.route = shared.route_of(req_path(path.as_ref()));
-            }
-        };
+        let path = req_path(path.as_ref());
         match polled {
             Ok(Poll::Pending) => unreachable!("handled above"),
             Ok(Poll::Ready(Ok(mut resp))) => {
-                rec.status = resp.status().as_u16();
-                if !routed {
-                    // After routing: actix reads the matched resource's path, no re-matching.
-                    rec.route = resp
-                        .request()
-                        .match_pattern()
-                        .map_or(UNMATCHED, |p| route_name(&p));
+                // After routing: actix names the resource it routed to (guards and rewritten paths
+                // included), no re-matching.
+                let pattern = resp.request().match_pattern();
+                let route = pattern.as_deref().unwrap_or(crate::UNMATCHED);
+                if shared.is_excluded(rec.instance.get(), route) {
+                    // Routed to an excluded route: passed on untouched, as excluded requests are.
+                    return Poll::Ready(Ok(resp.map_body(|_, b| ResponseBody::plain(b))));
+                }
+                rec.route = pattern.map_or(UNMATCHED, |p| route_name(&p));
+                let status = resp.status();
+                rec.status = status.as_u16();
+                if status.is_server_error() {
+                    server_error_text(&resp, &mut rec);
                 }
                 if OnResp::ENABLED {
                     let hook = &shared.cfg.on_response;
@@ -189,13 +218,18 @@ where
                 }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));
+                if status == StatusCode::SWITCHING_PROTOCOLS {
+                    return Poll::Ready(Ok(upgraded(resp, rec)));
+                }
                 Poll::Ready(Ok(resp.map_body(|_, b| ResponseBody::recorded(b, rec))))
             }
             Ok(Poll::Ready(Err(e))) => {
                 // A middleware inside failed without a response: actix answers with the error's.
                 // That response is built here, so that it carries the request's `traceparent` and
                 // its body is counted and timed like any other; the error itself passes on.
-                route_from_path(&mut rec);
+                if !shared.route_from_path(&mut rec, path) {
+                    return Poll::Ready(Err(e));
+                }
                 let mut resp = e.error_response();
                 let status = resp.status();
                 rec.status = status.as_u16();
@@ -211,10 +245,16 @@ where
                     actix_web::error::InternalError::from_response(e, resp).into()
                 ))
             }
-            Err(p) => {
-                route_from_path(&mut rec);
-                Poll::Ready(Err(panicked(rec, panic_message(&*p))))
-            }
+            Err(p) => Poll::Ready(Err(panicked(rec, panic_message(&*p), path, &shared))),
         }
     }
+}
+
+/// An upgrade's response (`101 Switching Protocols`, e.g. a WebSocket handshake): its body is the
+/// upgraded connection's stream, open for the whole session, so the request is recorded now, at
+/// the handshake (as hyper's upgrades are under the axum layer), and the body passes unwrapped.
+#[cold]
+fn upgraded<B>(resp: ServiceResponse<B>, rec: Record) -> ServiceResponse<ResponseBody<B>> {
+    Recorder(Some(rec)).finish();
+    resp.map_body(|_, b| ResponseBody::plain(b))
 }

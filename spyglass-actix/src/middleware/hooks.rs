@@ -14,6 +14,10 @@ use spyglass_core::{Labels, TraceContext};
 
 /// Called when a recorded request arrives, in its trace context, before the handler runs. A panic
 /// here is a handler's panic: a 500 with the message recorded, the handler not called.
+///
+/// Exclusions are settled after routing (see [`Spyglass::exclude`](crate::Spyglass::exclude)): a
+/// request whose raw path names an excluded route skips this hook, but one that routing sends to an
+/// excluded route by another path (rewritten by `NormalizePath`, say) has passed it by then.
 pub trait OnRequest {
     /// `ctx` is the request's trace context (the handler runs in it); what the hook adds to
     /// `labels` is recorded with the request.
@@ -22,9 +26,10 @@ pub trait OnRequest {
 
 /// Called when a recorded request's response head is ready (the body may still be streaming).
 ///
-/// Not called for the 500 that replaces a panicking handler, for the answer to an error an inner
-/// middleware returned, nor for a request whose response future was dropped before its response
-/// (recorded as cancelled): those keep the labels [`OnRequest`] set.
+/// Called for an upgrade's `101` too (recorded at its head). Not called for the 500 that replaces
+/// a panicking handler, for the answer to an error an inner middleware returned, nor for a request
+/// whose response future was dropped before its response (recorded as cancelled): those keep the
+/// labels [`OnRequest`] set. Nor for a request routed to an excluded route, which is not recorded.
 pub trait OnResponse<B> {
     /// Whether the hook does anything; when `false` the middleware skips reading the clock for it.
     const ENABLED: bool = true;

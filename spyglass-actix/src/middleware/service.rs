@@ -32,16 +32,52 @@ pub(crate) struct Shared<OnReq, OnResp> {
 }
 
 impl<OnReq, OnResp> Shared<OnReq, OnResp> {
-    /// The route template of `path`, from the app's resource map.
-    pub(crate) fn route_of(&self, path: &str) -> Name {
-        self.rmap
-            .get()
-            .and_then(|m| m.match_pattern(path))
-            .map_or(UNMATCHED, |p| route_name(&p))
+    /// Names `rec`'s route from the raw `path`, for a request whose response never came out of
+    /// routing (a panic, an inner middleware's error, a dropped future: the request is gone); the
+    /// app's resource map matches it. `false` when that route is excluded: the request is then not
+    /// recorded.
+    #[cold]
+    pub(crate) fn route_from_path(&self, rec: &mut Record, path: &str) -> bool {
+        let pattern = self.rmap.get().and_then(|m| m.match_pattern(path));
+        if self.is_excluded(
+            rec.instance.get(),
+            pattern.as_deref().unwrap_or(crate::UNMATCHED),
+        ) {
+            return false;
+        }
+        rec.route = pattern.map_or(UNMATCHED, |p| route_name(&p));
+        true
     }
 
-    fn is_excluded(&self, sg: &spyglass_core::Spyglass, route: &str) -> bool {
+    /// Whether `route` (a template, or [`UNMATCHED`](crate::UNMATCHED)) is excluded by the
+    /// instance or by this middleware.
+    #[inline]
+    pub(crate) fn is_excluded(&self, sg: &spyglass_core::Spyglass, route: &str) -> bool {
         sg.is_excluded_by(&self.cfg.exclude, route)
+    }
+
+    /// The early, positive half of the exclusions: whether `req`'s raw path matches the pattern of
+    /// an excluded route, so that it passes through untouched (no trace context, hook or record).
+    ///
+    /// Routing has the last word (`ResponseFuture` reads the route after it): a path rewritten on
+    /// the way (`NormalizePath`) or a resource refused by its guards may land elsewhere, and a path
+    /// that matches no pattern here may be routed to one, so an unmatched path is never excluded
+    /// here. actix's `match_pattern` builds the pattern as a `String`; only paths that begin with
+    /// an exclusion's literal head (up to its first `{` or `*`) are matched, so the other requests
+    /// pay a few prefix comparisons and no allocation.
+    fn excluded_before_routing(&self, sg: &spyglass_core::Spyglass, req: &ServiceRequest) -> bool {
+        let path = req.path();
+        let may_match = |routes: &[String]| {
+            routes.iter().any(|r| {
+                let head = r.find(['{', '*']).map_or(r.as_str(), |i| &r[..i]);
+                path.starts_with(head)
+            })
+        };
+        if !may_match(&self.cfg.exclude) && !may_match(sg.exclude_routes()) {
+            return false;
+        }
+        req.match_pattern()
+            .is_some_and(|p| self.is_excluded(sg, &p))
     }
 }
 
@@ -109,31 +145,25 @@ where
             return ResponseFuture::passthrough(self.service.call(req));
         }
         self.shared.rmap.get_or_init(|| req.resource_map().clone());
-        let route = if !cfg.exclude.is_empty() || !sg.exclude_routes().is_empty() {
-            let pattern = req.match_pattern();
-            let p = pattern.as_deref().unwrap_or(crate::UNMATCHED);
-            if self.shared.is_excluded(sg, p) {
-                return ResponseFuture::passthrough(self.service.call(req));
-            }
-            Some(pattern.map_or(UNMATCHED, |p| route_name(&p)))
-        } else {
-            None
-        };
+        if self.shared.excluded_before_routing(sg, &req) {
+            return ResponseFuture::passthrough(self.service.call(req));
+        }
         let remote = req
             .headers()
             .get(&super::future::TRACEPARENT)
             .and_then(|v| TraceContext::from_traceparent(v.as_bytes()).ok());
         let ctx = sg.new_request_context(remote, cfg.sampler);
         let bytes_in = payload::bytes_in(&mut req);
-        // Kept to name the route should the handler panic (taking the request down with it): a
-        // reference-counted clone, which actix's router makes anyway.
+        // Kept to name the route should the handler panic (taking the request down with it) or the
+        // future be dropped: a reference-counted clone, which actix's router makes anyway. The
+        // route itself is read after routing.
         let path = req.uri().path_and_query().cloned();
         let mut rec = Record {
             instance: cfg.instance.clone(),
             ctx,
             start: Instant::now(),
             method: method_name(req.method().as_str()),
-            route: route.clone().unwrap_or(UNMATCHED),
+            route: UNMATCHED,
             status: 0,
             bytes_in,
             bytes_out: 0,
@@ -150,19 +180,13 @@ where
             })
         }));
         match called {
-            Ok(fut) => ResponseFuture::recording(
-                ctx.scope(fut),
+            Ok(fut) => ResponseFuture::recording(ctx.scope(fut), rec, path, self.shared.clone()),
+            Err(p) => ResponseFuture::ready(Err(super::future::panicked(
                 rec,
-                route.is_some(),
-                path,
-                self.shared.clone(),
-            ),
-            Err(p) => {
-                if route.is_none() {
-                    rec.route = self.shared.route_of(req_path(path.as_ref()));
-                }
-                ResponseFuture::ready(Err(super::future::panicked(rec, panic_message(&*p))))
-            }
+                panic_message(&*p),
+                req_path(path.as_ref()),
+                &self.shared,
+            ))),
         }
     }
 }

@@ -58,11 +58,19 @@ impl Spyglass {
 }
 
 impl<OnReq, OnResp> Spyglass<OnReq, OnResp> {
-    /// Route templates (exact, or prefixes ending in `*`) not to record, in addition to the instance's
-    /// `exclude_routes`. Excluded requests pass through untouched (no event, no `traceparent`).
+    /// Route templates (exact, or prefixes ending in `*`; `<unmatched>` for requests that match no
+    /// route) not to record, in addition to the instance's `exclude_routes`. Excluded requests get
+    /// no event and no `traceparent`.
     ///
-    /// With exclusions configured, the route is matched before the app runs (actix's
-    /// `match_pattern` on the raw path); without, it is read after routing, which is cheaper.
+    /// The route is read after routing, as for every request, and a request routed to an excluded
+    /// route is dropped then (it ran in a trace context and through [`on_request`](Self::on_request),
+    /// but nothing of it is recorded). Before that, a request whose raw path matches an excluded
+    /// route's pattern (actix's `ResourceMap::match_pattern`) passes through untouched, without
+    /// trace context or hooks: the common case (`/health`) costs next to nothing. That early match
+    /// sees neither resource guards nor later rewrites of the path, so a raw path that names an
+    /// excluded route is excluded even if a guard or an inner `NormalizePath` sends it elsewhere.
+    /// It runs only for paths that begin with an exclusion's literal head (up to its first `{` or
+    /// `*`), so other requests pay a few prefix comparisons and no allocation.
     pub fn exclude<I, S>(mut self, routes: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -30,7 +30,7 @@
 //! | `GET /held` | 200 `held` once the case lets [`work::held`] go |
 //! | `GET /panic` | the handler panics with [`work::PANIC_MESSAGE`] |
 //! | `POST /echo` | 200, the request body echoed back |
-//! | `GET /bytes/{n}` | 200, [`work::bytes`]`(n)`: `n` bytes (at most 1 MiB) |
+//! | `GET`, `HEAD /bytes/{n}` | 200, [`work::bytes`]`(n)`: `n` bytes (at most 1 MiB; none sent for `HEAD`) |
 //! | `GET /nested` | 200, body [`work::nested`]`()`: `outer` → `inner` twice, all `#[instrument]`ed |
 //! | `GET /health` | 200 `ok` (excluded in the exclusion case) |
 //! | anything else | the framework's default 404 (recorded as `<unmatched>`) |
@@ -717,6 +717,26 @@ pub mod cases {
         assert_eq!(row["bytes_out"], 1000 + 4797, "{row}");
     }
 
+    /// `HEAD`: the server sends the head of the `GET` answer and no body, so no bytes out are
+    /// counted (whether the framework polls the body and drops it, as actix-http does, or never
+    /// polls it, as hyper does); the `GET` beside it counts its body.
+    pub async fn head_requests_count_no_bytes_out<H: Harness>(h: &H) {
+        let (app, _g) = start(h, AppConfig::default()).await;
+        let head = app
+            .send(app.req(reqwest::Method::HEAD, "/bytes/5000"))
+            .await;
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("content-length"), Some("5000"));
+        assert!(head.body.is_empty());
+        assert_eq!(app.get("/bytes/5000").await.body.len(), 5000);
+        let row = app
+            .wait_row("HEAD", "/bytes/{n}", |r| r["count"] == 1)
+            .await;
+        assert_eq!(row["bytes_out"], 0, "{row}");
+        let row = app.wait_row("GET", "/bytes/{n}", |r| r["count"] == 1).await;
+        assert_eq!(row["bytes_out"], 5000, "{row}");
+    }
+
     /// A request whose client goes away before the answer is recorded once, under its route: with
     /// status 499 (nginx's Client Closed Request) when the framework drops its handler, which is
     /// not an error since no status was sent; else with the status its handler answered.
@@ -1166,7 +1186,8 @@ macro_rules! http_suite {
     ($harness:expr) => {
         $crate::http_suite!(@cases $harness;
             route_templates, unmatched, server_errors_not_client_errors, panics_become_500,
-            bytes_in_and_out, abandoned_requests_are_recorded, traceparent_in_and_out,
+            bytes_in_and_out, head_requests_count_no_bytes_out, abandoned_requests_are_recorded,
+            traceparent_in_and_out,
             instrumented_functions_nest, exclusions, hook_labels_are_recorded,
             dashboard_traffic_not_counted,
             non_loopback_needs_token, dashboard_off);
