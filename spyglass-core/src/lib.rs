@@ -424,11 +424,13 @@ fn lenient_from_vars(get: impl Fn(&str) -> Option<String>) -> Spyglass {
                 "spyglass: {e}; starting without the environment's exporters and settings \
                  (the dashboard's settings kept)"
             );
-            let mut b = Builder::default();
-            b.dashboard = dashboard;
-            b.service_name = service_name;
-            b.build()
-                .unwrap_or_else(|e| panic!("spyglass: cannot start the collector: {e}"))
+            Builder {
+                dashboard,
+                service_name,
+                ..Builder::default()
+            }
+            .build()
+            .unwrap_or_else(|e| panic!("spyglass: cannot start the collector: {e}"))
         }
     }
 }
@@ -458,7 +460,12 @@ mod tests {
 
     fn vars(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         let pairs = pairs.to_vec();
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]

@@ -86,45 +86,45 @@ where
         let this = self.project();
         let rec = this.rec;
         match this.kind.project() {
-            KindProj::Inner { mut body } => match panic::catch_unwind(AssertUnwindSafe(|| {
-                body.as_mut().poll_frame(cx)
-            })) {
-                Err(p) => {
-                    // A body stream that panics mid-way: the head is sent already, so the panic is
-                    // recorded as the request's error and goes on unwinding (hyper drops the
-                    // connection; the server keeps serving).
-                    if let Some(r) = rec.0.as_mut() {
-                        r.error = Some(panic_message(&*p));
-                    }
-                    rec.finish();
-                    panic::resume_unwind(p)
-                }
-                Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(Some(Ok(frame)))) => {
-                    if let Some(r) = rec.0.as_mut() {
-                        if let Some(d) = frame.data_ref() {
-                            r.bytes_out += d.len() as u64;
-                        } else if let Some(t) = frame.trailers_ref() {
-                            grpc_outcome(t, r);
+            KindProj::Inner { mut body } => {
+                match panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_frame(cx))) {
+                    Err(p) => {
+                        // A body stream that panics mid-way: the head is sent already, so the panic is
+                        // recorded as the request's error and goes on unwinding (hyper drops the
+                        // connection; the server keeps serving).
+                        if let Some(r) = rec.0.as_mut() {
+                            r.error = Some(panic_message(&*p));
                         }
-                    }
-                    if body.is_end_stream() {
                         rec.finish();
+                        panic::resume_unwind(p)
                     }
-                    Poll::Ready(Some(Ok(frame)))
-                }
-                Ok(Poll::Ready(Some(Err(e)))) => {
-                    if let Some(r) = rec.0.as_mut() {
-                        r.error = Some(Arc::from("the response body failed while streaming"));
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(Some(Ok(frame)))) => {
+                        if let Some(r) = rec.0.as_mut() {
+                            if let Some(d) = frame.data_ref() {
+                                r.bytes_out += d.len() as u64;
+                            } else if let Some(t) = frame.trailers_ref() {
+                                grpc_outcome(t, r);
+                            }
+                        }
+                        if body.is_end_stream() {
+                            rec.finish();
+                        }
+                        Poll::Ready(Some(Ok(frame)))
                     }
-                    rec.finish();
-                    Poll::Ready(Some(Err(e)))
+                    Ok(Poll::Ready(Some(Err(e)))) => {
+                        if let Some(r) = rec.0.as_mut() {
+                            r.error = Some(Arc::from("the response body failed while streaming"));
+                        }
+                        rec.finish();
+                        Poll::Ready(Some(Err(e)))
+                    }
+                    Ok(Poll::Ready(None)) => {
+                        rec.finish();
+                        Poll::Ready(None)
+                    }
                 }
-                Ok(Poll::Ready(None)) => {
-                    rec.finish();
-                    Poll::Ready(None)
-                }
-            },
+            }
             KindProj::Dashboard { body } => match Pin::new(&mut **body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
                 Poll::Ready(Some(Err(never))) => match never {},
