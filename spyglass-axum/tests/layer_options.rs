@@ -323,22 +323,34 @@ async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
 /// proxy on this host.
 #[tokio::test]
 async fn loopback_requests_under_a_foreign_host_name_or_through_a_proxy_need_the_token() {
-    let sg = Spyglass::builder().dashboard_token("s3cret").build().unwrap();
+    let sg = Spyglass::builder()
+        .dashboard_token("s3cret")
+        .build()
+        .unwrap();
     let app = Router::new()
         .route("/", get(|| async { "home" }))
         .layer(SpyglassLayer::with_instance(sg.clone()));
     let app = serve(app).await;
     let stats = "/_spyglass/api/stats";
     let a = app
-        .send(app.req(reqwest::Method::GET, stats).header("host", "localhost:3000"))
+        .send(
+            app.req(reqwest::Method::GET, stats)
+                .header("host", "localhost:3000"),
+        )
         .await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(app.get(stats).await.status, 200);
 
-    let rebound = app.req(reqwest::Method::GET, stats).header("host", "evil.example:3000");
+    let rebound = app
+        .req(reqwest::Method::GET, stats)
+        .header("host", "evil.example:3000");
     let a = app.send(rebound).await;
     assert_eq!(a.status, 403);
-    assert!(a.text().contains("DNS rebinding") || a.text().contains("host name"), "{}", a.text());
+    assert!(
+        a.text().contains("DNS rebinding") || a.text().contains("host name"),
+        "{}",
+        a.text()
+    );
     let rebound = app
         .req(reqwest::Method::GET, stats)
         .header("host", "evil.example:3000")
@@ -358,7 +370,10 @@ async fn loopback_requests_under_a_foreign_host_name_or_through_a_proxy_need_the
     assert_eq!(app.send(proxied).await.status, 200);
     // The app's own routes are not affected.
     let a = app
-        .send(app.req(reqwest::Method::GET, "/").header("host", "evil.example"))
+        .send(
+            app.req(reqwest::Method::GET, "/")
+                .header("host", "evil.example"),
+        )
         .await;
     assert_eq!((a.status, a.text().as_str()), (200, "home"));
 }

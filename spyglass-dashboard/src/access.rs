@@ -90,12 +90,10 @@ fn local_host(host: &[u8]) -> bool {
     let host = host.trim();
     let name = if let Some(rest) = host.strip_prefix('[') {
         // `[v6]` or `[v6]:port`.
-        return rest
-            .split_once(']')
-            .is_some_and(|(ip, port)| {
-                ip.parse::<std::net::Ipv6Addr>().is_ok()
-                    && (port.is_empty() || port.strip_prefix(':').is_some_and(is_port))
-            });
+        return rest.split_once(']').is_some_and(|(ip, port)| {
+            ip.parse::<std::net::Ipv6Addr>().is_ok()
+                && (port.is_empty() || port.strip_prefix(':').is_some_and(is_port))
+        });
     } else {
         match host.rsplit_once(':') {
             Some((name, port)) if is_port(port) => name,
@@ -190,12 +188,18 @@ pub(crate) fn check(settings: &DashboardSettings, req: &DashboardRequest<'_>) ->
         }
     }
     forbidden(match not_local {
-        None => "403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to open the Spyglass \
-                 dashboard from a non-loopback address",
-        Some(NotLocal::Host) => "403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to open \
-                 the Spyglass dashboard under a host name other than localhost",
-        Some(NotLocal::Proxied(_)) => "403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to \
-                 open the Spyglass dashboard through a proxy",
+        None => {
+            "403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to open the Spyglass \
+                 dashboard from a non-loopback address"
+        }
+        Some(NotLocal::Host) => {
+            "403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to open \
+                 the Spyglass dashboard under a host name other than localhost"
+        }
+        Some(NotLocal::Proxied(_)) => {
+            "403 Forbidden: a valid SPYGLASS_DASHBOARD_TOKEN is required to \
+                 open the Spyglass dashboard through a proxy"
+        }
     })
 }
 
