@@ -164,6 +164,13 @@ impl CollectorStats {
     /// 10 ms (a stalled exporter must not stall the dashboard too). Returns whether the worker caught
     /// up.
     pub fn sync(&self) -> bool {
+        self.sync_within(SYNC_TIMEOUT)
+    }
+
+    /// As [`sync`](Self::sync), waiting at most `timeout`. A zero `timeout` only asks the worker to
+    /// catch up now and returns at once (what a reader on an async executor thread does: the
+    /// events it missed are counted by its next read).
+    pub fn sync_within(&self, timeout: Duration) -> bool {
         if !self.running.load(Ordering::Acquire)
             || self
                 .worker
@@ -172,7 +179,7 @@ impl CollectorStats {
         {
             return false;
         }
-        self.request(Pass::Sync, SYNC_TIMEOUT)
+        self.request(Pass::Sync, timeout)
     }
 
     /// Whether the worker has been inside one exporter call for longer than [`STUCK_IN_EXPORT`].

@@ -101,6 +101,18 @@ pub struct TraceRecord {
     pub spans: Vec<Event>,
 }
 
+/// What reached the flight recorder after a cursor ([`Recent::since`]).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Since {
+    /// The newest events that arrived after the cursor, newest first.
+    pub events: Vec<Event>,
+    /// The newest errors that arrived after the cursor, newest first.
+    pub errors: Vec<Event>,
+    /// The cursor of the point of this read: pass it to the next call.
+    pub cursor: u64,
+}
+
 /// A repeated query inside one request: an N+1 pattern.
 #[derive(Debug, Clone, serde::Serialize)]
 #[non_exhaustive]
@@ -267,10 +279,12 @@ impl Held {
 struct State {
     /// The newest events: the last batches whole, oldest first.
     retained: VecDeque<Held>,
-    /// Older events, per kind: those of a batch let go that were still among the newest
-    /// `EVENTS_PER_KIND` of their kind. Everything here is older than everything in `retained`.
-    kinds: [Ring<Event, EVENTS_PER_KIND>; 3],
-    errors: Ring<Event, ERRORS>,
+    /// Older events, per kind, with their arrival numbers: those of a batch let go that were
+    /// still among the newest `EVENTS_PER_KIND` of their kind. Everything here is older than
+    /// everything in `retained`.
+    kinds: [Ring<(u64, Event), EVENTS_PER_KIND>; 3],
+    /// The newest errors, with their arrival numbers.
+    errors: Ring<(u64, Event), ERRORS>,
     pending: HashMap<TraceId, Pending>,
     /// The trace whose span came last, kept out of `pending`: a request's spans and root mostly come
     /// one after the other, and then need no map lookup at all.
@@ -399,8 +413,55 @@ impl Recent {
             .rev()
             .flat_map(|h| h.events.iter().rev())
             .filter(move |ev| kind_index(ev) == k)
-            .chain(st.kinds[k].iter().rev())
+            .chain(st.kinds[k].iter().rev().map(|(_, ev)| ev))
             .take(EVENTS_PER_KIND)
+    }
+
+    /// What arrived since `cursor`: the newest `limit` events (of every kind) and the newest
+    /// `limit` errors that the collector handed over after the point `cursor` marks, newest first
+    /// by arrival, and the cursor of the point now. Cursor 0 is the start: the newest of all.
+    ///
+    /// A reader that follows the recorder (the dashboard's live stream) keeps the cursor between
+    /// calls, and so misses nothing that is still held, whatever the events' timestamps: events
+    /// reach the recorder in the order they were queued, which is not quite that of their end
+    /// times (a producer is preempted between stamping an event and queueing it; an integration
+    /// emits an event it stamped earlier).
+    pub fn since(&self, cursor: u64, limit: usize) -> Since {
+        let st = self.state.lock();
+        let mut events: Vec<Event> = Vec::new();
+        // The batches held, newest first, then the per-kind rings (all older), merged by arrival.
+        'held: for h in st.retained.iter().rev() {
+            for (i, ev) in h.events.iter().enumerate().rev() {
+                if h.first + (i as u64) < cursor || events.len() == limit {
+                    break 'held;
+                }
+                events.push(ev.clone());
+            }
+        }
+        let reaches_back = st.retained.front().is_none_or(|h| h.first <= cursor);
+        if events.len() < limit && !reaches_back {
+            let mut older: Vec<&(u64, Event)> = st
+                .kinds
+                .iter()
+                .flat_map(|ring| ring.iter().rev().take_while(|(at, _)| *at >= cursor))
+                .collect();
+            older.sort_unstable_by_key(|(at, _)| std::cmp::Reverse(*at));
+            let room = limit - events.len();
+            events.extend(older.into_iter().take(room).map(|(_, ev)| ev.clone()));
+        }
+        let errors = st
+            .errors
+            .iter()
+            .rev()
+            .take_while(|(at, _)| *at >= cursor)
+            .take(limit)
+            .map(|(_, ev)| ev.clone())
+            .collect();
+        Since {
+            events,
+            errors,
+            cursor: st.arrived,
+        }
     }
 
     /// The newest `limit` events, newest first, optionally of one kind.
@@ -426,7 +487,7 @@ impl Recent {
             .iter()
             .rev()
             .take(limit)
-            .cloned()
+            .map(|(_, ev)| ev.clone())
             .collect()
     }
 
@@ -512,14 +573,14 @@ impl State {
         self.arrived += batch.len() as u64;
         for (i, ev) in batch.iter().enumerate() {
             let failed = ev.is_error();
+            let at = first + i as u64;
             if failed {
-                self.errors.push(ev.clone());
+                self.errors.push((at, ev.clone()));
             }
             if is_root(ev) {
                 self.finish_root(batch, i, failed);
                 continue;
             }
-            let at = first + i as u64;
             // A trace already being assembled: the hot one, or one lookup.
             if let Some(p) = self.pending_mut(&ev.trace_id) {
                 p.add(ev, at, failed);
@@ -677,7 +738,7 @@ impl State {
             let Held {
                 events: mut old,
                 per_kind: old_per_kind,
-                ..
+                first,
             } = old;
             // Under load every kind has EVENTS_PER_KIND newer events in the batches kept: nothing
             // of the old batch moves, and its events are only dropped.
@@ -686,11 +747,11 @@ impl State {
                 recycled = Some(old);
                 continue;
             }
-            for ev in old.drain(..) {
+            for (at, ev) in (first..).zip(old.drain(..)) {
                 let k = kind_index(&ev);
                 newer[k] -= 1;
                 if newer[k] < EVENTS_PER_KIND {
-                    self.kinds[k].push(ev);
+                    self.kinds[k].push((at, ev));
                 }
             }
             recycled = Some(old);
@@ -1198,5 +1259,55 @@ mod tests {
             r.events(Some(KindFilter::Fn), usize::MAX).len(),
             EVENTS_PER_KIND
         );
+    }
+
+    #[test]
+    fn since_a_cursor_lists_what_arrived_after_it_whatever_its_timestamps() {
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        // Event `i` lasts `i + 1` ns, of the three kinds in turn, one batch each: past
+        // RETAINED_BATCHES the older ones are only in the per-kind rings.
+        let one = |i: u64| {
+            let mut ev = match i % 3 {
+                0 => Event::function("f", "m", i + 1, false),
+                1 => Event::request("GET", "/a", 200, i + 1),
+                _ => Event::query("SELECT 1", "sqlite", None, i + 1),
+            };
+            ev.ts_ns = 1_000_000 + i;
+            ev
+        };
+        let ingest = |range: std::ops::Range<u64>| {
+            for i in range {
+                r.ingest(&mut vec![one(i)]);
+            }
+        };
+        let durs = |evs: &[Event]| evs.iter().map(|e| e.dur_ns - 1).collect::<Vec<_>>();
+        ingest(0..40);
+        let first = r.since(0, 50);
+        assert_eq!(first.cursor, 40);
+        assert_eq!(durs(&first.events), (0..40).rev().collect::<Vec<_>>());
+        ingest(40..70);
+        let next = r.since(first.cursor, 50);
+        assert_eq!(durs(&next.events), (40..70).rev().collect::<Vec<_>>());
+        assert!(r.state.lock().retained.front().unwrap().first > 40);
+        assert_eq!(durs(&r.since(next.cursor - 5, 3).events), vec![69, 68, 67]);
+        assert!(r.since(next.cursor, 50).events.is_empty());
+
+        // An error stamped before one already read, but arriving after it, is still new.
+        let error_at = |end_ns: u64| {
+            let mut ev = Event::request("GET", "/e", 500, 10);
+            ev.ts_ns = end_ns - 10;
+            ev
+        };
+        r.ingest(&mut vec![error_at(2_000_000_000)]);
+        let seen = r.since(next.cursor, 50);
+        assert_eq!(seen.errors.len(), 1);
+        let late = error_at(1_000_000_000);
+        let late_span = late.span_id;
+        r.ingest(&mut vec![late]);
+        let got = r.since(seen.cursor, 50);
+        assert_eq!(got.errors.len(), 1);
+        assert_eq!(got.errors[0].span_id, late_span);
+        assert_eq!(got.events.len(), 1);
+        assert_eq!(got.events[0].span_id, late_span);
     }
 }

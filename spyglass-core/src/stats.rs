@@ -3,7 +3,9 @@
 //! Every event is counted here, whatever the sampling and whatever the queue drops: the collector's
 //! worker counts each batch it pops, and a producer counts an event the queue turns away (the oldest,
 //! displaced when the queue is full). Readers first [sync](crate::collector::CollectorStats::sync)
-//! with the worker, so a snapshot covers every event emitted before it. Each key owns a ring of time
+//! with the worker, so a snapshot covers every event emitted before it (a reader that must not wait,
+//! such as the dashboard on an async executor thread, reads with the `_unsynced` variants after a
+//! bounded [`sync_within`](StatsStore::sync_within)). Each key owns a ring of time
 //! buckets (10 s by default, 90 of them for the default 15-minute window) holding counts, bytes,
 //! rows, the maximum and a log-linear histogram, plus a running total of the
 //! buckets before the newest, so a full-window snapshot reads two histograms per key.
@@ -664,17 +666,28 @@ impl StatsStore {
         Duration::from_nanos(self.geo.bucket_ns)
     }
 
-    fn window_geometry(&self, window: Duration) -> (u64, u64, f64, u64) {
-        let now = crate::clock::unix_nanos();
+    /// The newest bucket's epoch at `now`, the number of buckets `window` covers, and the seconds a
+    /// rate over them divides by (see [`rate_secs`]).
+    fn window_geometry(&self, window: Duration, now: u64) -> (u64, u64, f64) {
         let epoch = now / self.geo.bucket_ns;
         let nb = (window.as_nanos() as u64)
             .div_ceil(self.geo.bucket_ns)
             .clamp(1, self.geo.n as u64);
-        let window_secs = (nb * self.geo.bucket_ns) as f64 / 1e9;
-        // Early in the process the window is only as long as the process has been up.
-        let up = (now.saturating_sub(self.started_ns)) as f64 / 1e9;
-        let rate_secs = window_secs.min(up.max(1.0));
-        (epoch, nb, rate_secs, now)
+        let rate_secs = rate_secs(nb, self.geo.bucket_ns, now, self.started_ns);
+        (epoch, nb, rate_secs)
+    }
+
+    /// Lets the collector's worker count the events still queued: asks it to and waits at most
+    /// `timeout` for it. A zero `timeout` only asks, and returns at once: the worker catches up
+    /// while the caller goes on, and the caller's next read sees it. Returns whether it caught up.
+    ///
+    /// [`snapshot`](Self::snapshot) and [`timeseries`](Self::timeseries) sync (waiting up to
+    /// 250 ms) before they read; a reader on an async executor thread, which must not wait that
+    /// long, syncs with a short `timeout` here and reads with
+    /// [`snapshot_unsynced`](Self::snapshot_unsynced) and
+    /// [`timeseries_unsynced`](Self::timeseries_unsynced).
+    pub fn sync_within(&self, timeout: Duration) -> bool {
+        self.collector.sync_within(timeout)
     }
 
     /// A snapshot of every key over the newest `window` (rounded up to whole buckets, capped at
@@ -684,8 +697,40 @@ impl StatsStore {
     /// if the worker is busy in a slow exporter), so it covers every event emitted before the call.
     pub fn snapshot(&self, window: Duration) -> StatsSnapshot {
         self.collector.sync();
-        let (epoch, nb, rate_secs, now) = self.window_geometry(window);
+        self.snapshot_unsynced(window)
+    }
+
+    /// As [`snapshot`](Self::snapshot), from what the store holds now, without waiting for the
+    /// collector's worker: events still queued are not counted yet (see
+    /// [`sync_within`](Self::sync_within)).
+    pub fn snapshot_unsynced(&self, window: Duration) -> StatsSnapshot {
+        self.snapshot_at(window, crate::clock::unix_nanos())
+    }
+
+    /// The snapshot over `window` as of `now` (ns since the Unix epoch).
+    fn snapshot_at(&self, window: Duration, now: u64) -> StatsSnapshot {
+        let (epoch, nb, rate_secs) = self.window_geometry(window, now);
         let mut merged = Merged::new();
+        let overall = {
+            let c = self.overall.lock().window(epoch, nb, &mut merged);
+            OverallStats {
+                count: c.count,
+                errors: c.errors,
+                error_rate: if c.count == 0 {
+                    0.0
+                } else {
+                    c.errors as f64 / c.count as f64
+                },
+                rps: c.count as f64 / rate_secs,
+                p50_ms: ms(merged.quantile(0.50, c.max_ns)),
+                p90_ms: ms(merged.quantile(0.90, c.max_ns)),
+                p95_ms: ms(merged.quantile(0.95, c.max_ns)),
+                p99_ms: ms(merged.quantile(0.99, c.max_ns)),
+                max_ms: ms(c.max_ns),
+                bytes_in: c.bytes_in,
+                bytes_out: c.bytes_out,
+            }
+        };
         let mut requests = Vec::new();
         let mut each = |series: &Shared, f: &mut dyn FnMut(Counts, &Merged)| {
             let c = series.lock().window(epoch, nb, &mut merged);
@@ -787,6 +832,7 @@ impl StatsStore {
             service: self.service.clone(),
             window_secs: (nb * self.geo.bucket_ns) / 1_000_000_000,
             generated_at_ms: now / 1_000_000,
+            overall,
             requests,
             functions,
             queries,
@@ -799,9 +845,19 @@ impl StatsStore {
 
     /// Per-bucket throughput, errors and latency percentiles over `window`: overall, and for the
     /// `top_routes` busiest routes.
+    ///
+    /// Like [`snapshot`](Self::snapshot), it first lets the collector's worker count the events
+    /// still queued.
     pub fn timeseries(&self, window: Duration, top_routes: usize) -> Timeseries {
         self.collector.sync();
-        let (epoch, nb, _, now) = self.window_geometry(window);
+        self.timeseries_unsynced(window, top_routes)
+    }
+
+    /// As [`timeseries`](Self::timeseries), from what the store holds now, without waiting for the
+    /// collector's worker (see [`sync_within`](Self::sync_within)).
+    pub fn timeseries_unsynced(&self, window: Duration, top_routes: usize) -> Timeseries {
+        let now = crate::clock::unix_nanos();
+        let (epoch, nb, _) = self.window_geometry(window, now);
         let bucket_secs = self.geo.bucket_ns as f64 / 1e9;
         let overall = points(&mut self.overall.lock(), epoch, nb, self.geo.bucket_ns);
         // Rank routes by their count in the window (cheap: counters only), then build points for
@@ -905,6 +961,19 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// The seconds a rate over the newest `nb` buckets divides by at `now` (ns since the Unix epoch):
+/// the time those buckets have covered so far, `nb - 1` whole ones and the newest up to `now` (it
+/// is still filling), but no longer than the store has been up (since `started_ns`). At least a
+/// second (or the whole window, if shorter), so that a read just after a bucket boundary of a
+/// one-bucket window does not divide by almost nothing.
+fn rate_secs(nb: u64, bucket_ns: u64, now: u64, started_ns: u64) -> f64 {
+    let into_newest = now % bucket_ns;
+    let covered = (nb - 1) * bucket_ns + into_newest;
+    let up = now.saturating_sub(started_ns);
+    let floor = (nb * bucket_ns).min(1_000_000_000);
+    covered.min(up).max(floor) as f64 / 1e9
+}
+
 /// A snapshot of all stats over a window; its JSON form is `/_spyglass/api/stats` (SPEC §6).
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -915,6 +984,9 @@ pub struct StatsSnapshot {
     pub window_secs: u64,
     /// When the snapshot was taken, ms since the Unix epoch.
     pub generated_at_ms: u64,
+    /// All requests together: the service's throughput, error rate and latency percentiles over
+    /// the window (percentiles of every request, not a mix of the routes' own).
+    pub overall: OverallStats,
     /// Per method and route template.
     pub requests: Vec<RequestStats>,
     /// Per instrumented function.
@@ -950,6 +1022,34 @@ pub struct RequestStats {
     /// 95th percentile latency.
     pub p95_ms: f64,
     /// 99th percentile latency.
+    pub p99_ms: f64,
+    /// Slowest request.
+    pub max_ms: f64,
+    /// Request body bytes.
+    pub bytes_in: u64,
+    /// Response body bytes.
+    pub bytes_out: u64,
+}
+
+/// Every request of the window together. Durations in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct OverallStats {
+    /// Requests in the window.
+    pub count: u64,
+    /// Requests that were errors (5xx or panic).
+    pub errors: u64,
+    /// `errors / count` (0 without requests).
+    pub error_rate: f64,
+    /// Requests per second over the window.
+    pub rps: f64,
+    /// Median latency of all requests.
+    pub p50_ms: f64,
+    /// 90th percentile latency of all requests.
+    pub p90_ms: f64,
+    /// 95th percentile latency of all requests.
+    pub p95_ms: f64,
+    /// 99th percentile latency of all requests.
     pub p99_ms: f64,
     /// Slowest request.
     pub max_ms: f64,
@@ -1079,4 +1179,107 @@ pub struct Point {
     pub p99_ms: f64,
     /// Slowest.
     pub max_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    /// A store of its own (no collector worker), up since `started_ns`.
+    fn store(started_ns: u64) -> StatsStore {
+        let mut s = StatsStore::new(
+            &StatsConfig::default(),
+            "t".into(),
+            Arc::new(CollectorStats::new(16, 8)),
+            Arc::new(crate::recent::Recent::new(5)),
+        );
+        s.started_ns = started_ns;
+        s
+    }
+
+    /// `route` requests at `per_sec` a second, each 1 ms long, the last ending just before `now`,
+    /// over the `secs` seconds before it.
+    fn steady(route: &'static str, per_sec: u64, secs: u64, now: u64) -> Vec<Event> {
+        let gap = SEC / per_sec;
+        (0..per_sec * secs)
+            .map(|i| {
+                let mut ev = Event::request("GET", route, 200, 1_000_000);
+                ev.ts_ns = now - i * gap - 1 - ev.dur_ns;
+                ev
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_rate_divides_by_the_time_its_buckets_have_covered() {
+        let b = 10 * SEC;
+        let at = 1_000_000 * b;
+        // Six buckets, 1 s into the newest: 51 s covered, not 60.
+        assert_eq!(rate_secs(6, b, at + SEC, 0), 51.0);
+        assert_eq!(rate_secs(6, b, at + 9 * SEC, 0), 59.0);
+        // No longer than the store has been up, and never less than a second.
+        assert_eq!(rate_secs(6, b, at + SEC, at - 20 * SEC), 21.0);
+        assert_eq!(rate_secs(1, b, at + 1_000, 0), 1.0);
+        assert_eq!(rate_secs(6, b, at + SEC, at + SEC - 5), 1.0);
+        // A window shorter than a second is the floor itself.
+        assert_eq!(rate_secs(1, SEC / 2, at + 7, 0), 0.5);
+    }
+
+    #[test]
+    fn steady_traffic_reads_its_rate_just_after_a_bucket_boundary() {
+        // 100 requests a second for the last 70 s, read 1 s after a bucket boundary: the 1-minute
+        // window's newest bucket holds one second of them. Dividing by the full 60 s read 85.
+        let wall = crate::clock::unix_nanos();
+        let now = (wall / (10 * SEC)) * 10 * SEC + SEC;
+        let s = store(now - 3600 * SEC);
+        s.record_batch(&steady("/a", 100, 70, now));
+        let snap = s.snapshot_at(Duration::from_secs(60), now);
+        let r = &snap.requests[0];
+        assert_eq!(r.count, 5_100);
+        assert!((r.rps - 100.0).abs() < 1e-9, "{}", r.rps);
+        assert_eq!(snap.overall.count, 5_100);
+        assert!(
+            (snap.overall.rps - 100.0).abs() < 1e-9,
+            "{}",
+            snap.overall.rps
+        );
+
+        // A process up for 20 s divides by those 20 s.
+        let young = store(now - 20 * SEC);
+        young.record_batch(&steady("/a", 100, 20, now));
+        let snap = young.snapshot_at(Duration::from_secs(60), now);
+        assert_eq!(snap.requests[0].count, 2_000);
+        assert!((snap.requests[0].rps - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn overall_percentiles_are_those_of_every_request() {
+        // 980 requests of 1 ms on one route and 20 of 100 ms on another: the service's p95 is
+        // 1 ms and its p99 100 ms (the slow route's p95 is 100 ms, the mean of the medians 2.98).
+        let wall = crate::clock::unix_nanos();
+        let s = store(wall - 3600 * SEC);
+        let mut events = Vec::new();
+        for i in 0..1_000u64 {
+            let (route, dur, status) = if i % 50 == 0 {
+                ("/slow", 100_000_000, 500)
+            } else {
+                ("/fast", 1_000_000, 200)
+            };
+            let mut ev = Event::request("GET", route, status, dur);
+            ev.ts_ns = wall - SEC - dur;
+            events.push(ev);
+        }
+        s.record_batch(&events);
+        let o = s.snapshot_at(Duration::from_secs(60), wall).overall;
+        assert_eq!((o.count, o.errors), (1_000, 20));
+        assert!((o.error_rate - 0.02).abs() < 1e-12);
+        let near = |got: f64, want: f64| (got - want).abs() <= want * 0.0625;
+        assert!(near(o.p50_ms, 1.0), "p50 {}", o.p50_ms);
+        assert!(near(o.p90_ms, 1.0), "p90 {}", o.p90_ms);
+        assert!(near(o.p95_ms, 1.0), "p95 {}", o.p95_ms);
+        assert!(near(o.p99_ms, 100.0), "p99 {}", o.p99_ms);
+        assert_eq!(o.max_ms, 100.0);
+    }
 }

@@ -3,9 +3,19 @@
 (function () {
   "use strict";
   var BASE = "/_spyglass";
+  // Waits before reopening a stream the browser gave up on: doubling from the first to the last.
+  var RETRY_FIRST_MS = 1000, RETRY_MAX_MS = 30000;
   var state = {
     window: 900,
+    // The longest window the server keeps (from the updates); the page offers none longer.
+    maxWindow: null,
+    // The page's own window choices (the buttons of index.html), read once.
+    windowChoices: null,
     es: null,
+    retryMs: 0,
+    retryTimer: null,
+    // Bumped by each openTrace: a reply to an earlier one is dropped.
+    traceRequest: 0,
     charts: {},
     errors: [],
     selected: null,
@@ -343,6 +353,7 @@
   function renderTraces(traces) {
     traces = filterTraces(traces);
     c0onRow.traces = function (tr, r) {
+      tr.dataset.traceId = r.trace_id;
       if (r.trace_id === state.selected) tr.classList.add("sel");
       tr.addEventListener("click", function () { openTrace(r.trace_id); });
     };
@@ -362,10 +373,13 @@
 
   function openTrace(id) {
     state.selected = id;
+    var request = ++state.traceRequest;
+    // Replies can come back out of order: only the latest click's is shown.
+    function show(t) { if (request === state.traceRequest) renderWaterfall(t, id); }
     fetch(BASE + "/api/traces/" + encodeURIComponent(id), { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (t) { renderWaterfall(t, id); })
-      .catch(function () { renderWaterfall(null, id); });
+      .then(show)
+      .catch(function () { show(null); });
     if (state.last) renderTraces(state.last.traces);
   }
 
@@ -420,30 +434,60 @@
   }
 
   // ---------- KPIs ----------
+  // The service as a whole: the server's figures over every request of the window (percentiles of
+  // all requests, which no mix of the routes' own percentiles gives).
   function renderKpis(stats) {
-    var count = 0, errors = 0, rps = 0, wsum50 = 0, p95 = 0, p99 = 0;
-    (stats.requests || []).forEach(function (r) {
-      count += r.count;
-      errors += r.errors;
-      rps += r.rps;
-      wsum50 += r.p50_ms * r.count;
-      p95 = Math.max(p95, r.p95_ms);
-      p99 = Math.max(p99, r.p99_ms);
-    });
-    setText("kpi-rps", count ? fmtRate(rps) + " req/s" : "–");
+    var o = stats.overall || {};
+    var count = o.count || 0;
+    setText("kpi-rps", count ? fmtRate(o.rps) + " req/s" : "–");
     setText("kpi-count", fmtNum(count));
-    setText("kpi-err", count ? fmtPct(errors / count) : "–", count && errors / count > 0.01);
-    setText("kpi-p50", count ? fmtMs(wsum50 / count) : "–");
-    setText("kpi-p95", count ? fmtMs(p95) : "–");
-    setText("kpi-p99", count ? fmtMs(p99) : "–");
-    $("kpi-p50").title = "request-weighted mean of the per-route medians";
-    $("kpi-p95").title = "slowest route's p95";
-    $("kpi-p99").title = "slowest route's p99";
+    setText("kpi-err", count ? fmtPct(o.error_rate) : "–", count && o.error_rate > 0.01);
+    setText("kpi-p50", count ? fmtMs(o.p50_ms) : "–");
+    setText("kpi-p95", count ? fmtMs(o.p95_ms) : "–");
+    setText("kpi-p99", count ? fmtMs(o.p99_ms) : "–");
+    ["p50", "p95", "p99"].forEach(function (p) {
+      $("kpi-" + p).title = p + " of every request in the window";
+    });
   }
 
   // ---------- updates ----------
+  // "1 min", "5 min", "90 s": a window's length.
+  function fmtWindow(secs) {
+    return secs % 60 === 0 ? secs / 60 + " min" : secs + " s";
+  }
+
+  // Offers only the windows the server keeps: the page's choices up to its longest, and that
+  // longest itself when it is none of them. The window shown is at most the longest.
+  function offerWindows(max) {
+    if (!(max > 0) || max === state.maxWindow) return;
+    state.maxWindow = max;
+    var nav = $("window");
+    if (!state.windowChoices) {
+      state.windowChoices = Array.prototype.map.call(nav.querySelectorAll("button"), function (b) {
+        return +b.dataset.w;
+      });
+    }
+    var offered = state.windowChoices.filter(function (w) { return w <= max; });
+    if (offered.indexOf(max) < 0) offered.push(max);
+    nav.textContent = "";
+    offered.forEach(function (w) {
+      var b = el("button", "", fmtWindow(w));
+      b.dataset.w = String(w);
+      nav.appendChild(b);
+    });
+    if (state.window > max) state.window = max;
+    markWindow();
+  }
+
+  function markWindow() {
+    Array.prototype.forEach.call($("window").querySelectorAll("button"), function (x) {
+      x.classList.toggle("on", +x.dataset.w === state.window);
+    });
+  }
+
   function render(u) {
     state.last = u;
+    offerWindows(u.max_window_secs);
     var s = u.stats;
     $("service").textContent = s.service;
     document.title = "Spyglass · " + s.service;
@@ -471,6 +515,8 @@
   }
 
   function connect() {
+    clearTimeout(state.retryTimer);
+    state.retryTimer = null;
     if (state.es) state.es.close();
     var live = $("live");
     live.className = "live off";
@@ -478,13 +524,25 @@
     var es = new EventSource(BASE + "/api/stream?window=" + state.window);
     state.es = es;
     es.addEventListener("update", function (ev) {
+      if (state.es !== es) return;
+      state.retryMs = 0;
       live.className = "live on";
       live.textContent = "live";
       onUpdate(ev);
     });
     es.onerror = function () {
+      if (state.es !== es) return;
       live.className = "live off";
       live.textContent = "reconnecting";
+      // After a network error the browser reconnects by itself; after an answer other than a
+      // 200 stream (a proxy's 502 while the app restarts, a 403 once a token changed) it gives up
+      // for good. Then open a new stream ourselves, waiting longer after each failure.
+      if (es.readyState !== EventSource.CLOSED) return;
+      es.close();
+      state.es = null;
+      state.retryMs = Math.min(RETRY_MAX_MS, state.retryMs ? state.retryMs * 2 : RETRY_FIRST_MS);
+      live.textContent = "reconnecting in " + Math.round(state.retryMs / 1000) + " s";
+      state.retryTimer = setTimeout(connect, state.retryMs);
     };
   }
 
@@ -512,9 +570,8 @@
       var b = ev.target.closest("button");
       if (!b) return;
       state.window = +b.dataset.w;
-      Array.prototype.forEach.call(nav.querySelectorAll("button"), function (x) {
-        x.classList.toggle("on", x === b);
-      });
+      markWindow();
+      state.retryMs = 0;
       connect();
     });
     loadErrors().then(connect);

@@ -1,5 +1,7 @@
 //! The JSON API: stats, timeseries, events, errors and traces.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 use spyglass_core::event::{Event, EventKind, EventRecord};
@@ -11,15 +13,29 @@ use crate::DashboardResponse;
 
 type Answer = Result<DashboardResponse, String>;
 
+/// How long a JSON answer waits for the collector's worker to count the events still queued.
+///
+/// The answer is made on the server's async executor thread, which must not wait long (the
+/// store's own `snapshot` waits up to 250 ms when the worker is inside a slow exporter call). An
+/// idle worker wakes and catches up well within this; a busy one is left to catch up by itself,
+/// and the answer shows what the store holds (a client that must see an event polls).
+pub(crate) const SYNC_WAIT: Duration = Duration::from_millis(5);
+
 pub(crate) fn stats(sg: &Spyglass, q: &Query) -> Answer {
     let window = q.window(sg.stats().max_window())?;
-    Ok(DashboardResponse::json(&sg.stats().snapshot(window)))
+    sg.stats().sync_within(SYNC_WAIT);
+    Ok(DashboardResponse::json(
+        &sg.stats().snapshot_unsynced(window),
+    ))
 }
 
 pub(crate) fn timeseries(sg: &Spyglass, q: &Query) -> Answer {
     let window = q.window(sg.stats().max_window())?;
     let top = q.uint("top", 5, 0, 100)? as usize;
-    Ok(DashboardResponse::json(&sg.stats().timeseries(window, top)))
+    sg.stats().sync_within(SYNC_WAIT);
+    Ok(DashboardResponse::json(
+        &sg.stats().timeseries_unsynced(window, top),
+    ))
 }
 
 pub(crate) fn events(sg: &Spyglass, q: &Query) -> Answer {

@@ -20,6 +20,12 @@
 //! | `/api/stream?window=SECS&interval_ms=MS` | SSE: an `update` event per interval (stats, series, new events, new errors, traces) |
 //! | `/metrics` | Prometheus text exposition, 404 when no Prometheus exporter is enabled |
 //!
+//! A `window` longer than the instance keeps ([`StatsStore::max_window`]) is read as the longest
+//! one; every answer's `window_secs` says what it covers, and the stream's updates carry
+//! `max_window_secs`.
+//!
+//! [`StatsStore::max_window`]: spyglass_core::StatsStore::max_window
+//!
 //! Access: peers on a loopback address are let in; any other peer must present
 //! `SPYGLASS_DASHBOARD_TOKEN` as `Authorization: Bearer …`, as the `spyglass_token` cookie, or once as
 //! `?token=…` (answered with a redirect that sets the cookie `HttpOnly` and drops the token from the
@@ -217,6 +223,11 @@ impl Dashboard {
     /// Never panics on bad input: unknown paths get 404, bad query values 400 with a message naming
     /// the parameter, other methods 405. Called inside a tokio runtime when the path is the stream
     /// (the stream's timer is tokio's).
+    ///
+    /// It runs on the server's executor thread, so it waits little for the collector's worker to
+    /// count the events still queued: at most 5 ms for `/api/stats` and `/api/timeseries`, not at
+    /// all for the stream's updates (they ask the worker to catch up and show what it counted in
+    /// the next update).
     pub fn handle(&self, req: DashboardRequest<'_>) -> DashboardResponse {
         if !self.is_enabled() {
             return DashboardResponse::text(StatusCode::NOT_FOUND, "the Spyglass dashboard is off");
@@ -372,7 +383,7 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
-            status(Method::GET, "/api/stats", Some("window=100000")),
+            status(Method::GET, "/api/stats", Some("window=0")),
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
@@ -437,6 +448,161 @@ mod tests {
         );
     }
 
+    async fn next(s: &mut DashboardStream) -> Option<Bytes> {
+        use futures_core::Stream;
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+    }
+
+    /// The JSON of the stream's next update.
+    async fn next_update(s: &mut DashboardStream) -> serde_json::Value {
+        let b = next(s).await.expect("an update");
+        let text = std::str::from_utf8(&b).unwrap();
+        let data = text
+            .split_once("event: update\ndata: ")
+            .map(|(_, d)| d)
+            .expect("an update event");
+        serde_json::from_str(data.trim()).unwrap()
+    }
+
+    fn open_stream(d: &Dashboard, query: &str) -> DashboardStream {
+        let r = call(d, Method::GET, "/api/stream", Some(query), Some("[::1]:5"));
+        assert_eq!(r.status, StatusCode::OK);
+        let DashboardBody::Stream(s) = r.body else {
+            panic!("a stream")
+        };
+        s
+    }
+
+    fn json_of(d: &Dashboard, path: &str, query: &str) -> serde_json::Value {
+        let r = call(d, Method::GET, path, Some(query), Some("127.0.0.1:9"));
+        assert_eq!(r.status, StatusCode::OK, "{path}?{query}");
+        serde_json::from_slice(&r.body.into_bytes().unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_window_longer_than_the_instance_keeps_is_served_as_its_longest() {
+        // The page asks for 15 minutes; this instance keeps 5. Refusing (400) left the page's
+        // EventSource closed for good.
+        let sg = Spyglass::builder()
+            .stats(spyglass_core::stats::StatsConfig {
+                window: Duration::from_secs(300),
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        let d = Dashboard::new(sg);
+        let mut s = open_stream(&d, "window=900&interval_ms=100");
+        let u = next_update(&mut s).await;
+        assert_eq!(u["stats"]["window_secs"], 300);
+        assert_eq!(u["timeseries"]["window_secs"], 300);
+        assert_eq!(
+            u["timeseries"]["overall"].as_array().map(Vec::len),
+            Some(30)
+        );
+        assert_eq!(
+            u["max_window_secs"], 300,
+            "the page offers no longer window"
+        );
+        let u = next_update(&mut s).await;
+        assert_eq!(u["stats"]["window_secs"], 300);
+        assert_eq!(json_of(&d, "/api/stats", "window=900")["window_secs"], 300);
+        assert_eq!(
+            json_of(&d, "/api/timeseries", "window=900")["window_secs"],
+            300
+        );
+        assert_eq!(json_of(&d, "/api/stats", "window=60")["window_secs"], 60);
+        assert_eq!(json_of(&d, "/api/stats", "")["window_secs"], 300);
+    }
+
+    #[tokio::test]
+    async fn the_overall_latency_is_that_of_every_request() {
+        // 980 requests of 1 ms and 20 failed ones of 100 ms on another route: the service's p95 is
+        // 1 ms and its p99 100 ms. (The slow route's p95 is 100 ms, and the requests' mean of the
+        // routes' medians 2.98 ms: what the page showed before.)
+        let sg = Spyglass::builder().build().unwrap();
+        let em = sg.emitter();
+        for i in 0..1_000 {
+            if i % 50 == 0 {
+                em.emit_req("GET", "/slow", 500, Duration::from_millis(100));
+            } else {
+                em.emit_req("GET", "/fast", 200, Duration::from_millis(1));
+            }
+        }
+        assert!(sg.flush(Duration::from_secs(5)));
+        let d = Dashboard::new(sg);
+        let check = |o: &serde_json::Value| {
+            let f = |k: &str| o[k].as_f64().unwrap_or_else(|| panic!("{k} in {o}"));
+            let near = |k: &str, want: f64| {
+                assert!((f(k) - want).abs() <= want * 0.0625, "{k}: {o}");
+            };
+            assert_eq!(o["count"], 1_000);
+            assert_eq!(o["errors"], 20);
+            assert!((f("error_rate") - 0.02).abs() < 1e-12, "{o}");
+            near("p50_ms", 1.0);
+            near("p90_ms", 1.0);
+            near("p95_ms", 1.0);
+            near("p99_ms", 100.0);
+            assert_eq!(f("max_ms"), 100.0);
+            assert!(f("rps") > 0.0);
+        };
+        let stats = json_of(&d, "/api/stats", "window=60");
+        check(&stats["overall"]);
+        let slow = stats["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["route"] == "/slow")
+            .unwrap();
+        assert!(slow["p95_ms"].as_f64().unwrap() > 90.0);
+        let mut s = open_stream(&d, "window=60");
+        check(&next_update(&mut s).await["stats"]["overall"]);
+    }
+
+    #[tokio::test]
+    async fn the_stream_sends_an_error_queued_after_a_later_stamped_one_it_sent() {
+        let sg = Spyglass::builder().build().unwrap();
+        let d = Dashboard::new(sg.clone());
+        let mut s = open_stream(&d, "interval_ms=100");
+        assert_eq!(next_update(&mut s).await["errors"], serde_json::json!([]));
+        // A failed request that ended `secs_ago` seconds ago.
+        let failed = |secs_ago: u64| {
+            let mut ev = spyglass_core::Event::request("GET", "/e", 500, 1_000_000);
+            ev.ts_ns = spyglass_core::clock::unix_nanos() - secs_ago * 1_000_000_000 - ev.dur_ns;
+            ev
+        };
+        let newer = failed(1);
+        let newer_span = newer.span_id.to_hex().to_string();
+        sg.emitter().emit(newer);
+        assert!(sg.flush(Duration::from_secs(5)));
+        let u = next_update(&mut s).await;
+        assert_eq!(u["errors"].as_array().map(Vec::len), Some(1));
+        assert_eq!(u["errors"][0]["span_id"], newer_span.as_str());
+        // Stamped before the one sent, queued after it (a producer preempted between the two).
+        let older = failed(5);
+        let older_span = older.span_id.to_hex().to_string();
+        sg.emitter().emit(older);
+        assert!(sg.flush(Duration::from_secs(5)));
+        let u = next_update(&mut s).await;
+        assert_eq!(
+            u["errors"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            u["errors"]
+        );
+        assert_eq!(u["errors"][0]["span_id"], older_span.as_str());
+        assert_eq!(
+            u["events"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            u["events"]
+        );
+        assert_eq!(u["events"][0]["span_id"], older_span.as_str());
+        // Nothing new: nothing sent again.
+        let u = next_update(&mut s).await;
+        assert_eq!(u["errors"], serde_json::json!([]));
+        assert_eq!(u["events"], serde_json::json!([]));
+    }
+
     #[tokio::test]
     async fn the_stream_sends_updates() {
         let sg = Spyglass::builder().build().unwrap();
@@ -452,10 +618,6 @@ mod tests {
         let DashboardBody::Stream(mut s) = r.body else {
             panic!("a stream")
         };
-        use futures_core::Stream;
-        async fn next(s: &mut DashboardStream) -> Option<Bytes> {
-            std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
-        }
         let first = next(&mut s).await.unwrap();
         assert!(first.starts_with(b"retry: 2000\n\nevent: update\ndata: {"));
         sg.emitter()

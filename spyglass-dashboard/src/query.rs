@@ -50,10 +50,26 @@ impl Query {
         }
     }
 
-    /// `window` in seconds, `1..=max` (the stats store's longest window), default `max`.
+    /// `window` in seconds, at least 1, default `max` (the stats store's longest window). A longer
+    /// one is read as `max`, not refused: a client asking for more than an instance keeps (the
+    /// page's 15-minute default, where the window is shorter) gets all there is, and the answer's
+    /// `window_secs` says what it covers.
     pub(crate) fn window(&self, max: Duration) -> Result<Duration, String> {
         let max = max.as_secs().max(1);
-        self.uint("window", max, 1, max).map(Duration::from_secs)
+        match self.get("window") {
+            None => Ok(Duration::from_secs(max)),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n >= 1 => Ok(Duration::from_secs(n.min(max))),
+                // Past u64: a number all the same, so the longest window.
+                Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
+                    Ok(Duration::from_secs(max))
+                }
+                _ => Err(format!(
+                    "window must be a whole number of seconds, at least 1 (more than {max} reads as \
+                     {max}), got '{v}'"
+                )),
+            },
+        }
     }
 
     /// `limit`, `1..=1000`, default 100.
@@ -80,5 +96,28 @@ mod tests {
         assert!(q.window(Duration::from_secs(900)).is_err());
         let q = Query::parse(None).unwrap();
         assert_eq!(q.window(Duration::from_secs(900)).unwrap().as_secs(), 900);
+    }
+
+    #[test]
+    fn a_window_past_the_longest_is_the_longest() {
+        let max = Duration::from_secs(300);
+        let window = |raw: &str| Query::parse(Some(raw)).unwrap().window(max);
+        assert_eq!(window("window=900").unwrap().as_secs(), 300);
+        assert_eq!(window("window=300").unwrap().as_secs(), 300);
+        assert_eq!(window("window=60").unwrap().as_secs(), 60);
+        assert_eq!(
+            window("window=99999999999999999999999").unwrap().as_secs(),
+            300
+        );
+        for bad in ["window=0", "window=-5", "window=abc", "window="] {
+            assert_eq!(
+                window(bad).unwrap_err(),
+                format!(
+                    "window must be a whole number of seconds, at least 1 (more than 300 reads as \
+                     300), got '{}'",
+                    &bad["window=".len()..]
+                )
+            );
+        }
     }
 }

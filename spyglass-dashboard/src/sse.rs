@@ -2,9 +2,18 @@
 //!
 //! Each update is one `event: update` whose data is a JSON object: `stats` (as `/api/stats`),
 //! `timeseries` (as `/api/timeseries`, overall only: the page charts that, and the busiest routes'
-//! series would be most of every update), `events` and `errors` (those finished since the previous
-//! update, newest first), and `traces` (the newest, failed and slowest of the kept traces). The
-//! first update is sent at once.
+//! series would be most of every update), `events` and `errors` (the newest 50 of those that
+//! reached the flight recorder since the previous update, newest first), `traces` (the newest,
+//! failed and slowest of the kept traces), and `max_window_secs` (the longest window the instance
+//! keeps: the page offers no longer one). The first update is sent at once.
+//!
+//! "Since the previous update" is by the recorder's arrival order, not by timestamps: events reach
+//! it in the order they were queued, which is not quite that of their end times, and a cut by time
+//! would skip an event stamped before one the previous update sent but queued after it.
+//!
+//! An update is made on the server's executor thread, so it never waits for the collector's
+//! worker: it asks the worker to catch up and reads what the stats already hold; what the worker
+//! counts meanwhile is in the next update.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -46,8 +55,10 @@ pub struct DashboardStream {
     window: Duration,
     period: Duration,
     interval: Option<tokio::time::Interval>,
-    last_event_end: u64,
-    last_error_end: u64,
+    /// The flight recorder's cursor after the previous update ([`Recent::since`]).
+    ///
+    /// [`Recent::since`]: spyglass_core::recent::Recent::since
+    cursor: u64,
     started: bool,
     epoch: u64,
 }
@@ -61,9 +72,8 @@ impl std::fmt::Debug for DashboardStream {
     }
 }
 
-fn end(v: &spyglass_core::Event) -> u64 {
-    v.ts_ns + v.dur_ns
-}
+/// Events and errors an update carries at most.
+const NEW_EVENTS: usize = 50;
 
 impl DashboardStream {
     /// A stream of updates of `sg` over `window`, one per `period`.
@@ -74,40 +84,30 @@ impl DashboardStream {
             window,
             period,
             interval: None,
-            last_event_end: 0,
-            last_error_end: 0,
+            cursor: 0,
             started: false,
         }
     }
 
     fn update(&mut self) -> Bytes {
         let sg = &self.sg;
+        let stats = sg.stats();
+        // Only asks: this runs on the executor thread (see the module docs).
+        stats.sync_within(Duration::ZERO);
         let recent = sg.recent();
-        let events: Vec<Value> = recent
-            .events(None, 50)
-            .iter()
-            .filter(|e| end(e) > self.last_event_end)
-            .map(|e| event_json(sg, e))
-            .collect();
-        if let Some(e) = recent.events(None, 1).first() {
-            self.last_event_end = self.last_event_end.max(end(e));
-        }
-        let errs = recent.errors(50);
-        let errors: Vec<Value> = errs
-            .iter()
-            .filter(|e| end(e) > self.last_error_end)
-            .map(|e| event_json(sg, e))
-            .collect();
-        if let Some(m) = errs.iter().map(end).max() {
-            self.last_error_end = self.last_error_end.max(m);
-        }
+        let new = recent.since(self.cursor, NEW_EVENTS);
+        self.cursor = new.cursor;
+        let json_of = |list: &[spyglass_core::Event]| -> Vec<Value> {
+            list.iter().map(|e| event_json(sg, e)).collect()
+        };
         let traces = balanced(recent.traces().iter().map(TraceSummary::of).collect());
         let body = json!({
-            "stats": sg.stats().snapshot(self.window),
-            "timeseries": sg.stats().timeseries(self.window, 0),
-            "events": events,
-            "errors": errors,
+            "stats": stats.snapshot_unsynced(self.window),
+            "timeseries": stats.timeseries_unsynced(self.window, 0),
+            "events": json_of(&new.events),
+            "errors": json_of(&new.errors),
             "traces": traces,
+            "max_window_secs": stats.max_window().as_secs(),
         });
         let mut out = Vec::with_capacity(4096);
         if !self.started {

@@ -52,13 +52,10 @@ pub(crate) fn traceparent_value(ctx: &TraceContext) -> HeaderValue {
 pub(crate) fn grpc_outcome(headers: &http::HeaderMap, rec: &mut Record) -> Option<u32> {
     const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
     const GRPC_MESSAGE: http::HeaderName = http::HeaderName::from_static("grpc-message");
-    let Some(code) = headers
+    let code = headers
         .get(GRPC_STATUS)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u32>().ok())
-    else {
-        return None;
-    };
+        .and_then(|v| v.parse::<u32>().ok())?;
     let name = match code {
         2 => "UNKNOWN",
         4 => "DEADLINE_EXCEEDED",

@@ -1,0 +1,176 @@
+// The dashboard page's own behaviour in headless Chromium, against the dashboard-only server of
+// spyglass-dashboard/examples/check_server.rs (an instance whose stats window is SECS long, with
+// the synthetic traffic its docs describe):
+//   node page.mjs <dashboard-url> <window-secs>
+// Run by 32-browser-page.sh. Fails (exit 1) unless:
+//   - the page is live although the instance keeps less than the page's 15-minute default, and
+//     offers no window longer than the instance keeps (only the choices up to it, and it);
+//   - the p50/p95/p99 tiles show the service's percentiles over every request (p95 ~1 ms, p99
+//     ~100 ms), not the slowest route's p95 (~100 ms);
+//   - a stream answered with a 502 (a proxy while the app restarts) is retried until it is live;
+//   - of two trace clicks whose replies come back in the opposite order, the waterfall shows the
+//     second one clicked;
+//   - choosing another window keeps the page live;
+// and no console error or HTTP error occurred other than the 502s the check itself answered.
+import { createRequire } from "node:module";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = process.env.ROOT || join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const { chromium } = createRequire(join(root, "tests/browser/package.json"))("playwright-core");
+
+const [url, windowArg] = process.argv.slice(2);
+const windowSecs = Number(windowArg);
+if (!url || !(windowSecs > 0)) {
+  console.error("usage: node page.mjs <dashboard-url> <window-secs>");
+  process.exit(2);
+}
+const CHOICES = [60, 300, 900];
+const fmtWindow = (s) => (s % 60 === 0 ? s / 60 + " min" : s + " s");
+const wantWindows = CHOICES.filter((w) => w <= windowSecs);
+if (!wantWindows.includes(windowSecs)) wantWindows.push(windowSecs);
+
+const profile = mkdtempSync(join(process.env.SPYGLASS_TEST_TMP || tmpdir(), "chromium-profile-"));
+const problems = [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A duration as the page prints it ("950 µs", "1.02 ms", "100 ms", "1.20 s"), in ms.
+const parseMs = (t) => {
+  const m = /^([\d.]+) (µs|ms|s)$/.exec(t.trim());
+  if (!m) throw new Error(`not a duration: '${t}'`);
+  return Number(m[1]) * { "µs": 1e-3, ms: 1, s: 1e3 }[m[2]];
+};
+
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  viewport: { width: 1440, height: 1000 },
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+  ],
+});
+// The 502s answered on purpose, and the console lines Chromium writes about them.
+let refusing = false;
+function watch(page) {
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    if (refusing && /502|EventSource/.test(m.text())) return;
+    problems.push("console error: " + m.text());
+  });
+  page.on("pageerror", (e) => problems.push("page error: " + e.message));
+  page.on("response", (r) => {
+    if (r.status() >= 400 && !(r.status() === 502 && refusing)) problems.push(`HTTP ${r.status()} for ${r.url()}`);
+  });
+}
+const updates = (page) => page.evaluate(() => window.spyglassDashboard.updates());
+async function moreUpdates(page, n, timeout = 15_000) {
+  const before = await updates(page);
+  await page.waitForFunction((m) => window.spyglassDashboard.updates() >= m, before + n, { timeout });
+}
+
+let ok = false;
+try {
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  watch(page);
+
+  // 1. Live with a window shorter than the page's default, offering only the windows kept.
+  await page.goto(url, { waitUntil: "load", timeout: 30_000 });
+  await page.waitForFunction(() => window.spyglassDashboard.updates() >= 2, null, { timeout: 20_000 })
+    .catch(() => { throw new Error(`no live update: is the page's stream refused (window ${windowSecs} s)?`); });
+  const offered = await page.$$eval("#window button", (bs) => bs.map((b) => [b.textContent, b.classList.contains("on")]));
+  const want = wantWindows.map((w) => [fmtWindow(w), w === Math.min(900, windowSecs)]);
+  if (JSON.stringify(offered) !== JSON.stringify(want)) {
+    problems.push(`window choices ${JSON.stringify(offered)}, expected ${JSON.stringify(want)}`);
+  }
+  if (!/^live$/.test(await page.textContent("#live"))) problems.push("not marked live");
+
+  // 2. The percentile tiles are the service's: wait for enough traffic to hold the 2% slow ones.
+  await page.waitForFunction(() => {
+    const n = document.getElementById("kpi-count").textContent;
+    return /k$/.test(n) || Number(n) >= 400;
+  }, null, { timeout: 30_000 });
+  await moreUpdates(page, 1);
+  const kpi = {};
+  for (const k of ["p50", "p95", "p99"]) kpi[k] = parseMs(await page.textContent(`#kpi-${k}`));
+  const routeP95 = await page.$$eval("#routes tbody tr", (rows) => rows.map((r) => r.children[6].textContent));
+  const worstRouteP95 = Math.max(...routeP95.map(parseMs));
+  if (!(kpi.p50 < 5 && kpi.p95 < 5 && kpi.p99 > 50 && worstRouteP95 > 50)) {
+    problems.push(`percentile tiles ${JSON.stringify(kpi)} (the slowest route's p95 ${worstRouteP95} ms): ` +
+      "expected p50 and p95 ~1 ms and p99 ~100 ms, the service's own");
+  }
+
+  // 3. A stream answered with a 502 is retried until live (EventSource alone gives up for good).
+  let streams = 0;
+  await page.route("**/api/stream**", (route) => {
+    streams++;
+    if (streams <= 2) return route.fulfill({ status: 502, contentType: "text/plain", body: "bad gateway\n" });
+    return route.continue();
+  });
+  refusing = true;
+  await page.reload({ waitUntil: "load" });
+  await page.waitForFunction(() => window.spyglassDashboard.updates() >= 2, null, { timeout: 30_000 })
+    .catch(() => { throw new Error(`the page did not recover from a 502 on its stream (${streams} stream requests)`); });
+  refusing = false;
+  if (streams < 3) problems.push(`expected the stream refused twice then served, saw ${streams} stream requests`);
+  await page.unroute("**/api/stream**");
+
+  // 4. Two trace clicks whose replies come back out of order: the second one clicked is shown.
+  await page.waitForFunction(() => document.querySelectorAll("#traces tbody tr[data-trace-id]").length >= 2,
+    null, { timeout: 30_000 });
+  const asked = [];
+  let answered = 0;
+  let first = null;
+  await page.route("**/api/traces/*", async (route) => {
+    const id = route.request().url().split("/").pop();
+    asked.push(id);
+    if (id === first) {
+      const resp = await route.fetch();
+      await sleep(1500);
+      await route.fulfill({ response: resp });
+    } else {
+      await route.continue();
+    }
+    answered++;
+  });
+  // Both clicks in one task, so that no update re-renders the list in between.
+  const [a, b] = await page.evaluate(() => {
+    const rows = [...document.querySelectorAll("#traces tbody tr[data-trace-id]")];
+    return [rows[0].dataset.traceId, rows[1].dataset.traceId];
+  });
+  first = a;
+  await page.evaluate(([a, b]) => {
+    const row = (id) => document.querySelector(`#traces tbody tr[data-trace-id="${id}"]`);
+    row(a).click();
+    row(b).click();
+  }, [a, b]);
+  const deadline = Date.now() + 15_000;
+  while (answered < 2 && Date.now() < deadline) await sleep(100);
+  await sleep(300);
+  const head = await page.textContent("#waterfall");
+  if (a === b || answered < 2) problems.push(`trace clicks: asked ${JSON.stringify(asked)}, ${answered} answered`);
+  else if (!head.includes(b) || head.includes(a)) {
+    problems.push(`clicked ${a} then ${b}, whose reply came first: the waterfall shows '${head.slice(0, 160)}'`);
+  }
+  await page.unroute("**/api/traces/*");
+
+  // 5. Another window: still live.
+  await page.click("#window button:first-child");
+  await page.waitForSelector("#window button.on:first-child", { timeout: 5_000 });
+  await moreUpdates(page, 2);
+
+  console.log(`page ok: window ${windowSecs} s offered as ${JSON.stringify(offered.map((o) => o[0]))}, ` +
+    `tiles ${JSON.stringify(kpi)} ms, live again after ${streams - 1} refused stream(s), waterfall follows the last click`);
+  ok = problems.length === 0;
+} catch (e) {
+  problems.push(String((e && e.stack) || e));
+} finally {
+  await ctx.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+if (problems.length) {
+  console.error("page check failed:\n  " + problems.join("\n  "));
+  process.exit(1);
+}
+process.exit(ok ? 0 : 1);
