@@ -856,10 +856,19 @@ impl StatsStore {
     /// As [`timeseries`](Self::timeseries), from what the store holds now, without waiting for the
     /// collector's worker (see [`sync_within`](Self::sync_within)).
     pub fn timeseries_unsynced(&self, window: Duration, top_routes: usize) -> Timeseries {
-        let now = crate::clock::unix_nanos();
+        self.timeseries_at(window, top_routes, crate::clock::unix_nanos())
+    }
+
+    /// The timeseries over `window` as of `now` (ns since the Unix epoch).
+    fn timeseries_at(&self, window: Duration, top_routes: usize, now: u64) -> Timeseries {
         let (epoch, nb, _) = self.window_geometry(window, now);
         let bucket_secs = self.geo.bucket_ns as f64 / 1e9;
-        let overall = points(&mut self.overall.lock(), epoch, nb, self.geo.bucket_ns);
+        // The newest bucket is still filling: its rate divides by the time it has covered.
+        let geo = PointGeometry {
+            bucket_ns: self.geo.bucket_ns,
+            newest_secs: rate_secs(1, self.geo.bucket_ns, now, self.started_ns),
+        };
+        let overall = points(&mut self.overall.lock(), epoch, nb, geo);
         // Rank routes by their count in the window (cheap: counters only), then build points for
         // the busiest few.
         let mut ranked: Vec<(u64, ReqKey, Shared)> = self
@@ -879,7 +888,7 @@ impl StatsStore {
             .map(|(_, k, s)| RouteSeries {
                 method: k.method,
                 route: k.route,
-                points: points(&mut s.lock(), epoch, nb, self.geo.bucket_ns),
+                points: points(&mut s.lock(), epoch, nb, geo),
             })
             .collect();
         Timeseries {
@@ -924,10 +933,18 @@ impl EpochCache {
     }
 }
 
-fn points(s: &mut Series, epoch: u64, nb: u64, bucket_ns: u64) -> Vec<Point> {
+/// The buckets' length, and the seconds the newest one has covered so far (see [`rate_secs`]).
+#[derive(Clone, Copy)]
+struct PointGeometry {
+    bucket_ns: u64,
+    newest_secs: f64,
+}
+
+fn points(s: &mut Series, epoch: u64, nb: u64, geo: PointGeometry) -> Vec<Point> {
     s.advance(epoch);
     let n = s.buckets.len() as u64;
     let mut m = Merged::new();
+    let bucket_ns = geo.bucket_ns;
     let bucket_secs = bucket_ns as f64 / 1e9;
     (0..nb)
         .rev()
@@ -946,7 +963,12 @@ fn points(s: &mut Series, epoch: u64, nb: u64, bucket_ns: u64) -> Vec<Point> {
                 let c = b.counts;
                 p.count = c.count;
                 p.errors = c.errors;
-                p.rps = c.count as f64 / bucket_secs;
+                p.rps = c.count as f64
+                    / if back == 0 {
+                        geo.newest_secs
+                    } else {
+                        bucket_secs
+                    };
                 p.p50_ms = ms(m.quantile(0.50, c.max_ns));
                 p.p95_ms = ms(m.quantile(0.95, c.max_ns));
                 p.p99_ms = ms(m.quantile(0.99, c.max_ns));
@@ -1252,6 +1274,25 @@ mod tests {
         let snap = young.snapshot_at(Duration::from_secs(60), now);
         assert_eq!(snap.requests[0].count, 2_000);
         assert!((snap.requests[0].rps - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_newest_points_rate_divides_by_the_time_it_has_covered() {
+        // 100 requests a second, read 4 s into the newest bucket: it holds 400, at 100 a second;
+        // the full buckets before it read 100 too.
+        let wall = crate::clock::unix_nanos();
+        let now = (wall / (10 * SEC)) * 10 * SEC + 4 * SEC;
+        let s = store(now - 3600 * SEC);
+        s.record_batch(&steady("/a", 100, 34, now));
+        let ts = s.timeseries_at(Duration::from_secs(60), 1, now);
+        let newest = ts.overall.last().unwrap();
+        assert_eq!(newest.count, 400);
+        assert!((newest.rps - 100.0).abs() < 1e-9, "{}", newest.rps);
+        let full = &ts.overall[ts.overall.len() - 2];
+        assert_eq!(full.count, 1_000);
+        assert!((full.rps - 100.0).abs() < 1e-9, "{}", full.rps);
+        let route = ts.routes[0].points.last().unwrap();
+        assert!((route.rps - 100.0).abs() < 1e-9, "{}", route.rps);
     }
 
     #[test]
