@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser check of the dashboard page's own behaviour (scripts/check.d/page.mjs says what it checks):
+# Browser check of the dashboard page's own behaviour (tests/browser/page.mjs says what it checks):
 # serves the dashboard behind SpyglassLayer on a router of no routes (spyglass-axum/examples/
 # check_server.rs, with synthetic traffic), for an instance that
 # keeps 5 minutes of stats (shorter than the page's 15-minute default) and opens it in headless
@@ -29,6 +29,6 @@ on_exit "kill $pid 2>/dev/null"
 wait_for "grep -q '^Spyglass dashboard: http://' '$out'" 60 "the check server to print its dashboard URL"
 url=$(sed -n 's/^Spyglass dashboard: \(http[^ ]*\)$/\1/p' "$out" | head -1)
 echo "dashboard-only check server (stats window ${window} s) at $url"
-node "$ROOT/scripts/check.d/page.mjs" "$url" "$window"
+node "$ROOT/tests/browser/page.mjs" "$url" "$window"
 kill -0 "$pid" 2>/dev/null || ci_fail "the check server died during the browser check"
 echo "browser check of the page passed"

@@ -500,7 +500,7 @@ pub fn route_matches(patterns: &[String], route: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -519,7 +519,8 @@ mod tests {
         assert_eq!(sg.dashboard().token.as_deref(), Some("s3cret"));
     }
 
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    /// Environment variables for `Builder::from_vars`.
+    pub(crate) fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: std::collections::HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

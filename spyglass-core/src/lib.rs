@@ -457,16 +457,7 @@ pub fn shutdown() {
 #[cfg(test)]
 mod tests {
     use super::lenient_from_vars;
-
-    fn vars(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs = pairs.to_vec();
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
+    use crate::config::tests::vars;
 
     #[test]
     fn another_variables_typo_keeps_the_dashboard_off() {

@@ -5,10 +5,7 @@
 // label the example's hook sets, and no console error occurred. With
 // `--n-plus-one ROUTE` (an app with instrumented database queries), also unless the queries table
 // lists SQL statements and the N+1 panel names ROUTE.
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { launchChromium } from "./launch.mjs";
 
 const [url, shot, ...rest] = process.argv.slice(2);
 let nPlusOneRoute = null;
@@ -22,18 +19,9 @@ if (!url || !shot || (rest.includes("--n-plus-one") && !nPlusOneRoute)) {
   process.exit(2);
 }
 const expected = routes.length ? routes : ["/users/{id}"];
-const profile = mkdtempSync(join(process.env.SPYGLASS_TEST_TMP || tmpdir(), "chromium-profile-"));
 const problems = [];
 
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1440, height: 1000 },
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-  ],
-});
+const { ctx, close } = await launchChromium();
 let ok = false;
 try {
   const page = ctx.pages()[0] || (await ctx.newPage());
@@ -101,8 +89,7 @@ try {
 } catch (e) {
   problems.push(String(e && e.stack || e));
 } finally {
-  await ctx.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 if (problems.length) {
   console.error("dashboard check failed:\n  " + problems.join("\n  "));

@@ -1,8 +1,8 @@
-// The dashboard page's own behaviour in headless Chromium, against the dashboard-only server of
-// spyglass-dashboard/examples/check_server.rs (an instance whose stats window is SECS long, with
+// The dashboard page's own behaviour in headless Chromium, against spyglass-axum's check_server
+// example (the dashboard of an instance whose stats window is SECS long, behind SpyglassLayer, with
 // the synthetic traffic its docs describe):
 //   node page.mjs <dashboard-url> <window-secs>
-// Run by 32-browser-page.sh. Fails (exit 1) unless:
+// Run by scripts/check.d/32-browser-page.sh. Fails (exit 1) unless:
 //   - the page is live although the instance keeps less than the page's 15-minute default, and
 //     offers no window longer than the instance keeps (only the choices up to it, and it);
 //   - the p50/p95/p99 tiles show the service's percentiles over every request (p95 ~1 ms, p99
@@ -12,14 +12,7 @@
 //     second one clicked;
 //   - choosing another window keeps the page live;
 // and no console error or HTTP error occurred other than the 502s the check itself answered.
-import { createRequire } from "node:module";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const root = process.env.ROOT || join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const { chromium } = createRequire(join(root, "tests/browser/package.json"))("playwright-core");
+import { launchChromium } from "./launch.mjs";
 
 const [url, windowArg] = process.argv.slice(2);
 const windowSecs = Number(windowArg);
@@ -32,7 +25,6 @@ const fmtWindow = (s) => (s % 60 === 0 ? s / 60 + " min" : s + " s");
 const wantWindows = CHOICES.filter((w) => w <= windowSecs);
 if (!wantWindows.includes(windowSecs)) wantWindows.push(windowSecs);
 
-const profile = mkdtempSync(join(process.env.SPYGLASS_TEST_TMP || tmpdir(), "chromium-profile-"));
 const problems = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // A duration as the page prints it ("950 µs", "1.02 ms", "100 ms", "1.20 s"), in ms.
@@ -42,15 +34,7 @@ const parseMs = (t) => {
   return Number(m[1]) * { "µs": 1e-3, ms: 1, s: 1e3 }[m[2]];
 };
 
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1440, height: 1000 },
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-  ],
-});
+const { ctx, close } = await launchChromium();
 // The 502s answered on purpose, and the console lines Chromium writes about them.
 let refusing = false;
 function watch(page) {
@@ -166,8 +150,7 @@ try {
 } catch (e) {
   problems.push(String((e && e.stack) || e));
 } finally {
-  await ctx.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 if (problems.length) {
   console.error("page check failed:\n  " + problems.join("\n  "));
