@@ -73,9 +73,11 @@
 //! [`spyglass_dashboard`]). The peer address is actix's `peer_addr()`, the socket's. A loopback
 //! peer is exempt from the token only when its request names the server as `localhost` or by an IP
 //! address (a page of another site whose DNS name was rebound to 127.0.0.1 is not) and carries no
-//! proxy's forwarding header (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `Via`). Behind a reverse
-//! proxy on the same host every request comes from the proxy's loopback address: set the token and
-//! have the proxy send `X-Forwarded-For`, or keep it from forwarding `/_spyglass`.
+//! proxy's forwarding header (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `Via`, …). Behind a
+//! reverse proxy on the same host every request comes from the proxy's loopback address: set the
+//! token and have the proxy send `X-Forwarded-For`, or keep it from forwarding `/_spyglass`; a proxy
+//! that sends none of these headers (nginx's plain `proxy_pass`) makes every visitor local. The
+//! axum guide (`docs/axum.md`, "Access to the dashboard") lists the headers.
 //! `SPYGLASS_DASHBOARD=off` (or [`Spyglass::dashboard`]`(false)`) lets `/_spyglass` through to the
 //! application. The dashboard's own traffic is not recorded. `/_spyglass/metrics` serves the
 //! Prometheus exposition when the Prometheus exporter is enabled (`SPYGLASS_PROMETHEUS=1`).

@@ -728,6 +728,9 @@ async fn upgrades_are_recorded_at_the_handshake() {
             .wrap(Middleware::with_instance(s.clone()))
     });
     let mut conn = TcpStream::connect(addr).unwrap();
+    // A regression fails the test instead of hanging it.
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     conn.write_all(
         b"GET /ws/lobby HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
     )

@@ -417,3 +417,37 @@ async fn a_body_that_panics_while_streaming_is_recorded_as_an_error() {
     let err = &sg.recent().errors(1)[0];
     assert_eq!(err.error_text(), Some("the stream broke at chunk 1"));
 }
+
+/// HTTP/2 carries the host as `:authority`, not as a `Host` header: the layer hands it to the
+/// dashboard's access rule, so a rebound name is refused over HTTP/2 too (h2c over loopback).
+#[tokio::test]
+async fn over_http2_the_authority_is_the_host_checked() {
+    let sg = Spyglass::builder().build().unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "home" }))
+        .layer(SpyglassLayer::with_instance(sg.clone()));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap()
+    });
+    let status = |authority: &'static str| async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, conn) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut client = client.ready().await.unwrap();
+        let req = http::Request::get(format!("http://{authority}/_spyglass/api/stats"))
+            .body(())
+            .unwrap();
+        assert!(!req.headers().contains_key("host"));
+        let (resp, _) = client.send_request(req, true).unwrap();
+        resp.await.expect("a response").status().as_u16()
+    };
+    assert_eq!(status("localhost:3000").await, 200);
+    assert_eq!(status("127.0.0.1:3000").await, 200);
+    assert_eq!(status("evil.example:3000").await, 403);
+}

@@ -426,7 +426,11 @@ impl Recent {
     /// reach the recorder in the order they were queued, which is not quite that of their end
     /// times (a producer is preempted between stamping an event and queueing it; an integration
     /// emits an event it stamped earlier).
+    ///
+    /// `limit` is at most 512, the events the recorder keeps per kind past its held batches (a
+    /// larger one is read as 512).
     pub fn since(&self, cursor: u64, limit: usize) -> Since {
+        let limit = limit.min(EVENTS_PER_KIND);
         let st = self.state.lock();
         let mut events: Vec<Event> = Vec::new();
         // The batches held, newest first, then the per-kind rings (all older), merged by arrival.

@@ -63,20 +63,34 @@ enum NotLocal {
     Proxied(&'static str),
 }
 
-/// Headers a proxy adds when it forwards a request.
-const FORWARDING: [&str; 4] = ["forwarded", "x-forwarded-for", "x-real-ip", "via"];
+/// Headers a proxy adds when it forwards a request (the standard one, the de-facto ones, and those
+/// of the common CDNs).
+const FORWARDING: [&str; 8] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "via",
+    "cf-connecting-ip",
+    "true-client-ip",
+];
 
 /// Whether a request from a loopback peer may be taken for the local user's: it names the server
-/// as `localhost` (or a `*.localhost` name) or by an IP address, or names no host at all (HTTP/1.0,
-/// or HTTP/2, where the authority is not a header and browsers speak it only over TLS, whose
-/// certificate check defeats rebinding); and it carries no proxy's forwarding header.
+/// (in its `Host` header, or for HTTP/2 in its URI's authority) as `localhost` (or a `*.localhost`
+/// name) or by an IP address, or names no host at all (HTTP/1.0); and it carries no proxy's
+/// forwarding header.
 fn local_request(req: &DashboardRequest<'_>) -> Result<(), NotLocal> {
     if let Some(h) = FORWARDING.iter().find(|h| req.headers.contains_key(**h)) {
         return Err(NotLocal::Proxied(h));
     }
-    match req.headers.get(http::header::HOST) {
+    let host = match req.headers.get(http::header::HOST) {
+        Some(v) => Some(v.as_bytes()),
+        None => req.authority.map(str::as_bytes),
+    };
+    match host {
         None => Ok(()),
-        Some(v) if local_host(v.as_bytes()) => Ok(()),
+        Some(h) if local_host(h) => Ok(()),
         Some(_) => Err(NotLocal::Host),
     }
 }
@@ -230,6 +244,7 @@ mod tests {
             path: "/api/stats",
             query,
             headers,
+            authority: None,
             peer: Some(peer.parse::<SocketAddr>().unwrap()),
         }
     }
@@ -380,8 +395,26 @@ mod tests {
     }
 
     #[test]
+    fn without_a_host_header_the_uri_authority_is_checked() {
+        // HTTP/2 carries the host as `:authority`, in the URI, not as a header.
+        let s = settings(None);
+        let h = HeaderMap::new();
+        let mut r = req(&h, "127.0.0.1:1", None);
+        r.authority = Some("evil.example:3000");
+        let why = denial(check(&s, &r));
+        assert!(why.contains("DNS rebinding"), "{why}");
+        r.authority = Some("localhost:3000");
+        assert!(matches!(check(&s, &r), Decision::Allow));
+        // A Host header, when there is one, is what counts.
+        let h = with(&[("host", "evil.example")]);
+        let mut r = req(&h, "127.0.0.1:1", None);
+        r.authority = Some("localhost:3000");
+        assert!(matches!(check(&s, &r), Decision::Deny(_)));
+    }
+
+    #[test]
     fn a_proxied_request_needs_the_token_even_from_loopback() {
-        for header in ["forwarded", "x-forwarded-for", "x-real-ip", "via"] {
+        for header in FORWARDING {
             let h = with(&[("host", "localhost:3000"), (header, "203.0.113.9")]);
             let why = denial(check(&settings(None), &req(&h, "127.0.0.1:1", None)));
             assert!(why.contains("proxy") && why.contains(header), "{why}");

@@ -48,6 +48,7 @@
 //!     path,
 //!     query: Some("window=60"),
 //!     headers: &headers,
+//!     authority: None,
 //!     peer: Some(peer),
 //! });
 //! assert_eq!(resp.status, http::StatusCode::OK);
@@ -128,8 +129,12 @@ pub struct DashboardRequest<'a> {
     pub path: &'a str,
     /// The raw query string, without `?`.
     pub query: Option<&'a str>,
-    /// Request headers (`Authorization`, `Cookie`).
+    /// All the request's headers: the access rules read `Authorization`, `Cookie`, `Host` and the
+    /// proxies' forwarding headers.
     pub headers: &'a HeaderMap,
+    /// The request URI's authority (`host:port`), which HTTP/2 carries instead of a `Host` header
+    /// (its `:authority`); `None` for an HTTP/1 request in origin form.
+    pub authority: Option<&'a str>,
     /// The peer's address; `None` when unknown, which counts as non-loopback.
     pub peer: Option<SocketAddr>,
 }
@@ -225,7 +230,7 @@ impl Dashboard {
     /// (the stream's timer is tokio's).
     ///
     /// It runs on the server's executor thread, so it waits little for the collector's worker to
-    /// count the events still queued: at most 5 ms for `/api/stats` and `/api/timeseries`, not at
+    /// count the events still queued: at most 100 ms for `/api/stats` and `/api/timeseries`, not at
     /// all for the stream's updates (they ask the worker to catch up and show what it counted in
     /// the next update).
     pub fn handle(&self, req: DashboardRequest<'_>) -> DashboardResponse {
@@ -310,6 +315,7 @@ mod tests {
             path,
             query,
             headers: &headers,
+            authority: None,
             peer,
         })
     }

@@ -34,6 +34,7 @@ pub(crate) fn answer(
         path: sub,
         query: (!query.is_empty()).then_some(query),
         headers: &headers,
+        authority: req.uri().authority().map(|a| a.as_str()),
         peer: req.peer_addr(),
     });
     let status =

@@ -64,7 +64,8 @@ impl<OnReq, OnResp> Spyglass<OnReq, OnResp> {
     ///
     /// The route is read after routing, as for every request, and a request routed to an excluded
     /// route is dropped then (it ran in a trace context and through [`on_request`](Self::on_request),
-    /// but nothing of it is recorded). Before that, a request whose raw path matches an excluded
+    /// and the request itself is not recorded; what its handler's `#[instrument]`ed functions and
+    /// queries recorded stays, as spans whose parent was never exported). Before that, a request whose raw path matches an excluded
     /// route's pattern (actix's `ResourceMap::match_pattern`) passes through untouched, without
     /// trace context or hooks: the common case (`/health`) costs next to nothing. That early match
     /// sees neither resource guards nor later rewrites of the path, so a raw path that names an

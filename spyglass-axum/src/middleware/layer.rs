@@ -90,7 +90,8 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
     /// raw paths with ids would make one row per id (the stats store folds keys past its cap into
     /// `<other>`, so memory stays bounded either way). A path the service does not know, answered
     /// 404 or with gRPC's UNIMPLEMENTED, is recorded as `<unmatched>`, so scanners' paths make no
-    /// rows.
+    /// rows; so is a known path that answers 404 or UNIMPLEMENTED itself (a method left
+    /// unimplemented, a REST path's "no such item").
     pub fn route_from_path(mut self) -> Self {
         self.path_routes = true;
         self

@@ -96,6 +96,7 @@ where
                     path: sub,
                     query: req.uri().query(),
                     headers: req.headers(),
+                    authority: req.uri().authority().map(|a| a.as_str()),
                     peer: peer(&req),
                 });
                 return ResponseFuture::ready(resp.into_http().map(ResponseBody::dashboard));

@@ -81,6 +81,7 @@ fn main() {
                 path,
                 query,
                 headers: &headers,
+                authority: None,
                 peer: Some(peer),
             });
             let body = resp.body.into_bytes().expect("full body");
