@@ -426,13 +426,7 @@ async fn over_http2_the_authority_is_the_host_checked() {
     let app = Router::new()
         .route("/", get(|| async { "home" }))
         .layer(SpyglassLayer::with_instance(sg.clone()));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap()
-    });
+    let addr = serve(app).await.addr();
     let status = |authority: &'static str| async move {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (client, conn) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");

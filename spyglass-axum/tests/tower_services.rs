@@ -40,12 +40,10 @@ impl TraceService for Outcomes {
     }
 }
 
-#[tokio::test]
-async fn tonic_calls_are_recorded_with_their_grpc_outcome() {
-    let (sg, mem) = instance();
+/// Serves `Outcomes` with tonic behind `layer` on loopback; returns its address.
+async fn serve_tonic(layer: SpyglassLayer) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let layer = SpyglassLayer::with_instance(sg.clone()).route_from_path();
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .layer(layer)
@@ -54,6 +52,13 @@ async fn tonic_calls_are_recorded_with_their_grpc_outcome() {
             .await
             .unwrap();
     });
+    addr
+}
+
+#[tokio::test]
+async fn tonic_calls_are_recorded_with_their_grpc_outcome() {
+    let (sg, mem) = instance();
+    let addr = serve_tonic(SpyglassLayer::with_instance(sg.clone()).route_from_path()).await;
     let mut client = TraceServiceClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
@@ -231,17 +236,7 @@ async fn a_grpc_status_in_trailers_is_read_as_they_pass() {
 #[tokio::test]
 async fn unknown_paths_are_recorded_as_unmatched() {
     let (sg, _mem) = instance();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let layer = SpyglassLayer::with_instance(sg.clone()).route_from_path();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .layer(layer)
-            .add_service(TraceServiceServer::new(Outcomes))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await
-            .unwrap();
-    });
+    let addr = serve_tonic(SpyglassLayer::with_instance(sg.clone()).route_from_path()).await;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()

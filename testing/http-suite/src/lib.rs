@@ -427,6 +427,11 @@ impl App {
         Self::at(SocketAddr::new(ip, addr.port()))
     }
 
+    /// The address the app is reached at.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The app reached at exactly `addr`.
     pub fn at(addr: SocketAddr) -> Self {
         App {
