@@ -246,13 +246,9 @@ async fn a_client_leaving_mid_body_is_recorded() {
     let mut conn = TcpStream::connect(addr).unwrap();
     conn.write_all(b"GET /endless HTTP/1.1\r\nhost: x\r\n\r\n")
         .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&got).contains("tick") {
-        let n = conn.read(&mut buf).unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&buf[..n]);
-    }
+    read_until(&mut conn, |got| {
+        String::from_utf8_lossy(got).contains("tick")
+    });
     drop(conn);
     wait_count(&sg, "/endless", 1).await;
     let r = row(&sg, "/endless");
@@ -282,13 +278,7 @@ async fn chunked_uploads_are_counted_as_they_stream() {
     conn.write_all(&[b'a'; 0x400]).unwrap();
     conn.write_all(b"\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n")
         .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.ends_with(b"0123456789abcdef") {
-        let n = conn.read(&mut buf).unwrap();
-        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
+    let got = read_until(&mut conn, |got| got.ends_with(b"0123456789abcdef"));
     assert!(got.starts_with(b"HTTP/1.1 200"));
     let a = app
         .send(
@@ -735,13 +725,9 @@ async fn upgrades_are_recorded_at_the_handshake() {
         b"GET /ws/lobby HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
     )
     .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&got).contains("hello") {
-        let n = conn.read(&mut buf).unwrap();
-        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
+    let got = read_until(&mut conn, |got| {
+        String::from_utf8_lossy(got).contains("hello")
+    });
     let head = String::from_utf8_lossy(&got).into_owned();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(head.contains("traceparent: 00-"), "{head}");
@@ -805,4 +791,16 @@ async fn head_requests_count_no_bytes_out() {
             ("HEAD /page".into(), 200, 0)
         ]
     );
+}
+
+/// Reads from `conn` until what came satisfies `done`; the connection closing first fails the test.
+fn read_until(conn: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !done(&got) {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
 }

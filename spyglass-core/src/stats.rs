@@ -713,23 +713,7 @@ impl StatsStore {
         let mut merged = Merged::new();
         let overall = {
             let c = self.overall.lock().window(epoch, nb, &mut merged);
-            OverallStats {
-                count: c.count,
-                errors: c.errors,
-                error_rate: if c.count == 0 {
-                    0.0
-                } else {
-                    c.errors as f64 / c.count as f64
-                },
-                rps: c.count as f64 / rate_secs,
-                p50_ms: ms(merged.quantile(0.50, c.max_ns)),
-                p90_ms: ms(merged.quantile(0.90, c.max_ns)),
-                p95_ms: ms(merged.quantile(0.95, c.max_ns)),
-                p99_ms: ms(merged.quantile(0.99, c.max_ns)),
-                max_ms: ms(c.max_ns),
-                bytes_in: c.bytes_in,
-                bytes_out: c.bytes_out,
-            }
+            OverallStats::of(c, &merged, rate_secs)
         };
         let mut requests = Vec::new();
         let mut each = |series: &Shared, f: &mut dyn FnMut(Counts, &Merged)| {
@@ -749,20 +733,21 @@ impl StatsStore {
             .chain(std::iter::once((&other_req, &self.requests.other)))
         {
             each(s, &mut |c, m| {
+                let o = OverallStats::of(c, m, rate_secs);
                 requests.push(RequestStats {
                     method: k.method,
                     route: k.route.clone(),
-                    count: c.count,
-                    errors: c.errors,
-                    error_rate: c.errors as f64 / c.count as f64,
-                    rps: c.count as f64 / rate_secs,
-                    p50_ms: ms(m.quantile(0.50, c.max_ns)),
-                    p90_ms: ms(m.quantile(0.90, c.max_ns)),
-                    p95_ms: ms(m.quantile(0.95, c.max_ns)),
-                    p99_ms: ms(m.quantile(0.99, c.max_ns)),
-                    max_ms: ms(c.max_ns),
-                    bytes_in: c.bytes_in,
-                    bytes_out: c.bytes_out,
+                    count: o.count,
+                    errors: o.errors,
+                    error_rate: o.error_rate,
+                    rps: o.rps,
+                    p50_ms: o.p50_ms,
+                    p90_ms: o.p90_ms,
+                    p95_ms: o.p95_ms,
+                    p99_ms: o.p99_ms,
+                    max_ms: o.max_ms,
+                    bytes_in: o.bytes_in,
+                    bytes_out: o.bytes_out,
                 })
             });
         }
@@ -1079,6 +1064,30 @@ pub struct OverallStats {
     pub bytes_in: u64,
     /// Response body bytes.
     pub bytes_out: u64,
+}
+
+impl OverallStats {
+    /// The figures of window counts `c` whose histograms are merged in `m`, a rate over
+    /// `rate_secs`: the service's, or one route's.
+    fn of(c: Counts, m: &Merged, rate_secs: f64) -> Self {
+        OverallStats {
+            count: c.count,
+            errors: c.errors,
+            error_rate: if c.count == 0 {
+                0.0
+            } else {
+                c.errors as f64 / c.count as f64
+            },
+            rps: c.count as f64 / rate_secs,
+            p50_ms: ms(m.quantile(0.50, c.max_ns)),
+            p90_ms: ms(m.quantile(0.90, c.max_ns)),
+            p95_ms: ms(m.quantile(0.95, c.max_ns)),
+            p99_ms: ms(m.quantile(0.99, c.max_ns)),
+            max_ms: ms(c.max_ns),
+            bytes_in: c.bytes_in,
+            bytes_out: c.bytes_out,
+        }
+    }
 }
 
 /// One function's figures. Durations in milliseconds.
