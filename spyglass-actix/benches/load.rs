@@ -12,6 +12,7 @@
 //! cargo bench -p spyglass-actix --bench load -- --secs 5 bare spyglass
 //! cargo bench -p spyglass-actix --bench load -- --rounds 3   # interleaved rounds, medians
 //! cargo bench -p spyglass-actix --bench load -- --app shop --rounds 3  # the example's SQLite route
+//! cargo bench -p spyglass-actix --bench load -- --app shop-sqlx --rounds 3  # the same, no Spyglass in it
 //! ```
 //!
 //! Results, with the machine and how to read them: `benches/README.md` (Middleware). Rounds run
@@ -35,6 +36,9 @@ mod domain;
 #[allow(dead_code)]
 #[path = "../../examples/axum-app/src/store.rs"]
 mod store;
+// The `shop-sqlx` app's store, shared with the axum harness.
+#[path = "../../benches/http-load/src/uninstrumented.rs"]
+mod uninstrumented;
 
 const HARNESS: Harness = Harness {
     variants: &[
@@ -87,6 +91,13 @@ async fn shop_user(
         .map(web::Json)
 }
 
+async fn shop_sqlx_user(
+    store: web::Data<uninstrumented::PlainStore>,
+    id: web::Path<u64>,
+) -> Result<web::Json<domain::User>, domain::ShopError> {
+    store.load_user(id.into_inner()).await.map(web::Json)
+}
+
 /// The `shop` app: the example app's `GET /users/{id}`, the `#[spyglass::instrument]`ed
 /// `load_user` querying its seeded in-memory SQLite database through sqlx and
 /// `spyglass::sqlx::InstrumentedPool`, answered as JSON. Every variant but `spyglass` installs the
@@ -108,7 +119,7 @@ async fn shop(variant: &str) -> std::io::Result<store::Store> {
 
 /// Server mode: `load --serve VARIANT APP`; prints `listening on PORT`.
 fn serve(variant: &str, app: &str) -> ExitCode {
-    // One macro arm per variant: the three apps differ in type.
+    // One macro arm per variant: the apps differ in type.
     macro_rules! run {
         ($factory:expr) => {{
             let server = HttpServer::new($factory)
@@ -126,13 +137,27 @@ fn serve(variant: &str, app: &str) -> ExitCode {
             "shop" => Some(web::Data::new(shop(&variant).await?)),
             _ => None,
         };
+        // `shop-sqlx`: `shop`'s handler without Spyglass in it; no variant installs a global
+        // instance, so `spyglass` is `Spyglass::new()` on its default, as a user gets it.
+        let plain_store = match app.as_str() {
+            "shop-sqlx" => Some(web::Data::new(
+                uninstrumented::PlainStore::open()
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?,
+            )),
+            _ => None,
+        };
         // The app's routes, the same in every variant.
-        let routes = move |cfg: &mut web::ServiceConfig| match &store {
-            Some(store) => {
+        let routes = move |cfg: &mut web::ServiceConfig| match (&store, &plain_store) {
+            (Some(store), _) => {
                 cfg.app_data(store.clone())
                     .route("/users/{id}", web::get().to(shop_user));
             }
-            None => plain(cfg),
+            (None, Some(store)) => {
+                cfg.app_data(store.clone())
+                    .route("/users/{id}", web::get().to(shop_sqlx_user));
+            }
+            (None, None) => plain(cfg),
         };
         match variant.as_str() {
             "bare" => run!(move || App::new().configure(routes.clone())),

@@ -15,9 +15,11 @@
 //!
 //! Command line: `BIN [--rounds N] [--secs N] [--app NAME] [VARIANT…]` (no variant named: all of
 //! the table's; no app named: the harness's first), and `BIN --serve VARIANT APP`. Each harness
-//! serves two apps: `plain`, a handler that formats a string (the layer's cost against almost
-//! nothing), and `shop`, the example app's SQLite-backed `GET /users/{id}` (a request of a real
-//! service, with an `#[instrument]`ed function and a query under it). Rounds run the variants
+//! serves three apps: `plain`, a handler that formats a string (the layer's cost against almost
+//! nothing), `shop`, the example app's SQLite-backed `GET /users/{id}` (a request of a real
+//! service, with an `#[instrument]`ed function and a query under it), and `shop-sqlx`, that
+//! handler without Spyglass in it (a plain sqlx pool, no `#[instrument]`), where the middleware is
+//! the only difference between the variants and each records the request alone. Rounds run the variants
 //! interleaved in a rotating order, so a noisy
 //! neighbour hurts them alike; each variant reports its median round, and besides that the median
 //! over rounds of its throughput over bare's in the same round. Results go to standard output as
@@ -59,6 +61,11 @@ pub const APPS: &[(&str, &str)] = &[
         "shop",
         "the example app's handler: an `#[instrument]`ed function runs one SQLite query \
          (sqlx, in memory) and answers JSON",
+    ),
+    (
+        "shop-sqlx",
+        "the example app's handler without Spyglass in it: the same SQLite query through a plain \
+         sqlx pool, no `#[instrument]` (the middleware is the only difference between variants)",
     ),
 ];
 

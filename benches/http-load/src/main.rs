@@ -3,7 +3,9 @@
 //! `axum-prometheus`. Each variant runs as its own server process pinned to core 0; `wrk` (Debian
 //! package `wrk`) pinned to core 1 loads `GET /users/{id}` over loopback: 1 thread, 32 keep-alive
 //! connections, 2 s warm-up then 8 s measured, one run per variant. The app is `plain` (a handler
-//! that formats a string) or, with `--app shop`, the example app's SQLite-backed `GET /users/{id}`.
+//! that formats a string) or, with `--app shop`, the example app's SQLite-backed `GET /users/{id}`,
+//! or with `--app shop-sqlx` that handler without Spyglass in it (a plain sqlx pool, no
+//! `#[instrument]`: the app the same for every variant, the middleware the only difference).
 //! Hidden diagnostic variants: `noop` (a layer that does nothing: what `Router::layer` itself
 //! costs), `noop-header` (a layer adding a fixed `traceparent` header), `noop-traceparent` (a layer
 //! adding a fresh, validated `traceparent` per request: the least the header requirement
@@ -44,6 +46,7 @@ mod domain;
 #[allow(dead_code)]
 #[path = "../../../examples/axum-app/src/store.rs"]
 mod store;
+mod uninstrumented;
 
 const HARNESS: Harness = Harness {
     variants: &[
@@ -97,6 +100,25 @@ async fn shop() -> Result<Router, String> {
             get(
                 |State(store): State<store::Store>, Path(id): Path<u64>| async move {
                     store::load_user(&store, id).await.map(Json)
+                },
+            ),
+        )
+        .with_state(store))
+}
+
+/// The `shop-sqlx` app: `shop`'s handler without Spyglass in it ([`uninstrumented`]). No variant
+/// installs a global instance: `spyglass` is `SpyglassLayer::new()` on its default, created at the
+/// first request, as a user adding the layer to this app gets it.
+async fn shop_sqlx() -> Result<Router, String> {
+    let store = uninstrumented::PlainStore::open()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Router::new()
+        .route(
+            "/users/{id}",
+            get(
+                |State(store): State<uninstrumented::PlainStore>, Path(id): Path<u64>| async move {
+                    store.load_user(id).await.map(Json)
                 },
             ),
         )
@@ -222,6 +244,7 @@ fn serve(variant: &str, app: &str) -> ExitCode {
         }
         let routes = match app {
             "shop" => shop().await?,
+            "shop-sqlx" => shop_sqlx().await?,
             _ => plain(),
         };
         layered(variant, routes)

@@ -23,7 +23,7 @@ use sqlx::{Connection, Sqlite, SqliteConnection};
 
 use crate::domain::{self, NewOrder, Order, ShopError, User};
 
-const SCHEMA: &[&str] = &[
+pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE users (
         id    INTEGER PRIMARY KEY,
         name  TEXT NOT NULL,
@@ -52,7 +52,7 @@ const SCHEMA: &[&str] = &[
 // Seed data in a few set-based statements (a loop of inserts would fill the queries table with
 // thousands of startup INSERTs): users 1..=10000 (ids above do not exist, as in the in-memory
 // twin), one to five orders each, one to three lines per order.
-const SEED_USERS: &str =
+pub(crate) const SEED_USERS: &str =
     "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 10000),
     names(i, name) AS (VALUES (0, 'ada'), (1, 'grace'), (2, 'linus'), (3, 'barbara'),
                               (4, 'ken'), (5, 'margaret'), (6, 'dennis'), (7, 'radia'))
@@ -112,7 +112,7 @@ fn db_error(e: sqlx::Error) -> ShopError {
     ShopError::Upstream(format!("database error: {e}"))
 }
 
-fn tier(t: &str) -> &'static str {
+pub(crate) fn tier(t: &str) -> &'static str {
     if t == "gold" {
         "gold"
     } else {
@@ -120,7 +120,7 @@ fn tier(t: &str) -> &'static str {
     }
 }
 
-fn to_u64(v: i64) -> u64 {
+pub(crate) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
