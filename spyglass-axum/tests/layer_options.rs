@@ -240,7 +240,8 @@ async fn route_from_path_names_routes_of_services_without_matched_path() {
 
 /// A request whose response future is dropped before the response (an outer timeout gave up, or
 /// the client went away) is recorded once, as cancelled, under its route, with the labels its
-/// `on_request` hook set; one whose `on_response` hook panics is recorded too.
+/// `on_request` hook set; one whose `on_response` hook panics is answered and recorded as a 500
+/// with the panic message, as a panicking handler is.
 #[tokio::test]
 async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
     use tower::ServiceExt;
@@ -287,8 +288,10 @@ async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
                 .await;
         assert!(timed_out.is_err(), "the handler never answers");
     }
-    let hooked = tokio::spawn(app.clone().oneshot(req("/ok"))).await;
-    assert!(hooked.is_err(), "the hook's panic reaches the caller");
+    let hooked = app.clone().oneshot(req("/ok")).await.unwrap();
+    assert_eq!(hooked.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(hooked.headers().contains_key("traceparent"));
+    drop(hooked); // the request is recorded when its body is done with
     wait_count(&sg, "/slow", 3).await;
     wait_count(&sg, "/ok", 1).await;
     let snap = sg.stats().snapshot(Duration::from_secs(60));
@@ -315,7 +318,12 @@ async fn dropped_requests_and_panicking_hooks_are_still_recorded() {
     assert!(slow
         .iter()
         .all(|s| s.1 == spyglass_dashboard::CANCELLED_STATUS));
-    assert!(statuses.contains(&("/ok".to_string(), 200)), "{statuses:?}");
+    assert!(statuses.contains(&("/ok".to_string(), 500)), "{statuses:?}");
+    let hook_error = events.iter().find_map(|e| match &e.kind {
+        EventKind::Req(r) if r.route.as_str() == "/ok" => r.error.clone(),
+        _ => None,
+    });
+    assert_eq!(hook_error.as_deref(), Some("hook boom"));
 }
 
 /// Over real HTTP from 127.0.0.1: the dashboard's loopback exemption holds only for a request that
@@ -444,4 +452,90 @@ async fn over_http2_the_authority_is_the_host_checked() {
     assert_eq!(status("localhost:3000").await, 200);
     assert_eq!(status("127.0.0.1:3000").await, 200);
     assert_eq!(status("evil.example:3000").await, 403);
+}
+
+/// A streamed response body runs in its request's trace context while it is polled (on the
+/// connection's task, after the handler returned), so the queries and `#[instrument]`ed functions
+/// that produce its chunks nest under the request.
+#[tokio::test]
+async fn a_streamed_body_is_produced_in_the_requests_context() {
+    type Seen = Arc<std::sync::Mutex<Vec<Option<spyglass_core::TraceContext>>>>;
+    let seen: Seen = Arc::default();
+    let sg = Spyglass::builder().build().unwrap();
+    let chunks = seen.clone();
+    let app = Router::new()
+        .route(
+            "/stream",
+            get(move || {
+                let chunks = chunks.clone();
+                async move {
+                    axum::body::Body::from_stream(futures_util::stream::iter((0..3).map(
+                        move |i| {
+                            // Runs when the server polls the body for its next chunk.
+                            chunks
+                                .lock()
+                                .unwrap()
+                                .push(spyglass_core::context::current());
+                            Ok::<_, std::convert::Infallible>(format!("chunk {i}\n"))
+                        },
+                    )))
+                }
+            }),
+        )
+        .layer(SpyglassLayer::with_instance(sg.clone()));
+    let app = serve(app).await;
+    let answer = app.get("/stream").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, b"chunk 0\nchunk 1\nchunk 2\n");
+    let tp = spyglass_core::TraceContext::from_traceparent(
+        answer.header("traceparent").unwrap().as_bytes(),
+    )
+    .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    for ctx in seen {
+        let ctx = ctx.expect("the body is polled in the request's context");
+        assert_eq!(ctx.trace_id(), tp.trace_id());
+        assert_eq!(ctx.span_id(), tp.span_id());
+    }
+    wait_count(&sg, "/stream", 1).await;
+}
+
+/// A service mounted with `Router::nest_service` gets no `MatchedPath` from axum: by default its
+/// requests are `<unmatched>`, and with `nested_services` they are recorded under `{prefix}/*`,
+/// its own 404s included, while the fallback stays `<unmatched>`.
+#[tokio::test]
+async fn nested_services_are_recorded_under_their_prefix() {
+    let files = get(|uri: http::Uri| async move {
+        // Nested services see the path below their prefix.
+        if uri.path() == "/app.js" {
+            (StatusCode::OK, "console.log(1)")
+        } else {
+            (StatusCode::NOT_FOUND, "no such file")
+        }
+    });
+    let app = |layer: SpyglassLayer| {
+        Router::new()
+            .route("/users/{id}", get(|| async { "u" }))
+            .nest_service("/static", files.clone())
+            .fallback(|| async { (StatusCode::NOT_FOUND, "nothing here") })
+            .layer(layer)
+    };
+    let sg = Spyglass::builder().build().unwrap();
+    let served = serve(app(
+        SpyglassLayer::with_instance(sg.clone()).nested_services(["/static/"])
+    ))
+    .await;
+    assert_eq!(served.get("/static/app.js").await.status, 200);
+    assert_eq!(served.get("/static/gone.css").await.status, 404);
+    assert_eq!(served.get("/statics").await.status, 404);
+    assert_eq!(served.get("/nope").await.status, 404);
+    wait_count(&sg, "/static/*", 2).await;
+    wait_count(&sg, spyglass_axum::UNMATCHED, 2).await;
+
+    // Without the option, the nested service's requests are `<unmatched>` too.
+    let sg = Spyglass::builder().build().unwrap();
+    let served = serve(app(SpyglassLayer::with_instance(sg.clone()))).await;
+    assert_eq!(served.get("/static/app.js").await.status, 200);
+    wait_count(&sg, spyglass_axum::UNMATCHED, 1).await;
 }

@@ -87,6 +87,9 @@ where
         let rec = this.rec;
         match this.kind.project() {
             KindProj::Inner { mut body } => {
+                // In the request's context: a streamed body's work (a query per chunk, an
+                // `#[instrument]`ed function) nests under the request, as the handler's does.
+                let _in_ctx = rec.0.as_ref().map(|r| r.ctx.enter());
                 match panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_frame(cx))) {
                     Err(p) => {
                         // A body stream that panics mid-way: the head is sent already, so the panic is

@@ -71,6 +71,17 @@ fn internal_error<B>(rec: Record) -> Response<ResponseBody<B>> {
     resp
 }
 
+/// The 500 that replaces a response whose `on_response` hook panicked.
+#[cold]
+fn hook_panicked<B>(
+    mut rec: Record,
+    panic: &(dyn std::any::Any + Send),
+) -> Response<ResponseBody<B>> {
+    rec.status = 500;
+    rec.error = Some(panic_message(panic));
+    internal_error(rec)
+}
+
 impl<F, B, OnResp> ResponseFuture<F, B, OnResp> {
     pub(crate) fn recording(
         fut: WithContext<F>,
@@ -164,9 +175,14 @@ where
                     rec.route = UNMATCHED;
                 }
                 if let Some(hook) = this.on_response.take() {
-                    rec = rec.hold_while(|r| {
-                        hook.on_response(&resp, r.start.elapsed(), &r.ctx, &mut r.labels)
-                    });
+                    let hooked = panic::catch_unwind(AssertUnwindSafe(|| {
+                        hook.on_response(&resp, rec.start.elapsed(), &rec.ctx, &mut rec.labels)
+                    }));
+                    if let Err(p) = hooked {
+                        // As a panicking handler: the service's response is dropped (its head
+                        // was not sent), and a 500 with the panic message answers instead.
+                        return Poll::Ready(Ok(hook_panicked(rec, &*p)));
+                    }
                 }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));

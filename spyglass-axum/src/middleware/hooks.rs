@@ -15,7 +15,9 @@ pub trait OnRequest<B> {
     fn on_request(&mut self, request: &Request<B>, ctx: &TraceContext, labels: &mut Labels);
 }
 
-/// Called when a recorded request's response head is ready (the body may still be streaming).
+/// Called when a recorded request's response head is ready (the body may still be streaming),
+/// before the head is sent. A panic here is a handler's panic: the service's response is dropped,
+/// and a 500 answers instead, recorded with the panic message.
 ///
 /// Not called for the 500 that replaces a panicking handler, when the service returns an error
 /// instead of a response, nor for a request whose response future was dropped before its response

@@ -19,6 +19,8 @@ pub struct SpyglassLayer<OnReq = DefaultOnRequest, OnResp = DefaultOnResponse> {
     pub(crate) exclude: Arc<[String]>,
     pub(crate) dashboard: bool,
     pub(crate) path_routes: bool,
+    /// `nested_services`' prefixes (no trailing `/`), each with its route template (`{prefix}/*`).
+    pub(crate) nested: Arc<[(Box<str>, Box<str>)]>,
     pub(crate) on_request: OnReq,
     pub(crate) on_response: OnResp,
     /// Whether `on_response` was set (the default hook is skipped, with its clock read).
@@ -41,6 +43,7 @@ impl SpyglassLayer {
             exclude: Arc::from(Vec::new()),
             dashboard: true,
             path_routes: false,
+            nested: Arc::from(Vec::new()),
             on_request: DefaultOnRequest,
             on_response: DefaultOnResponse,
             has_on_response: false,
@@ -97,6 +100,45 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
         self
     }
 
+    /// The prefixes at which services are mounted with axum's `Router::nest_service` (a
+    /// `tower_http::services::ServeDir`, a sub-application built as a plain service): their
+    /// requests are recorded under one route per prefix, `{prefix}/*`.
+    ///
+    /// axum gives the requests of a nested *service* no `MatchedPath` (routes, and routers nested
+    /// with `Router::nest`, do get one), so without this they are recorded as `<unmatched>`, in one
+    /// row with the fallback's and unknown paths'.
+    ///
+    /// ```
+    /// # use axum::Router;
+    /// # use spyglass_axum::SpyglassLayer;
+    /// # let assets = axum::routing::get(|| async { "a file" });
+    /// let app: Router = Router::new()
+    ///     .nest_service("/static", assets)
+    ///     .layer(SpyglassLayer::new().nested_services(["/static"])); // recorded as `/static/*`
+    /// ```
+    pub fn nested_services<I, S>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut v: Vec<(Box<str>, Box<str>)> = self.nested.iter().cloned().collect();
+        v.extend(prefixes.into_iter().map(|p| {
+            let p = p.as_ref().trim_end_matches('/');
+            (p.into(), format!("{p}/*").into())
+        }));
+        self.nested = v.into();
+        self
+    }
+
+    /// The route template of `path` if it lies under one of [`nested_services`](Self::nested_services)'
+    /// prefixes.
+    pub(crate) fn nested_route(&self, path: &str) -> Option<&str> {
+        self.nested.iter().find_map(|(prefix, route)| {
+            let rest = path.strip_prefix(&**prefix)?;
+            (rest.is_empty() || rest.starts_with('/')).then_some(&**route)
+        })
+    }
+
     /// Runs `f` when a recorded request arrives (see [`OnRequest`](super::OnRequest)).
     pub fn on_request<F>(self, f: F) -> SpyglassLayer<F, OnResp> {
         SpyglassLayer {
@@ -105,6 +147,7 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
             exclude: self.exclude,
             dashboard: self.dashboard,
             path_routes: self.path_routes,
+            nested: self.nested,
             on_request: f,
             on_response: self.on_response,
             has_on_response: self.has_on_response,
@@ -120,6 +163,7 @@ impl<OnReq, OnResp> SpyglassLayer<OnReq, OnResp> {
             exclude: self.exclude,
             dashboard: self.dashboard,
             path_routes: self.path_routes,
+            nested: self.nested,
             on_request: self.on_request,
             on_response: f,
             has_on_response: true,

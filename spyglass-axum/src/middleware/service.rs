@@ -110,7 +110,7 @@ where
         let template = match matched_path {
             Some(p) => Some(p.as_str()),
             None if self.layer.path_routes => Some(req.uri().path()),
-            None => None,
+            None => self.layer.nested_route(req.uri().path()),
         };
         // Requests that match no route are excluded as `<unmatched>` (as on actix).
         let p = template.unwrap_or(crate::UNMATCHED);
