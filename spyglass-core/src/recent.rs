@@ -29,7 +29,7 @@ use hashbrown::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::context::TraceId;
+use crate::context::{SpanId, TraceId};
 use crate::event::{Event, EventKind};
 use crate::name::Name;
 
@@ -133,6 +133,9 @@ pub struct NPlusOne {
     pub occurrences: u64,
     /// Trace id of the latest such request.
     pub trace_id: TraceId,
+    /// Span id of the latest such request: with `trace_id`, it picks that request's trace among
+    /// others of the same trace id ([`Recent::trace_with_span`]).
+    pub span_id: SpanId,
     /// When it was last seen, ms since the Unix epoch.
     pub last_seen_ms: u64,
 }
@@ -535,11 +538,36 @@ impl Recent {
     }
 
     /// One trace by id: a kept one, or one whose root is still among the newest events.
+    ///
+    /// Several requests of this service can share a trace id (an upstream service that calls it
+    /// twice in one trace, a client's retries); this is the first listed of them. Use
+    /// [`Recent::trace_with_span`] to pick one.
     pub fn trace(&self, id: TraceId) -> Option<TraceRecord> {
         if let Some(t) = self.traces().into_iter().find(|t| t.trace_id == id) {
             return Some(t);
         }
         self.state.lock().held_traces(1, Some(id)).pop()
+    }
+
+    /// The trace `id` of the request (or root function) whose span is `span`, or else the one
+    /// `span` ran under: a kept one, or one whose root is still among the newest events. Several
+    /// requests of this service can share a trace id; their root spans tell them apart.
+    pub fn trace_with_span(&self, id: TraceId, span: SpanId) -> Option<TraceRecord> {
+        let holds = |t: &TraceRecord| t.spans.iter().any(|ev| ev.span_id == span);
+        let mut traces = self.traces();
+        traces.retain(|t| t.trace_id == id);
+        let found = match traces.iter().position(|t| t.root.span_id == span) {
+            Some(i) => Some(i),
+            None => traces.iter().position(holds),
+        };
+        if let Some(i) = found {
+            return Some(traces.swap_remove(i));
+        }
+        self.state
+            .lock()
+            .held_traces(usize::MAX, Some(id))
+            .into_iter()
+            .find(|t| t.root.span_id == span || holds(t))
     }
 }
 
@@ -796,19 +824,27 @@ impl State {
     /// The newest `n` traces (of trace `only`, if given) whose roots are in the batches held, with
     /// their spans there, newest first. Roots with no span there are left out, unless asked for by
     /// id.
+    ///
+    /// A root's spans are those of its trace id that arrived after the previous root of that id
+    /// and before it (spans end, and so arrive, before their root): requests of this service that
+    /// share a trace id (an upstream service calling it twice in one trace) are listed apart, each
+    /// with its own spans, as [`State::finish_root`] keeps them.
     fn held_traces(&self, n: usize, only: Option<TraceId>) -> Vec<TraceRecord> {
         let held = || self.retained.iter().flat_map(|h| h.events.iter());
         let mut out: Vec<TraceRecord> = Vec::new();
-        let mut index: HashMap<TraceId, usize> = HashMap::new();
+        let mut index: HashMap<(TraceId, SpanId), usize> = HashMap::new();
+        // The spans of each listed trace id since its last root, oldest first.
+        let mut open: HashMap<TraceId, Vec<&Event>> = HashMap::new();
         for ev in held().rev() {
             if out.len() == n {
                 break;
             }
             if is_root(ev)
                 && only.is_none_or(|id| id == ev.trace_id)
-                && !index.contains_key(&ev.trace_id)
+                && !index.contains_key(&(ev.trace_id, ev.span_id))
             {
-                index.insert(ev.trace_id, out.len());
+                index.insert((ev.trace_id, ev.span_id), out.len());
+                open.entry(ev.trace_id).or_default();
                 out.push(TraceRecord {
                     trace_id: ev.trace_id,
                     root: ev.clone(),
@@ -820,15 +856,20 @@ impl State {
             return out;
         }
         for ev in held() {
-            if is_root(ev) {
+            let Some(spans) = open.get_mut(&ev.trace_id) else {
+                continue;
+            };
+            if !is_root(ev) {
+                spans.push(ev);
                 continue;
             }
-            if let Some(&i) = index.get(&ev.trace_id) {
-                let spans = &mut out[i].spans;
-                if spans.len() < SPANS_PER_TRACE {
-                    spans.push(ev.clone());
+            if let Some(&i) = index.get(&(ev.trace_id, ev.span_id)) {
+                if out[i].spans.is_empty() {
+                    let take = spans.len().min(SPANS_PER_TRACE);
+                    out[i].spans = spans[..take].iter().map(|ev| (*ev).clone()).collect();
                 }
             }
+            spans.clear();
         }
         if only.is_none() {
             out.retain(|t| !t.spans.is_empty());
@@ -895,6 +936,7 @@ impl State {
                     total_ms: 0.0,
                     occurrences: 0,
                     trace_id: root.trace_id,
+                    span_id: root.span_id,
                     last_seen_ms: 0,
                 }
             });
@@ -902,6 +944,7 @@ impl State {
             f.total_ms = total_ns as f64 / 1e6;
             f.occurrences += 1;
             f.trace_id = root.trace_id;
+            f.span_id = root.span_id;
             f.last_seen_ms = now_ms;
         }
     }
@@ -1119,6 +1162,79 @@ mod tests {
             .expect("still among the batches held");
         assert_eq!(t.spans.len(), 3);
         assert_eq!(t.root.span_id, older.span_id);
+    }
+
+    #[test]
+    fn requests_sharing_a_trace_id_are_listed_and_found_apart() {
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        // Enough slower traces that the next ones are none of the slowest, and one kept as recent
+        // just before: the next ones are kept by nothing, only assembled when listed.
+        let mut end = 1_000_000_000;
+        r.ingest(&mut traced_batch(SLOW_TRACES + 1, &mut end, 1_000));
+        // An upstream service calls this one twice in one trace: /a then /b, each with a function.
+        let trace = TraceId::random();
+        let upstream = SpanId::random();
+        let request = |route: &'static str, f: &'static str, end_ns: u64| {
+            let mut root = Event::request("GET", Name::from_static(route), 200, 500);
+            root.ts_ns = end_ns - 500;
+            root.trace_id = trace;
+            root.parent_span_id = Some(upstream);
+            let mut span = Event::function(f, "m", 100, false);
+            span.ts_ns = root.ts_ns + 100;
+            span.trace_id = trace;
+            span.parent_span_id = Some(root.span_id);
+            (root, span)
+        };
+        let (a, fn_a) = request("/a", "fn_of_a", end);
+        let (b, fn_b) = request("/b", "fn_of_b", end + 1_000);
+        r.ingest(&mut vec![fn_a.clone(), a.clone(), fn_b.clone(), b.clone()]);
+        {
+            let st = r.state.lock();
+            assert_eq!(
+                st.recent_traces.buf.len(),
+                1,
+                "kept by nothing as they ended"
+            );
+            assert!(!st.slow_traces.iter().any(|t| t.trace_id == trace));
+        }
+        let names = |t: &TraceRecord| -> Vec<String> {
+            t.spans
+                .iter()
+                .map(|ev| match &ev.kind {
+                    EventKind::Fn(f) => f.name.as_str().to_string(),
+                    _ => "?".into(),
+                })
+                .collect()
+        };
+        // Listed apart, each with its own function.
+        let listed: Vec<TraceRecord> = r
+            .traces()
+            .into_iter()
+            .filter(|t| t.trace_id == trace)
+            .collect();
+        assert_eq!(listed.len(), 2);
+        for t in &listed {
+            let want = if t.root.span_id == a.span_id {
+                "fn_of_a"
+            } else {
+                assert_eq!(t.root.span_id, b.span_id);
+                "fn_of_b"
+            };
+            assert_eq!(names(t), [want]);
+        }
+        // Found by the root's span or by a span under it.
+        for (span, root, f) in [
+            (a.span_id, &a, "fn_of_a"),
+            (fn_a.span_id, &a, "fn_of_a"),
+            (b.span_id, &b, "fn_of_b"),
+            (fn_b.span_id, &b, "fn_of_b"),
+        ] {
+            let t = r.trace_with_span(trace, span).expect("found");
+            assert_eq!(t.root.span_id, root.span_id);
+            assert_eq!(names(&t), [f]);
+        }
+        assert!(r.trace_with_span(trace, upstream).is_none());
+        assert!(r.trace(trace).is_some());
     }
 
     #[test]

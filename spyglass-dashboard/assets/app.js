@@ -17,7 +17,10 @@
     // Bumped by each openTrace: a reply to an earlier one is dropped.
     traceRequest: 0,
     charts: {},
+    // The y-axis labels each chart drew last.
+    ticks: {},
     errors: [],
+    // The request shown in the detail view: its trace id and root span id ("trace/span").
     selected: null,
     traceView: "recent",
     last: null,
@@ -81,7 +84,34 @@
   }
 
   // ---------- charts ----------
-  function chartOpts(el, series, yfmt) {
+  // The decimals that show every multiple of `incr` exactly: uPlot steps its ticks by 1, 2, 2.5 or
+  // 5 times a power of ten, so 5 → 0, 0.5 → 1, 0.25 → 2, 0.02 → 2.
+  function decimalsOf(incr) {
+    if (!(incr > 0) || !isFinite(incr)) return 0;
+    for (var d = 0; d < 12; d++) {
+      var scaled = incr * Math.pow(10, d);
+      if (Math.abs(scaled - Math.round(scaled)) <= scaled * 1e-9) return d;
+    }
+    return 12;
+  }
+  // `splits` (tick values) divided by `div`, with the decimals of the step between them: no two
+  // ticks print alike, and none is rounded to a value it is not.
+  function tickLabels(splits, incr, div, suffix) {
+    var d = decimalsOf(incr / div);
+    return splits.map(function (v) { return v == null ? "" : (v / div).toFixed(d) + suffix; });
+  }
+  // The y-axis labels of each chart, from its ticks and their step (uPlot's `axis.values(u,
+  // splits, axisIdx, space, incr)`): req/s; error % of requests; latency in ms, or in s (all the
+  // ticks, so the axis reads in one unit) once a tick reaches a second.
+  var axisLabels = {
+    rate: function (splits, incr) { return tickLabels(splits, incr, 1, ""); },
+    pct: function (splits, incr) { return tickLabels(splits, incr, 1, "%"); },
+    ms: function (splits, incr) {
+      var top = Math.max.apply(null, splits.filter(function (v) { return v != null; }).concat([0]));
+      return top >= 1000 ? tickLabels(splits, incr, 1000, "s") : tickLabels(splits, incr, 1, "");
+    },
+  };
+  function chartOpts(el, series, ylabels) {
     var axis = {
       stroke: "#7d8a9a",
       grid: { stroke: "#222b36", width: 1 },
@@ -93,15 +123,22 @@
       height: 190,
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
-      axes: [axis, Object.assign({}, axis, { size: 50, values: function (u, vals) { return vals.map(yfmt); } })],
+      axes: [axis, Object.assign({}, axis, {
+        size: 50,
+        values: function (u, splits, axisIdx, space, incr) {
+          var labels = ylabels(splits, incr);
+          state.ticks[el.id] = labels;
+          return labels;
+        },
+      })],
       series: [{}].concat(series),
       legend: { live: true },
     };
   }
-  function makeChart(id, series, yfmt) {
+  function makeChart(id, series, ylabels) {
     var target = $(id);
     var data = [[]].concat(series.map(function () { return []; }));
-    var u = new uPlot(chartOpts(target, series, yfmt), data, target);
+    var u = new uPlot(chartOpts(target, series, ylabels), data, target);
     state.charts[id] = u;
     return u;
   }
@@ -117,11 +154,10 @@
   }
   function initCharts() {
     makeChart("chart-rps", [line("req/s", "#4ea1ff", "rgba(78,161,255,0.12)"), line("errors/s", "#f85149")],
-      function (v) { return fmtRate(v); });
-    makeChart("chart-err", [line("error %", "#f85149", "rgba(248,81,73,0.12)")],
-      function (v) { return v.toFixed(v < 10 ? 1 : 0) + "%"; });
+      axisLabels.rate);
+    makeChart("chart-err", [line("error %", "#f85149", "rgba(248,81,73,0.12)")], axisLabels.pct);
     makeChart("chart-lat", [line("p50", "#4ea1ff"), line("p95", "#d29922"), line("p99", "#f85149")],
-      function (v) { return v >= 1000 ? (v / 1000).toFixed(1) + "s" : v >= 1 ? v.toFixed(0) : v.toFixed(2); });
+      axisLabels.ms);
     window.addEventListener("resize", function () {
       Object.keys(state.charts).forEach(function (id) {
         var c = state.charts[id];
@@ -281,7 +317,7 @@
       if (n.trace_id) {
         var a = el("a", "mono", "latest trace");
         a.href = "#";
-        a.addEventListener("click", function (ev) { ev.preventDefault(); openTrace(n.trace_id); });
+        a.addEventListener("click", function (ev) { ev.preventDefault(); openTrace(n.trace_id, n.span_id); });
         meta.appendChild(a);
       }
       item.appendChild(meta);
@@ -311,7 +347,8 @@
         var a = el("a", "", r.trace_id.slice(0, 12) + "…");
         a.href = "#";
         a.title = r.trace_id;
-        a.addEventListener("click", function (ev) { ev.preventDefault(); openTrace(r.trace_id); });
+        // The error's own span finds its request among others of the same trace.
+        a.addEventListener("click", function (ev) { ev.preventDefault(); openTrace(r.trace_id, r.span_id); });
         return a;
       } },
     ], rows, "No errors. ");
@@ -354,8 +391,9 @@
     traces = filterTraces(traces);
     c0onRow.traces = function (tr, r) {
       tr.dataset.traceId = r.trace_id;
-      if (r.trace_id === state.selected) tr.classList.add("sel");
-      tr.addEventListener("click", function () { openTrace(r.trace_id); });
+      if (r.span_id) tr.dataset.spanId = r.span_id;
+      if (traceKey(r.trace_id, r.span_id) === state.selected) tr.classList.add("sel");
+      tr.addEventListener("click", function () { openTrace(r.trace_id, r.span_id); });
     };
     renderTable("traces", [
       { key: "label", title: "Request", left: true, cls: "mono", render: function (r) { return r.label; } },
@@ -371,12 +409,20 @@
     ], traces || [], "No requests recorded yet.");
   }
 
-  function openTrace(id) {
-    state.selected = id;
+  function traceKey(id, span) {
+    return span ? id + "/" + span : id;
+  }
+
+  // Shows one request of trace `id`: the one whose root span (or a span under it) is `span`.
+  // Several requests of the service can share a trace id (an upstream service calling it twice,
+  // retries): the trace id alone could show another one than the one clicked.
+  function openTrace(id, span) {
+    state.selected = traceKey(id, span);
     var request = ++state.traceRequest;
     // Replies can come back out of order: only the latest click's is shown.
     function show(t) { if (request === state.traceRequest) renderWaterfall(t, id); }
-    fetch(BASE + "/api/traces/" + encodeURIComponent(id), { credentials: "same-origin" })
+    var url = BASE + "/api/traces/" + encodeURIComponent(id) + (span ? "?span=" + encodeURIComponent(span) : "");
+    fetch(url, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(show)
       .catch(function () { show(null); });
@@ -581,6 +627,10 @@
   window.spyglassDashboard = {
     chartData: function (id) { return state.charts[id] ? state.charts[id].data : null; },
     updates: function () { return +document.body.dataset.updates || 0; },
+    // The y-axis labels a chart drew last, and the labeller of each chart as a pure function of
+    // the ticks and their step: axisLabels("ms", [0, 0.5, 1, 1.5], 0.5).
+    ticks: function (id) { return state.ticks[id] ? state.ticks[id].slice() : null; },
+    axisLabels: function (kind, splits, incr) { return axisLabels[kind](splits, incr); },
   };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -5,7 +5,6 @@ use http::StatusCode;
 use spyglass_core::config::DashboardSettings;
 use subtle::ConstantTimeEq;
 
-use crate::query::Query;
 use crate::{DashboardRequest, DashboardResponse, PREFIX};
 
 /// The cookie that carries the token after a `?token=` visit.
@@ -48,6 +47,56 @@ fn cookie<'a>(req: &'a DashboardRequest<'_>) -> impl Iterator<Item = Vec<u8>> + 
                     .unwrap_or_default()
             })
         })
+}
+
+/// The first `token` parameter of the raw query string, percent-decoded. Unlike a form's decoding,
+/// `+` stays a plus sign: a base64 token carries `+` (and `/`, `=`), and a link with the token
+/// pasted as is must work. A space is `%20`.
+fn query_token(query: Option<&str>) -> Option<Vec<u8>> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .map(|v| percent_encoding::percent_decode_str(v).collect())
+}
+
+/// The raw query string without its `token` parameters, the others as they were.
+fn without_token(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty() && *kv != "token" && !kv.starts_with("token="))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The redirect that moves a valid `?token=` from the URL into an `HttpOnly` cookie.
+fn token_redirect(req: &DashboardRequest<'_>, token: &[u8]) -> Decision {
+    let rest = without_token(req.query.unwrap_or(""));
+    let path = if req.path.is_empty() { "/" } else { req.path };
+    let target = if rest.is_empty() {
+        format!("{PREFIX}{path}")
+    } else {
+        format!("{PREFIX}{path}?{rest}")
+    };
+    let mut resp = DashboardResponse::text(StatusCode::SEE_OTHER, "token accepted");
+    // `Lax`, not `Strict`: a `?token=` link followed from another site (a chat, a wiki) is
+    // redirected here, and a browser holds back `Strict` cookies for the whole navigation it
+    // started, so the redirected page would be refused. The dashboard only answers GET and HEAD,
+    // so `Lax` opens nothing a cross-site form could change.
+    let cookie = format!(
+        "{COOKIE_NAME}={}; Path={PREFIX}; HttpOnly; SameSite=Lax",
+        form_urlencoded::byte_serialize(token).collect::<String>()
+    );
+    match (
+        HeaderValue::from_str(&target),
+        HeaderValue::from_str(&cookie),
+    ) {
+        (Ok(l), Ok(c)) => {
+            resp.headers.insert(LOCATION, l);
+            resp.headers.insert(SET_COOKIE, c);
+            Decision::Redirect(resp)
+        }
+        _ => forbidden("403 Forbidden: the token cannot be carried in a cookie"),
+    }
 }
 
 fn forbidden(why: &str) -> Decision {
@@ -125,81 +174,73 @@ fn is_port(p: &str) -> bool {
     !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why a request that is not local is refused when no token is set.
+fn no_token_set(not_local: Option<&NotLocal>, peer: Option<std::net::SocketAddr>) -> String {
+    match (not_local, peer) {
+        (Some(NotLocal::Host), _) => {
+            "403 Forbidden: this loopback request names the server by a host name other than \
+             localhost, as a page of another site rebound to 127.0.0.1 would (DNS rebinding). Open \
+             the dashboard as http://localhost:PORT/_spyglass or http://127.0.0.1:PORT/_spyglass, \
+             or set SPYGLASS_DASHBOARD_TOKEN and present it."
+                .to_string()
+        }
+        (Some(NotLocal::Proxied(h)), _) => format!(
+            "403 Forbidden: this request came through a proxy (it carries {h}), so its sender is \
+             not known to be local; set SPYGLASS_DASHBOARD_TOKEN on the server and present it \
+             (Authorization: Bearer <token> or ?token=<token>)."
+        ),
+        (None, None) => {
+            "403 Forbidden: the Spyglass dashboard is open to loopback peers only, and this server \
+             does not tell the middleware the peer's address. With axum, serve with \
+             `app.into_make_service_with_connect_info::<std::net::SocketAddr>()` (with actix-web, \
+             there is none on a Unix socket listener, or in a test request made without \
+             `peer_addr`); or set SPYGLASS_DASHBOARD_TOKEN and present it."
+                .to_string()
+        }
+        (None, Some(_)) => {
+            "403 Forbidden: the Spyglass dashboard is open to loopback peers only; set \
+             SPYGLASS_DASHBOARD_TOKEN on the server and present it (Authorization: Bearer <token> \
+             or ?token=<token>) to open it from elsewhere."
+                .to_string()
+        }
+    }
+}
+
+/// Whether `req` may open the dashboard (see the [crate docs](crate)).
+///
+/// A valid `?token=` is moved into the cookie by a redirect to the same URL without it, whoever the
+/// peer: a loopback visitor's link is cleaned up too, so the token leaves the address bar, the
+/// history and the `Referer` of what the page loads. A loopback visitor let in on its address alone
+/// whose `?token=` is wrong is let in as it is, without a redirect: the address opens the
+/// dashboard, and a wrong token is nothing to keep in a cookie.
 pub(crate) fn check(settings: &DashboardSettings, req: &DashboardRequest<'_>) -> Decision {
     let loopback = req
         .peer
         .is_some_and(|p| p.ip().is_loopback() || is_mapped_loopback(p.ip()));
     let not_local = if loopback {
-        match local_request(req) {
-            Ok(()) => return Decision::Allow,
-            Err(why) => Some(why),
-        }
+        local_request(req).err()
     } else {
         None
     };
+    let local = loopback && not_local.is_none();
     let Some(token) = settings.token.as_deref() else {
-        return forbidden(&match (&not_local, req.peer) {
-            (Some(NotLocal::Host), _) => "403 Forbidden: this loopback request names the server by a host \
-                 name other than localhost, as a page of another site rebound to 127.0.0.1 would (DNS \
-                 rebinding). Open the dashboard as http://localhost:PORT/_spyglass or \
-                 http://127.0.0.1:PORT/_spyglass, or set SPYGLASS_DASHBOARD_TOKEN and present it."
-                .to_string(),
-            (Some(NotLocal::Proxied(h)), _) => format!(
-                "403 Forbidden: this request came through a proxy (it carries {h}), so its sender is \
-                 not known to be local; set SPYGLASS_DASHBOARD_TOKEN on the server and present it \
-                 (Authorization: Bearer <token> or ?token=<token>)."
-            ),
-            (None, None) => "403 Forbidden: the Spyglass dashboard is open to loopback peers only, and this \
-                 server does not tell the middleware the peer's address. With axum, serve with \
-                 `app.into_make_service_with_connect_info::<std::net::SocketAddr>()`; or set \
-                 SPYGLASS_DASHBOARD_TOKEN and present it."
-                .to_string(),
-            (None, Some(_)) => "403 Forbidden: the Spyglass dashboard is open to loopback peers only; set \
-                 SPYGLASS_DASHBOARD_TOKEN on the server and present it (Authorization: Bearer <token> \
-                 or ?token=<token>) to open it from elsewhere."
-                .to_string(),
-        });
+        return if local {
+            Decision::Allow
+        } else {
+            forbidden(&no_token_set(not_local.as_ref(), req.peer))
+        };
     };
     let want = token.as_bytes();
-    if bearer(req).is_some_and(|t| token_eq(t, want)) || cookie(req).any(|t| token_eq(&t, want)) {
-        return Decision::Allow;
-    }
-    let q = Query::parse(req.query).unwrap_or_default();
-    if let Some(t) = q.get("token") {
-        if token_eq(t.as_bytes(), want) {
-            // Move the token from the URL into an HttpOnly cookie.
-            let rest = q.without("token");
-            let target = if rest.is_empty() {
-                format!("{PREFIX}{}", req.path)
-            } else {
-                format!("{PREFIX}{}?{rest}", req.path)
-            };
-            let target = if target == PREFIX {
-                format!("{PREFIX}/")
-            } else {
-                target
-            };
-            let mut resp = DashboardResponse::text(StatusCode::SEE_OTHER, "token accepted");
-            // `Lax`, not `Strict`: a `?token=` link followed from another site (a chat, a wiki) is
-            // redirected here, and a browser holds back `Strict` cookies for the whole navigation
-            // it started, so the redirected page would be refused. The dashboard only answers
-            // GET and HEAD, so `Lax` opens nothing a cross-site form could change.
-            let cookie = format!(
-                "{COOKIE_NAME}={}; Path={PREFIX}; HttpOnly; SameSite=Lax",
-                form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
-            );
-            match (
-                HeaderValue::from_str(&target),
-                HeaderValue::from_str(&cookie),
-            ) {
-                (Ok(l), Ok(c)) => {
-                    resp.headers.insert(LOCATION, l);
-                    resp.headers.insert(SET_COOKIE, c);
-                    return Decision::Redirect(resp);
-                }
-                _ => return forbidden("403 Forbidden: the token cannot be carried in a cookie"),
-            }
+    if let Some(t) = query_token(req.query) {
+        if token_eq(&t, want) {
+            return token_redirect(req, &t);
         }
+    }
+    if local
+        || bearer(req).is_some_and(|t| token_eq(t, want))
+        || cookie(req).any(|t| token_eq(&t, want))
+    {
+        return Decision::Allow;
     }
     forbidden(match not_local {
         None => {
@@ -315,6 +356,108 @@ mod tests {
             check(&s, &req(&h, "10.0.0.1:1", Some("token=nope"))),
             Decision::Deny(_)
         ));
+    }
+
+    /// The redirect's target and cookie, or a panic naming what came instead.
+    fn redirect(d: Decision) -> (String, String) {
+        match d {
+            Decision::Redirect(r) => {
+                assert_eq!(r.status, StatusCode::SEE_OTHER);
+                (
+                    r.headers[LOCATION].to_str().unwrap().to_string(),
+                    r.headers[SET_COOKIE].to_str().unwrap().to_string(),
+                )
+            }
+            Decision::Allow => panic!("allowed, not redirected"),
+            Decision::Deny(r) => panic!(
+                "denied, not redirected: {}",
+                String::from_utf8_lossy(&r.body.into_bytes().unwrap())
+            ),
+        }
+    }
+
+    #[test]
+    fn a_token_with_plus_slash_and_equals_is_accepted_in_the_query() {
+        // A base64 token: `+` in a query is a plus sign, not a space (that is HTML forms' rule).
+        let s = settings(Some("a+b/c="));
+        let h = HeaderMap::new();
+        for query in [
+            "token=a+b/c=",
+            "token=a%2Bb%2Fc%3D",
+            "token=a%2bb/c%3d",
+            "window=60&token=a+b/c=",
+        ] {
+            let (to, cookie) = redirect(check(&s, &req(&h, "10.0.0.1:1", Some(query))));
+            let want = if query.starts_with("window") {
+                "/_spyglass/api/stats?window=60"
+            } else {
+                "/_spyglass/api/stats"
+            };
+            assert_eq!(to, want, "{query}");
+            assert!(
+                cookie.starts_with("spyglass_token=a%2Bb%2Fc%3D;"),
+                "{cookie}"
+            );
+            // The cookie it sets lets the next request in.
+            let value = cookie.split(';').next().unwrap().to_string();
+            let mut h = HeaderMap::new();
+            h.insert(COOKIE, HeaderValue::from_str(&value).unwrap());
+            assert!(matches!(
+                check(&s, &req(&h, "10.0.0.1:1", None)),
+                Decision::Allow
+            ));
+        }
+        for wrong in ["token=a b/c=", "token=a%20b/c=", "token=ab/c="] {
+            assert!(
+                matches!(
+                    check(&s, &req(&h, "10.0.0.1:1", Some(wrong))),
+                    Decision::Deny(_)
+                ),
+                "{wrong}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_loopback_visitor_s_token_leaves_the_url_too() {
+        let s = settings(Some("s3cret"));
+        let h = with(&[("host", "localhost:3000")]);
+        for peer in ["127.0.0.1:1", "[::1]:1"] {
+            let (to, cookie) = redirect(check(&s, &req(&h, peer, Some("token=s3cret&window=60"))));
+            assert_eq!(to, "/_spyglass/api/stats?window=60");
+            assert!(cookie.starts_with("spyglass_token=s3cret;"), "{cookie}");
+        }
+        // The page itself: the redirect keeps the trailing slash.
+        let mut r = req(&h, "127.0.0.1:1", Some("token=s3cret"));
+        r.path = "";
+        assert_eq!(redirect(check(&s, &r)).0, "/_spyglass/");
+        // A wrong token from a loopback peer that is let in anyway: let in, no redirect (the
+        // address alone opens it; a wrong token is no secret to move into a cookie).
+        assert!(matches!(
+            check(&s, &req(&h, "127.0.0.1:1", Some("token=nope"))),
+            Decision::Allow
+        ));
+        // No token configured: nothing to check it against, the loopback peer is let in.
+        assert!(matches!(
+            check(
+                &settings(None),
+                &req(&h, "127.0.0.1:1", Some("token=s3cret"))
+            ),
+            Decision::Allow
+        ));
+    }
+
+    #[test]
+    fn an_unknown_peer_is_told_the_fix_for_axum_and_for_actix() {
+        let h = HeaderMap::new();
+        let mut r = req(&h, "127.0.0.1:1", None);
+        r.peer = None;
+        let why = denial(check(&settings(None), &r));
+        assert!(why.contains("into_make_service_with_connect_info"), "{why}");
+        assert!(
+            why.contains("actix-web") && why.contains("Unix socket"),
+            "{why}"
+        );
     }
 
     fn with(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use spyglass_core::context::SpanId;
 use spyglass_core::event::{Event, EventKind, EventRecord};
 use spyglass_core::recent::{KindFilter, TraceRecord};
 use spyglass_core::{Spyglass, TraceId};
@@ -82,21 +83,50 @@ pub(crate) fn traces(sg: &Spyglass, q: &Query) -> Answer {
     Ok(DashboardResponse::json(&list))
 }
 
-pub(crate) fn trace(sg: &Spyglass, id: &str) -> Answer {
-    let parsed = (id.len() == 32)
-        .then(|| u128::from_str_radix(id, 16).ok())
-        .flatten()
+/// `/api/traces/{trace_id}?span={span_id}`: the kept trace of that id whose root span is
+/// `span_id` (or, failing that, which holds that span: an error's `span_id` finds its request).
+/// Several requests of this service can share a trace id; without `span`, the first listed.
+pub(crate) fn trace(sg: &Spyglass, id: &str, q: &Query) -> Answer {
+    let parsed = hex_digits(id, 32)
+        .and_then(|_| u128::from_str_radix(id, 16).ok())
         .and_then(TraceId::from_u128)
         .ok_or_else(|| {
             format!("trace id must be 32 lower-case hex digits, not all zero, got '{id}'")
         })?;
-    match sg.recent().trace(parsed) {
-        Some(t) => Ok(DashboardResponse::json(&trace_json(sg, &t))),
-        None => Ok(DashboardResponse::text(
+    let span = match q.get("span") {
+        None => None,
+        Some(s) => Some(
+            hex_digits(s, 16)
+                .and_then(|_| u64::from_str_radix(s, 16).ok())
+                .and_then(SpanId::from_u64)
+                .ok_or_else(|| {
+                    format!("span must be 16 lower-case hex digits, not all zero, got '{s}'")
+                })?,
+        ),
+    };
+    let found = match span {
+        Some(span) => sg.recent().trace_with_span(parsed, span),
+        None => sg.recent().trace(parsed),
+    };
+    match (found, span) {
+        (Some(t), _) => Ok(DashboardResponse::json(&trace_json(sg, &t))),
+        (None, None) => Ok(DashboardResponse::text(
             http::StatusCode::NOT_FOUND,
             format!("trace {id} is not among the kept traces (the failed, slowest and most recent ones)"),
         )),
+        (None, Some(span)) => Ok(DashboardResponse::text(
+            http::StatusCode::NOT_FOUND,
+            format!(
+                "no request of trace {id} with span {span} is among the kept traces (the failed, \
+                 slowest and most recent ones)"
+            ),
+        )),
     }
+}
+
+/// `Some(())` when `s` is `len` lower-case hex digits.
+fn hex_digits(s: &str, len: usize) -> Option<()> {
+    (s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(())
 }
 
 /// An event in the JSONL schema of SPEC §7, plus `message` (the error text, if any) and `label`
@@ -133,10 +163,13 @@ fn label(e: &Event) -> String {
     }
 }
 
-/// One kept trace in the list of the request detail view.
+/// One kept trace in the list of the request detail view. `span_id` is the root's (the request's):
+/// with `trace_id` it names the request, which the trace id alone does not when several requests
+/// share it (`/api/traces/{trace_id}?span={span_id}`).
 #[derive(Debug, Serialize)]
 pub(crate) struct TraceSummary {
     trace_id: String,
+    span_id: String,
     label: String,
     kind: &'static str,
     status: Option<u16>,
@@ -152,6 +185,7 @@ impl TraceSummary {
     pub(crate) fn at(ts_ms: f64, dur_ms: f64, error: bool) -> Self {
         TraceSummary {
             trace_id: String::new(),
+            span_id: String::new(),
             label: String::new(),
             kind: "req",
             status: None,
@@ -165,6 +199,7 @@ impl TraceSummary {
     pub(crate) fn of(t: &TraceRecord) -> Self {
         TraceSummary {
             trace_id: t.trace_id.to_hex().to_string(),
+            span_id: t.root.span_id.to_hex().to_string(),
             label: label(&t.root),
             kind: t.root.kind_str(),
             status: match &t.root.kind {

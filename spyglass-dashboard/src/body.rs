@@ -1,4 +1,4 @@
-//! The response body: complete bytes, or the endless live stream.
+//! The response body: complete bytes, or the live stream.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -18,7 +18,10 @@ pub use crate::sse::DashboardStream;
 pub enum DashboardBody {
     /// Complete bytes (taken once).
     Full(Option<Bytes>),
-    /// The live stream; it never ends by itself, the client closes it.
+    /// The live stream: it runs until the client closes it, or until the instance ends its streams
+    /// ([`Spyglass::end_streams`], at a graceful shutdown) or shuts down.
+    ///
+    /// [`Spyglass::end_streams`]: spyglass_core::Spyglass::end_streams
     Stream(DashboardStream),
 }
 

@@ -4,8 +4,9 @@
 //! A middleware (axum's `SpyglassLayer`, actix's `Spyglass`) recognises a path under
 //! [`PREFIX`] with [`sub_path`], turns the request into a [`DashboardRequest`], calls
 //! [`Dashboard::handle`] and writes the [`DashboardResponse`] back: a status, headers and a
-//! [`DashboardBody`], which is either complete bytes or an endless SSE stream. The body implements
-//! both [`http_body::Body`] (hyper, axum, tonic) and
+//! [`DashboardBody`], which is either complete bytes or the SSE stream (which runs until the
+//! client leaves, [`Spyglass::end_streams`] is called or the instance shuts down). The body
+//! implements both [`http_body::Body`] (hyper, axum, tonic) and
 //! [`futures_core::Stream`] of [`Bytes`] (actix-web's `BodyStream`).
 //!
 //! | path (below `/_spyglass`) | what |
@@ -15,22 +16,31 @@
 //! | `/api/timeseries?window=SECS&top=N` | per-bucket series, overall and for the `N` busiest routes |
 //! | `/api/events?kind=req\|fn\|db&limit=N` | newest events first (JSONL schema of SPEC §7) |
 //! | `/api/errors?limit=N` | newest errors first, with their message and trace id |
-//! | `/api/traces` | kept traces (failed, slowest, recent) for the request detail view |
-//! | `/api/traces/{trace_id}` | one trace: the request and its functions and queries as a waterfall |
+//! | `/api/traces` | kept traces (failed, slowest, recent) for the request detail view, each with its root's `span_id` |
+//! | `/api/traces/{trace_id}?span={span_id}` | one request of the trace and its functions and queries, as a waterfall |
 //! | `/api/stream?window=SECS&interval_ms=MS` | SSE: an `update` event per interval (stats, series, new events, new errors, traces) |
 //! | `/metrics` | Prometheus text exposition, 404 when no Prometheus exporter is enabled |
 //!
-//! A `window` longer than the instance keeps ([`StatsStore::max_window`]) is read as the longest
-//! one; every answer's `window_secs` says what it covers, and the stream's updates carry
-//! `max_window_secs`.
+//! Without `window`, the window is 900 s, or the longest the instance keeps if shorter. A `window`
+//! longer than the instance keeps ([`StatsStore::max_window`]) is read as the longest one; every
+//! answer's `window_secs` says what it covers, and the stream's updates carry `max_window_secs`.
+//!
+//! Several requests of this service can share a trace id (an upstream service calling it twice in
+//! one trace, retries), so a request is named by its trace id and its root span id (the `span_id`
+//! of each `/api/traces` entry; hex, as every id of the API): `/api/traces/{trace_id}?span={span_id}`
+//! answers the kept trace of that id whose root is that span, or else the one holding that span
+//! (so an error's own `span_id`, from `/api/errors`, finds its request). Without `span`, the first
+//! kept trace of that id; 404 when none matches.
 //!
 //! [`StatsStore::max_window`]: spyglass_core::StatsStore::max_window
 //!
 //! Access: peers on a loopback address are let in; any other peer must present
 //! `SPYGLASS_DASHBOARD_TOKEN` as `Authorization: Bearer …`, as the `spyglass_token` cookie, or once as
 //! `?token=…` (answered with a redirect that sets the cookie `HttpOnly` and drops the token from the
-//! URL). Everything else gets 403 and no data. Tokens are compared in constant time. A request whose
-//! peer address is unknown is treated as non-loopback.
+//! URL; a loopback peer's valid `?token=` is moved the same way, and a wrong one it sends is
+//! ignored). In `?token=` a `+` is a plus sign, as in a base64 token (a space is `%20`). Everything
+//! else gets 403 and no data. Tokens are compared in constant time. A request whose peer address
+//! is unknown is treated as non-loopback.
 //!
 //! # Example
 //!
@@ -262,7 +272,9 @@ impl Dashboard {
             "/api/events" => api::events(&self.sg, &q),
             "/api/errors" => api::errors(&self.sg, &q),
             "/api/traces" | "/api/traces/" => api::traces(&self.sg, &q),
-            p if p.starts_with("/api/traces/") => api::trace(&self.sg, &p["/api/traces/".len()..]),
+            p if p.starts_with("/api/traces/") => {
+                api::trace(&self.sg, &p["/api/traces/".len()..], &q)
+            }
             "/api/stream" => sse::stream(&self.sg, &q),
             "/metrics" => Ok(match self.sg.render_metrics() {
                 Some(text) => DashboardResponse::new(
@@ -518,6 +530,133 @@ mod tests {
         );
         assert_eq!(json_of(&d, "/api/stats", "window=60")["window_secs"], 60);
         assert_eq!(json_of(&d, "/api/stats", "")["window_secs"], 300);
+    }
+
+    #[test]
+    fn the_default_window_is_15_minutes_when_the_store_keeps_more() {
+        let sg = Spyglass::builder()
+            .stats(spyglass_core::stats::StatsConfig {
+                window: Duration::from_secs(3600),
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        let d = Dashboard::new(sg);
+        assert_eq!(json_of(&d, "/api/stats", "")["window_secs"], 900);
+        assert_eq!(json_of(&d, "/api/timeseries", "")["window_secs"], 900);
+        assert_eq!(
+            json_of(&d, "/api/stats", "window=3600")["window_secs"],
+            3600
+        );
+    }
+
+    #[test]
+    fn a_trace_is_looked_up_by_its_root_span_among_requests_sharing_its_id() {
+        use spyglass_core::event::{EventKind, ReqEvent};
+        use spyglass_core::TraceContext;
+        // An upstream service calls this one twice in one trace: /a (fine), then /b (fails).
+        let sg = Spyglass::builder().build().unwrap();
+        let upstream: TraceContext = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap();
+        let request = |route: &'static str, status: u16, f: &'static str| {
+            let ctx = sg.new_request_context(Some(upstream), None);
+            ctx.in_scope(|| sg.emitter().emit_fn(f, Duration::from_millis(1), false));
+            sg.emitter().emit_span(
+                ctx,
+                2_000_000,
+                EventKind::Req(ReqEvent {
+                    method: "GET",
+                    route: route.into(),
+                    status,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    error: None,
+                    labels: Default::default(),
+                }),
+            );
+            ctx.span_id().to_hex().to_string()
+        };
+        let a = request("/a", 200, "fn_of_a");
+        let b = request("/b", 500, "fn_of_b");
+        assert!(sg.flush(Duration::from_secs(5)));
+        let d = Dashboard::new(sg);
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+        // The list tells the two apart by their root spans.
+        let list = json_of(&d, "/api/traces", "");
+        let mut roots: Vec<(String, String)> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["trace_id"] == id)
+            .map(|t| {
+                (
+                    t["label"].as_str().unwrap().to_string(),
+                    t["span_id"].as_str().unwrap_or("none").to_string(),
+                )
+            })
+            .collect();
+        roots.sort();
+        assert_eq!(
+            roots,
+            [
+                ("GET /a".to_string(), a.clone()),
+                ("GET /b".to_string(), b.clone())
+            ]
+        );
+
+        // Each is shown with its own root and spans.
+        let spans = |t: &serde_json::Value| -> Vec<String> {
+            t["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["label"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let one = json_of(&d, &format!("/api/traces/{id}"), &format!("span={a}"));
+        assert_eq!(one["root"]["label"], "GET /a", "{one}");
+        assert_eq!(one["root"]["span_id"], a.as_str());
+        assert_eq!(one["summary"]["span_id"], a.as_str());
+        assert_eq!(spans(&one), ["fn_of_a"]);
+        let one = json_of(&d, &format!("/api/traces/{id}"), &format!("span={b}"));
+        assert_eq!(one["root"]["label"], "GET /b", "{one}");
+        assert_eq!(spans(&one), ["fn_of_b"]);
+        // A span under a root finds that root's request (what the errors table links with).
+        let fn_a = json_of(&d, &format!("/api/traces/{id}"), &format!("span={a}"))["spans"][0]
+            ["span_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let one = json_of(&d, &format!("/api/traces/{id}"), &format!("span={fn_a}"));
+        assert_eq!(one["root"]["label"], "GET /a", "{one}");
+        // The errors carry the span that links to their request.
+        let errors = json_of(&d, "/api/errors", "");
+        assert_eq!(errors[0]["span_id"], b.as_str());
+        // Without `span`: one of them, as before.
+        let any = json_of(&d, &format!("/api/traces/{id}"), "");
+        assert_eq!(any["trace_id"], id);
+        // A span of no kept request of the trace: 404; a malformed one: 400.
+        let status = |q: &str| {
+            call(
+                &d,
+                Method::GET,
+                &format!("/api/traces/{id}"),
+                Some(q),
+                Some("127.0.0.1:9"),
+            )
+            .status
+        };
+        assert_eq!(status("span=00f067aa0ba902b7"), StatusCode::NOT_FOUND);
+        for bad in [
+            "span=xyz",
+            "span=0000000000000000",
+            "span=00F067AA0BA902B7",
+            "span=",
+        ] {
+            assert_eq!(status(bad), StatusCode::BAD_REQUEST, "{bad}");
+        }
     }
 
     #[tokio::test]

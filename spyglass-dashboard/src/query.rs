@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The window when a request names none (SPEC §6): 15 minutes.
+pub(crate) const DEFAULT_WINDOW_SECS: u64 = 900;
+
 /// The parsed query string.
 #[derive(Debug, Default)]
 pub(crate) struct Query {
@@ -28,15 +31,6 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Every pair except `key`, re-encoded (to drop `token` from a redirect target).
-    pub(crate) fn without(&self, key: &str) -> String {
-        let mut ser = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in self.pairs.iter().filter(|(k, _)| k != key) {
-            ser.append_pair(k, v);
-        }
-        ser.finish()
-    }
-
     /// An integer parameter in `min..=max`, `default` when absent.
     pub(crate) fn uint(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, String> {
         match self.get(key) {
@@ -50,14 +44,14 @@ impl Query {
         }
     }
 
-    /// `window` in seconds, at least 1, default `max` (the stats store's longest window). A longer
-    /// one is read as `max`, not refused: a client asking for more than an instance keeps (the
-    /// page's 15-minute default, where the window is shorter) gets all there is, and the answer's
-    /// `window_secs` says what it covers.
+    /// `window` in seconds, at least 1, default [`DEFAULT_WINDOW_SECS`] or `max` (the stats
+    /// store's longest window) if shorter. A longer one is read as `max`, not refused: a client
+    /// asking for more than an instance keeps (the page's 15-minute default, where the window is
+    /// shorter) gets all there is, and the answer's `window_secs` says what it covers.
     pub(crate) fn window(&self, max: Duration) -> Result<Duration, String> {
         let max = max.as_secs().max(1);
         match self.get("window") {
-            None => Ok(Duration::from_secs(max)),
+            None => Ok(Duration::from_secs(DEFAULT_WINDOW_SECS.min(max))),
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) if n >= 1 => Ok(Duration::from_secs(n.min(max))),
                 // Past u64: a number all the same, so the longest window.
@@ -91,11 +85,12 @@ mod tests {
             "limit must be a whole number between 1 and 1000, got 'abc'"
         );
         assert_eq!(q.get("token"), Some("a b"));
-        assert_eq!(q.without("token"), "window=60&limit=abc");
         let q = Query::parse(Some("window=0")).unwrap();
         assert!(q.window(Duration::from_secs(900)).is_err());
         let q = Query::parse(None).unwrap();
         assert_eq!(q.window(Duration::from_secs(900)).unwrap().as_secs(), 900);
+        assert_eq!(q.window(Duration::from_secs(3600)).unwrap().as_secs(), 900);
+        assert_eq!(q.window(Duration::from_secs(300)).unwrap().as_secs(), 300);
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //     ~100 ms), not the slowest route's p95 (~100 ms);
 //   - a stream answered with a 502 (a proxy while the app restarts) is retried until it is live;
 //   - of two trace clicks whose replies come back in the opposite order, the waterfall shows the
-//     second one clicked;
+//     second one clicked; each click asks for its row's request by trace id and root span id
+//     (`/api/traces/{trace_id}?span={span_id}`: several requests can share a trace id);
+//   - the charts' y-axis labels have the decimals of their ticks' step (latency ticks 0.5 ms apart
+//     read 1.0, 1.5, 2.0, not 1, 2, 2; error-rate ticks 0.02% apart read 0.02%, not 0.0%), and no
+//     chart draws two ticks alike;
 //   - choosing another window keeps the page live;
 // and no console error or HTTP error occurred other than the 502s the check itself answered.
 import { launchChromium } from "./launch.mjs";
@@ -104,11 +108,14 @@ try {
   await page.waitForFunction(() => document.querySelectorAll("#traces tbody tr[data-trace-id]").length >= 2,
     null, { timeout: 30_000 });
   const asked = [];
+  const spans = {};
   let answered = 0;
   let first = null;
   await page.route("**/api/traces/*", async (route) => {
-    const id = route.request().url().split("/").pop();
+    const u = new URL(route.request().url());
+    const id = u.pathname.split("/").pop();
     asked.push(id);
+    spans[id] = u.searchParams.get("span");
     if (id === first) {
       const resp = await route.fetch();
       await sleep(1500);
@@ -119,9 +126,10 @@ try {
     answered++;
   });
   // Both clicks in one task, so that no update re-renders the list in between.
-  const [a, b] = await page.evaluate(() => {
+  const [a, b, spanOf] = await page.evaluate(() => {
     const rows = [...document.querySelectorAll("#traces tbody tr[data-trace-id]")];
-    return [rows[0].dataset.traceId, rows[1].dataset.traceId];
+    return [rows[0].dataset.traceId, rows[1].dataset.traceId,
+      { [rows[0].dataset.traceId]: rows[0].dataset.spanId, [rows[1].dataset.traceId]: rows[1].dataset.spanId }];
   });
   first = a;
   await page.evaluate(([a, b]) => {
@@ -137,7 +145,41 @@ try {
   else if (!head.includes(b) || head.includes(a)) {
     problems.push(`clicked ${a} then ${b}, whose reply came first: the waterfall shows '${head.slice(0, 160)}'`);
   }
+  for (const id of [a, b]) {
+    if (!/^[0-9a-f]{16}$/.test(spanOf[id] || "") || spans[id] !== spanOf[id]) {
+      problems.push(`trace ${id}: its row's span ${spanOf[id]}, asked with span ${spans[id]}`);
+    }
+  }
   await page.unroute("**/api/traces/*");
+
+  // 4b. Axis labels: the decimals of the ticks' step, and no two ticks of a chart alike.
+  const labelled = await page.evaluate(() => {
+    const f = window.spyglassDashboard.axisLabels;
+    return {
+      lat: f("ms", [0, 0.5, 1, 1.5, 2, 2.5], 0.5),
+      latSecs: f("ms", [0, 250, 500, 750, 1000, 1250], 250),
+      err: f("pct", [0, 0.02, 0.04], 0.02),
+      rps: f("rate", [0, 0.005, 0.01], 0.005),
+      drawn: ["chart-rps", "chart-err", "chart-lat"].map((id) => [id, window.spyglassDashboard.ticks(id)]),
+    };
+  });
+  const wantLabels = {
+    lat: ["0.0", "0.5", "1.0", "1.5", "2.0", "2.5"],
+    latSecs: ["0.00s", "0.25s", "0.50s", "0.75s", "1.00s", "1.25s"],
+    err: ["0.00%", "0.02%", "0.04%"],
+    rps: ["0.000", "0.005", "0.010"],
+  };
+  for (const k of Object.keys(wantLabels)) {
+    if (JSON.stringify(labelled[k]) !== JSON.stringify(wantLabels[k])) {
+      problems.push(`axis labels (${k}): ${JSON.stringify(labelled[k])}, expected ${JSON.stringify(wantLabels[k])}`);
+    }
+  }
+  for (const [id, ticks] of labelled.drawn) {
+    const shown = (ticks || []).filter((t) => t !== "");
+    if (!shown.length || new Set(shown).size !== shown.length) {
+      problems.push(`${id} drew the y-axis labels ${JSON.stringify(ticks)}: none, or two alike`);
+    }
+  }
 
   // 5. Another window: still live.
   await page.click("#window button:first-child");
