@@ -1,8 +1,8 @@
 //! The middleware's own options and actix-specific edge cases, over real loopback HTTP, each with a
 //! private Spyglass instance: exclusions, per-middleware sampling, hooks, scopes, streamed bodies
-//! (duration until the last chunk, clients that leave early), chunked uploads, panics in `call` and
-//! in the handler on a single worker, errors from inner middlewares, `/_spyglass/metrics`, and
-//! `dashboard(false)`.
+//! (duration until the last chunk, clients that leave early), chunked uploads, panics in `call`, in
+//! the handler and in `on_response` on a single worker, errors from inner middlewares,
+//! `/_spyglass/metrics`, and `dashboard(false)`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use spyglass_actix::Spyglass as Middleware;
-use spyglass_core::{EventKind, Spyglass};
+use spyglass_core::Spyglass;
 use spyglass_http_suite::recorded::{count, instance, req_events, row, wait_count};
 use spyglass_http_suite::{eventually, App as Client};
 
@@ -351,23 +351,112 @@ async fn panics_anywhere_inside_become_500s_and_the_only_worker_serves_on() {
     );
 }
 
-/// An inner middleware that fails without a response: recorded with the error's status, and the
-/// response actix makes of the error carries the request's `traceparent` and is counted.
+/// An `on_response` hook that panics, on a single worker: the handler's response is dropped and a
+/// 500 with a `traceparent` answers instead, recorded under the route with the panic message (not
+/// as the handler's 200), and the worker serves on.
 #[tokio::test]
-async fn errors_from_inner_middlewares_are_recorded_with_their_status() {
-    let sg = Spyglass::builder().build().unwrap();
+async fn a_panicking_on_response_hook_is_a_500_and_the_only_worker_serves_on() {
+    let (sg, mem) = instance();
     let s = sg.clone();
     let (app, _) = serve!(1, move || {
         App::new()
+            .route("/a", web::get().to(|| async { "a" }))
+            .route("/boom", web::get().to(|| async { "handler answer" }))
+            .wrap(Middleware::with_instance(s.clone()).on_response(
+                |res: &actix_web::dev::ServiceResponse<_>,
+                 _: Duration,
+                 _: &spyglass_core::TraceContext,
+                 l: &mut spyglass_core::Labels| {
+                    l.insert("hook", "ran");
+                    if res.request().path() == "/boom" {
+                        panic!("response hook boom");
+                    }
+                },
+            ))
+    });
+    let boom = app.get("/boom").await;
+    assert_eq!(boom.status, 500);
+    assert_eq!(boom.text(), "Internal Server Error");
+    let tp = boom
+        .header("traceparent")
+        .expect("the 500 carries a traceparent");
+    assert!(
+        spyglass_core::TraceContext::from_traceparent(tp.as_bytes()).is_ok(),
+        "{tp}"
+    );
+    let a = app.get("/a").await;
+    assert_eq!(
+        (a.status, a.text().as_str()),
+        (200, "a"),
+        "the worker serves on"
+    );
+    wait_count(&sg, "/boom", 1).await;
+    wait_count(&sg, "/a", 1).await;
+    assert_eq!(row(&sg, "/boom").errors, 1);
+    assert!(sg.flush(Duration::from_secs(10)));
+    let reqs = req_events(&mem);
+    let (ev, boom) = reqs
+        .iter()
+        .find(|r| r.1.route == "/boom")
+        .unwrap_or_else(|| panic!("{reqs:?}"));
+    assert_eq!(boom.status, 500);
+    assert_eq!(boom.error.as_deref(), Some("response hook boom"));
+    assert_eq!(boom.bytes_out, "Internal Server Error".len() as u64);
+    assert_eq!(
+        boom.labels.get("hook"),
+        Some("ran"),
+        "what the hook set before it panicked is kept"
+    );
+    assert_eq!(&tp[3..35], ev.trace_id.to_string(), "the request's trace");
+}
+
+/// The error type of the inner middleware of
+/// [`errors_from_inner_middlewares_pass_on_unchanged_and_are_recorded_with_their_status`].
+#[derive(Debug)]
+struct Denied(actix_web::http::StatusCode);
+
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_server_error() {
+            "maintenance"
+        } else {
+            "forbidden"
+        })
+    }
+}
+
+impl actix_web::ResponseError for Denied {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.0
+    }
+}
+
+/// An inner middleware that fails without a response: its error passes on unchanged (an outer
+/// middleware downcasts it), and the request is recorded with the error's status and, for a 5xx,
+/// its text, keeping `on_request`'s labels. The response actix makes of the error is not counted.
+#[tokio::test]
+async fn errors_from_inner_middlewares_pass_on_unchanged_and_are_recorded_with_their_status() {
+    let (sg, mem) = instance();
+    let seen = Arc::new(Mutex::new(Vec::<u16>::new()));
+    let (s, seen2) = (sg.clone(), seen.clone());
+    let (app, _) = serve!(1, move || {
+        let seen = seen2.clone();
+        App::new()
             .route("/guarded/{x}", web::get().to(|| async { "in" }))
             .wrap_fn(|req, srv| {
-                let deny = req.path().ends_with("/deny");
+                let status = match req.path() {
+                    p if p.ends_with("/deny") => {
+                        Some(actix_web::http::StatusCode::SERVICE_UNAVAILABLE)
+                    }
+                    p if p.ends_with("/forbid") => Some(actix_web::http::StatusCode::FORBIDDEN),
+                    _ => None,
+                };
                 let fut = srv.call(req);
                 async move {
-                    if deny {
-                        return Err(actix_web::error::ErrorServiceUnavailable("maintenance"));
+                    match status {
+                        Some(s) => Err(Denied(s).into()),
+                        None => fut.await,
                     }
-                    fut.await
                 }
             })
             .wrap(Middleware::with_instance(s.clone()).on_request(
@@ -377,36 +466,67 @@ async fn errors_from_inner_middlewares_are_recorded_with_their_status() {
                     l.insert("tenant", "acme");
                 },
             ))
+            // Around Spyglass: sees what Spyglass hands on.
+            .wrap_fn(move |req, srv| {
+                let seen = seen.clone();
+                let fut = srv.call(req);
+                async move {
+                    let out = fut.await;
+                    if let Err(e) = &out {
+                        let denied = e
+                            .as_error::<Denied>()
+                            .unwrap_or_else(|| panic!("the inner error, unwrapped: {e:?}"));
+                        seen.lock().unwrap().push(denied.0.as_u16());
+                    }
+                    out
+                }
+            })
     });
     let denied = app.get("/guarded/deny").await;
-    assert_eq!(denied.status, 503);
-    assert_eq!(denied.text(), "maintenance");
-    let tp = denied
-        .header("traceparent")
-        .expect("the error's response carries the request's traceparent");
-    assert!(
-        spyglass_core::TraceContext::from_traceparent(tp.as_bytes()).is_ok(),
-        "{tp}"
+    assert_eq!(
+        (denied.status, denied.text().as_str()),
+        (503, "maintenance")
+    );
+    let forbidden = app.get("/guarded/forbid").await;
+    assert_eq!(
+        (forbidden.status, forbidden.text().as_str()),
+        (403, "forbidden")
     );
     assert_eq!(app.get("/guarded/ok").await.status, 200);
-    wait_count(&sg, "/guarded/{x}", 2).await;
-    let r = row(&sg, "/guarded/{x}");
-    assert_eq!(r.errors, 1);
-    assert_eq!(r.bytes_out, ("maintenance".len() + "in".len()) as u64);
-    // The flight recorder is filled by the collector thread.
-    assert!(sg.flush(Duration::from_secs(10)));
-    let errs = sg.recent().errors(10);
-    let denied = errs
-        .iter()
-        .find(|e| e.error_text() == Some("maintenance"))
-        .unwrap_or_else(|| panic!("{errs:?}"));
-    let EventKind::Req(r) = &denied.kind else {
-        panic!("{denied:?}")
-    };
     assert_eq!(
-        r.labels.get("tenant"),
-        Some("acme"),
-        "on_request's labels are kept"
+        *seen.lock().unwrap(),
+        [503, 403],
+        "the outer middleware saw `Denied`"
+    );
+    wait_count(&sg, "/guarded/{x}", 3).await;
+    let r = row(&sg, "/guarded/{x}");
+    assert_eq!(r.errors, 1, "the 503; a 403 is not an error");
+    assert_eq!(
+        r.bytes_out,
+        "in".len() as u64,
+        "the error's response is not counted"
+    );
+    assert!(sg.flush(Duration::from_secs(10)));
+    let mut reqs: Vec<_> = req_events(&mem)
+        .into_iter()
+        .map(|(_, r)| {
+            (
+                r.status,
+                r.error.as_deref().map(str::to_owned),
+                r.labels.get("tenant").map(str::to_owned),
+            )
+        })
+        .collect();
+    reqs.sort();
+    let acme = || Some("acme".to_owned());
+    assert_eq!(
+        reqs,
+        [
+            (200, None, acme()),
+            (403, None, acme()),
+            (503, Some("maintenance".to_owned()), acme()),
+        ],
+        "recorded with the error's status and 5xx text, keeping on_request's labels"
     );
 }
 

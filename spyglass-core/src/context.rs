@@ -4,7 +4,8 @@
 //! executor threads with [`WithContext`] (made by [`TraceContext::scope`] or
 //! [`FutureExt::in_current_context`]), which installs the context each time the future is polled and
 //! restores the previous one afterwards — the same mechanism as `tracing`'s `Instrumented`. Sync code
-//! uses [`TraceContext::in_scope`]. Reading the context is a thread-local load: no lock, no allocation.
+//! uses [`TraceContext::in_scope`], and a closure handed to another thread takes the context along
+//! with [`in_current_context`]. Reading the context is a thread-local load: no lock, no allocation.
 //!
 //! # Example
 //!
@@ -511,6 +512,31 @@ pub trait FutureExt: Future + Sized {
 }
 
 impl<F: Future> FutureExt for F {}
+
+/// Wraps the closure `f` so it runs in the trace context that is current now (or in none, if none
+/// is): the closure counterpart of [`FutureExt::in_current_context`], for work handed to another
+/// thread — a blocking pool (`tokio::task::spawn_blocking`, actix-web's `web::block`), deadpool's
+/// `interact`, `std::thread::spawn` — so the functions and queries it records nest under the
+/// current request.
+///
+/// ```
+/// use spyglass_core::context::{self, TraceContext};
+///
+/// let root = TraceContext::new_root(true);
+/// let job = root.in_scope(|| context::in_current_context(|| context::current()));
+/// let seen = std::thread::spawn(job).join().unwrap();
+/// assert_eq!(seen, Some(root));
+/// ```
+pub fn in_current_context<F, R>(f: F) -> impl FnOnce() -> R + Send
+where
+    F: FnOnce() -> R + Send,
+{
+    let ctx = current();
+    move || match ctx {
+        Some(c) => c.in_scope(f),
+        None => f(),
+    }
+}
 
 /// Writes the current context's `traceparent` into outgoing request headers, so a downstream service
 /// continues this trace. Does nothing when there is no current context.

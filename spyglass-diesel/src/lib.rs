@@ -67,7 +67,7 @@ use std::sync::Arc;
 
 use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
 use spyglass_core::clock::Instant;
-use spyglass_core::context::{self, TraceContext};
+use spyglass_core::context::TraceContext;
 use spyglass_core::event::{EventKind, FnEvent};
 use spyglass_core::Name;
 
@@ -314,7 +314,9 @@ impl fmt::Write for SqlSink<'_> {
 
 /// Wraps `f` so it runs in the trace context that is current now: for closures handed to another
 /// thread (a blocking pool, deadpool's `interact`, `std::thread::spawn`), so the diesel queries they
-/// run nest under the current request.
+/// run nest under the current request. The same function as
+/// [`spyglass_core::context::in_current_context`] (`spyglass::context::in_current_context` in the
+/// facade), re-exported here.
 ///
 /// ```
 /// use spyglass_core::{context, TraceContext};
@@ -324,16 +326,7 @@ impl fmt::Write for SqlSink<'_> {
 /// let seen = std::thread::spawn(job).join().unwrap();
 /// assert_eq!(seen, Some(root));
 /// ```
-pub fn in_current_context<F, R>(f: F) -> impl FnOnce() -> R + Send
-where
-    F: FnOnce() -> R + Send,
-{
-    let ctx = context::current();
-    move || match ctx {
-        Some(c) => c.in_scope(f),
-        None => f(),
-    }
-}
+pub use spyglass_core::context::in_current_context;
 
 /// [`tokio::task::spawn_blocking`] carrying the current trace context to the blocking thread, so the
 /// diesel queries `f` runs nest under the current request (or `#[spyglass::instrument]`ed

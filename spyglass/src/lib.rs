@@ -4,7 +4,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`context`] | trace context: current span, `traceparent`, carrying context into tasks |
+//! | [`context`] | trace context: current span, `traceparent`, carrying context into tasks ([`context::FutureExt`]) and closures for other threads ([`context::in_current_context`]) |
 //! | [`emitter()`] | emitting events by hand |
 //! | [`stats()`] | the rolling stats store and its JSON snapshot |
 //! | [`exporters`] | JSONL, console, Prometheus, OTLP (features `jsonl`, `console`, `prometheus`, `otlp`) |

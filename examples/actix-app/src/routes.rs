@@ -3,7 +3,7 @@
 //! table as the axum example's `routes.rs`, entry for entry.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpResponse, ResponseError};
+use actix_web::{guard, web, App, HttpResponse, ResponseError};
 use serde::Deserialize;
 
 use crate::domain::{self, NewOrder, ShopError};
@@ -55,25 +55,32 @@ pub(crate) fn app(
     >,
 > {
     // One resource per path, its methods on it (axum's `get(..).post(..)`): another method on a
-    // known path answers 405, as in the axum example, rather than falling through to a 404.
+    // known path answers 405, as in the axum example, rather than falling through to a 404. A GET
+    // route answers HEAD too, as axum's `get` does (actix's `web::get()` would not: its guard
+    // matches GET only), hence `get_or_head()`.
     App::new()
         .app_data(web::Data::new(store))
-        .service(web::resource("/").get(index))
-        .service(web::resource("/health").get(|| async { "ok" }))
-        .service(web::resource("/users/{id}").get(user))
-        .service(web::resource("/users/{id}/orders").get(orders))
+        .service(web::resource("/").route(get_or_head().to(index)))
+        .service(web::resource("/health").route(get_or_head().to(|| async { "ok" })))
+        .service(web::resource("/users/{id}").route(get_or_head().to(user)))
+        .service(web::resource("/users/{id}/orders").route(get_or_head().to(orders)))
         .service(web::resource("/users").post(create_user))
         .service(
             web::resource("/orders")
-                .get(recent_orders)
+                .route(get_or_head().to(recent_orders))
                 .post(create_order),
         )
-        .service(web::resource("/search").get(search))
-        .service(web::resource("/reports/slow").get(slow))
-        .service(web::resource("/slow").get(slow))
-        .service(web::resource("/error").get(error))
-        .service(web::resource("/panic").get(panic))
+        .service(web::resource("/search").route(get_or_head().to(search)))
+        .service(web::resource("/reports/slow").route(get_or_head().to(slow)))
+        .service(web::resource("/slow").route(get_or_head().to(slow)))
+        .service(web::resource("/error").route(get_or_head().to(error)))
+        .service(web::resource("/panic").route(get_or_head().to(panic)))
         .wrap(spyglass::actix::Spyglass::new().on_request(label_tenant))
+}
+
+/// A route for `GET` and `HEAD`: actix answers a `HEAD` with the handler's headers and no body.
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// Labels each request with its tenant, from the `x-tenant` header: the label shows with the

@@ -86,11 +86,23 @@ pub(crate) fn panicked<OnReq, OnResp>(
     path: &str,
     shared: &Shared<OnReq, OnResp>,
 ) -> actix_web::Error {
+    if shared.route_from_path(&mut rec, path) {
+        internal_error(Some(rec), msg)
+    } else {
+        internal_error(None, msg)
+    }
+}
+
+/// The 500 that answers a panic, as an error (actix turns it into the response): `Internal Server
+/// Error`, with `rec`'s `traceparent`. `rec`, its route named, is recorded now with status 500,
+/// the panic message `msg` as its error and the body's bytes out; `None` for an excluded request.
+#[cold]
+fn internal_error(rec: Option<Record>, msg: Arc<str>) -> actix_web::Error {
     const BODY: &str = "Internal Server Error";
     let mut resp = HttpResponse::InternalServerError()
         .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
         .body(BODY);
-    if shared.route_from_path(&mut rec, path) {
+    if let Some(mut rec) = rec {
         resp.headers_mut()
             .insert(TRACEPARENT, traceparent_value(&rec.ctx));
         rec.status = 500;
@@ -103,6 +115,31 @@ pub(crate) fn panicked<OnReq, OnResp>(
         Recorder(Some(rec)).finish();
     }
     actix_web::error::InternalError::from_response(HandlerPanicked(msg), resp).into()
+}
+
+/// An inner middleware's error, which passes on unchanged (an outer middleware may downcast it
+/// with `as_error`; actix makes the response of it). The request is recorded now, under the route
+/// its raw `path` matches, with the error's status (its `ResponseError::status_code`) and, for a
+/// 5xx, its text; the response actix builds later carries no `traceparent` and its bytes are not
+/// counted. Nothing is recorded when that route is excluded.
+#[cold]
+fn inner_error<OnReq, OnResp>(
+    mut rec: Record,
+    e: &actix_web::Error,
+    path: &str,
+    shared: &Shared<OnReq, OnResp>,
+) {
+    if !shared.route_from_path(&mut rec, path) {
+        return;
+    }
+    // `status_code`, not `error_response`: the latter may hand its response over only once (an
+    // `InternalError::from_response` does), and actix calls it to answer.
+    let status = e.as_response_error().status_code();
+    rec.status = status.as_u16();
+    if status.is_server_error() {
+        rec.error = Some(Arc::from(e.to_string()));
+    }
+    Recorder(Some(rec)).finish();
 }
 
 /// The error text of a 5xx response that actix built from a handler's or an extractor's `Err`
@@ -212,9 +249,15 @@ where
                 }
                 if OnResp::ENABLED {
                     let hook = &shared.cfg.on_response;
-                    rec = rec.hold_while(|r| {
-                        hook.on_response(&resp, r.start.elapsed(), &r.ctx, &mut r.labels)
-                    });
+                    let hooked = panic::catch_unwind(AssertUnwindSafe(|| {
+                        hook.on_response(&resp, rec.start.elapsed(), &rec.ctx, &mut rec.labels)
+                    }));
+                    if let Err(p) = hooked {
+                        // As a panicking handler: the response is dropped (its head was not
+                        // sent) and the same 500 answers, under the route known already.
+                        drop(resp);
+                        return Poll::Ready(Err(internal_error(Some(rec), panic_message(&*p))));
+                    }
                 }
                 resp.headers_mut()
                     .insert(TRACEPARENT, traceparent_value(&rec.ctx));
@@ -224,26 +267,10 @@ where
                 Poll::Ready(Ok(resp.map_body(|_, b| ResponseBody::recorded(b, rec))))
             }
             Ok(Poll::Ready(Err(e))) => {
-                // A middleware inside failed without a response: actix answers with the error's.
-                // That response is built here, so that it carries the request's `traceparent` and
-                // its body is counted and timed like any other; the error itself passes on.
-                if !shared.route_from_path(&mut rec, path) {
-                    return Poll::Ready(Err(e));
-                }
-                let mut resp = e.error_response();
-                let status = resp.status();
-                rec.status = status.as_u16();
-                if status.is_server_error() {
-                    rec.error = Some(Arc::from(e.to_string()));
-                }
-                resp.headers_mut()
-                    .insert(TRACEPARENT, traceparent_value(&rec.ctx));
-                let resp = resp
-                    .map_body(|_, b| ResponseBody::recorded(b, rec))
-                    .map_into_boxed_body();
-                Poll::Ready(Err(
-                    actix_web::error::InternalError::from_response(e, resp).into()
-                ))
+                // A middleware inside failed without a response: its error passes on unchanged,
+                // for outer middlewares to see as it is, and actix answers with its response.
+                inner_error(rec, &e, path, &shared);
+                Poll::Ready(Err(e))
             }
             Err(p) => Poll::Ready(Err(panicked(rec, panic_message(&*p), path, &shared))),
         }

@@ -24,12 +24,14 @@ pub trait OnRequest {
     fn on_request(&self, request: &ServiceRequest, ctx: &TraceContext, labels: &mut Labels);
 }
 
-/// Called when a recorded request's response head is ready (the body may still be streaming).
+/// Called when a recorded request's response head is ready (the body may still be streaming),
+/// before the head is sent. A panic here is a handler's panic: the response is dropped and a 500
+/// answers instead, recorded with the panic message (and the labels set so far).
 ///
 /// Called for an upgrade's `101` too (recorded at its head). Not called for the 500 that replaces
-/// a panicking handler, for the answer to an error an inner middleware returned, nor for a request
-/// whose response future was dropped before its response (recorded as cancelled): those keep the
-/// labels [`OnRequest`] set. Nor for a request routed to an excluded route, which is not recorded.
+/// a panicking handler, for an error an inner middleware returned, nor for a request whose response
+/// future was dropped before its response (recorded as cancelled): those keep the labels
+/// [`OnRequest`] set. Nor for a request routed to an excluded route, which is not recorded.
 pub trait OnResponse<B> {
     /// Whether the hook does anything; when `false` the middleware skips reading the clock for it.
     const ENABLED: bool = true;

@@ -17,7 +17,9 @@ use super::service::{Shared, SpyglassMiddleware};
 ///
 /// Options mirror the axum layer's: [`exclude`](Self::exclude), [`sample`](Self::sample),
 /// [`dashboard`](Self::dashboard), [`on_request`](Self::on_request),
-/// [`on_response`](Self::on_response).
+/// [`on_response`](Self::on_response). What it records, and what middlewares wrapped around it
+/// see of panics (a 500 as an `Err`) and of inner middlewares' errors (passed on unchanged): the
+/// [crate docs](crate#what-is-recorded).
 #[derive(Debug, Clone)]
 pub struct Spyglass<OnReq = DefaultOnRequest, OnResp = DefaultOnResponse> {
     pub(crate) instance: Instance,
