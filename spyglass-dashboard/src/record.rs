@@ -62,14 +62,6 @@ impl<B: BytesIn> RequestRecord<B> {
         self.emit();
     }
 
-    /// Runs `f` (a user's hook) with the record and hands the record back. Should `f` panic, the
-    /// record is emitted as it stands while the panic unwinds, so the request is not lost.
-    pub fn hold_while(self, f: impl FnOnce(&mut Self)) -> Self {
-        let mut guard = Recorder(Some(self));
-        f(guard.0.as_mut().expect("just set"));
-        guard.0.take().expect("just set")
-    }
-
     /// Emits the request event, with its duration from `start` to now.
     pub fn emit(self) {
         let kind = EventKind::Req(ReqEvent {

@@ -93,6 +93,9 @@ where
         let rec = this.rec;
         match this.kind.project() {
             KindProj::Inner { body } => match panic::catch_unwind(AssertUnwindSafe(|| {
+                // In the request's context: a streamed body's work (a query per chunk, an
+                // `#[instrument]`ed function) nests under the request, as the handler's does.
+                let _in_ctx = rec.0.as_ref().map(|r| r.ctx.enter());
                 body.poll_next(cx)
             })) {
                 Err(p) => {

@@ -7,7 +7,8 @@
 //! their fingerprints and `system` "sqlite", that the N+1 route is listed under `n_plus_one`, that a
 //! constraint violation is a failed query, and that the queries nest under the `#[instrument]`ed
 //! functions and the request. The second hits every route of the table the two examples share and
-//! checks the answers and that each is recorded under its route template.
+//! checks the answers and that each is recorded under its route template. The third sends `HEAD`
+//! to GET routes (a health check's `curl -I`): the GET's status and headers, no body.
 
 /// One `#[tokio::test]` per case of this suite, against the example binary at `$bin` (its
 /// `env!("CARGO_BIN_EXE_…")`). The invoking crate declares this file as `mod example_http`.
@@ -21,6 +22,11 @@ macro_rules! example_http_tests {
         #[tokio::test]
         async fn every_route_answers_and_is_recorded_under_its_template() {
             crate::example_http::every_route_answers_and_is_recorded_under_its_template($bin).await;
+        }
+
+        #[tokio::test]
+        async fn head_on_get_routes_answers_200_without_a_body() {
+            crate::example_http::head_on_get_routes_answers_200_without_a_body($bin).await;
         }
     };
 }
@@ -490,4 +496,28 @@ pub(crate) async fn every_route_answers_and_is_recorded_under_its_template(bin: 
     let insert = query(&stats, INSERT_USER).expect("user insert fingerprint");
     assert_eq!(insert["count"], 2, "{insert}");
     assert_eq!(insert["errors"], 1, "{insert}");
+}
+
+/// `HEAD` on GET routes answers as the GET does, without a body (axum's `get` routes answer it; the
+/// actix example routes it explicitly); another method on a known path gets 405.
+pub(crate) async fn head_on_get_routes_answers_200_without_a_body(bin: &str) {
+    let app = start_app(bin);
+    let client = client();
+    for path in ["/health", "/", "/users/42"] {
+        let r = client
+            .head(format!("{}{path}", app.base))
+            .send()
+            .await
+            .expect("HEAD");
+        assert_eq!(r.status().as_u16(), 200, "HEAD {path}");
+        assert!(r.headers().contains_key("traceparent"), "HEAD {path}");
+        let body = r.bytes().await.expect("body");
+        assert!(body.is_empty(), "HEAD {path}: {body:?}");
+    }
+    let r = client
+        .delete(format!("{}/health", app.base))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status().as_u16(), 405, "another method on a known path");
 }
