@@ -29,6 +29,9 @@ pub(crate) struct Shared<OnReq, OnResp> {
     /// The app's resource map, copied at the first request: names the route of a request that
     /// panicked or failed, whose request is gone by then.
     pub(crate) rmap: OnceCell<ResourceMap>,
+    /// The literal heads (up to the first `{` or `*`) of this middleware's and its instance's
+    /// exclusions, taken at the first request: see [`Shared::excluded_before_routing`].
+    pub(crate) exclusion_heads: OnceCell<Box<[Box<str>]>>,
 }
 
 impl<OnReq, OnResp> Shared<OnReq, OnResp> {
@@ -66,14 +69,16 @@ impl<OnReq, OnResp> Shared<OnReq, OnResp> {
     /// an exclusion's literal head (up to its first `{` or `*`) are matched, so the other requests
     /// pay a few prefix comparisons and no allocation.
     fn excluded_before_routing(&self, sg: &spyglass_core::Spyglass, req: &ServiceRequest) -> bool {
+        let heads = self.exclusion_heads.get_or_init(|| {
+            self.cfg
+                .exclude
+                .iter()
+                .chain(sg.exclude_routes())
+                .map(|r| r.find(['{', '*']).map_or(r.as_str(), |i| &r[..i]).into())
+                .collect()
+        });
         let path = req.path();
-        let may_match = |routes: &[String]| {
-            routes.iter().any(|r| {
-                let head = r.find(['{', '*']).map_or(r.as_str(), |i| &r[..i]);
-                path.starts_with(head)
-            })
-        };
-        if !may_match(&self.cfg.exclude) && !may_match(sg.exclude_routes()) {
+        if !heads.iter().any(|head| path.starts_with(&**head)) {
             return false;
         }
         req.match_pattern()

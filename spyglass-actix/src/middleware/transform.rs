@@ -142,6 +142,7 @@ where
             shared: Rc::new(Shared {
                 cfg: self.clone(),
                 rmap: OnceCell::new(),
+                exclusion_heads: OnceCell::new(),
             }),
         }))
     }
