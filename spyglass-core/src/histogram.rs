@@ -2,20 +2,25 @@
 //!
 //! Values are nanoseconds. Each power of two is split into 8 linear sub-buckets, so a recorded value
 //! is known to within 12.5% of itself and a reported quantile (the bucket midpoint) to within ±6.25%.
-//! 280 `u32` counters (1120 bytes) cover 1 ns to 137 s; larger values land in the last bucket and the
-//! exact maximum is tracked beside it. Recording is an index computation and an add; merging is an
-//! element-wise add the compiler vectorizes.
+//! 352 `u32` counters cover 1 ns to 2^46 ns (70 368 s, about 19.5 hours), and one more counts the
+//! values past that range: 353 counters, 1412 bytes. A quantile that falls past the range reads the
+//! exact maximum, which the caller tracks beside the histogram, and so does the highest rank (the
+//! quantile 1, or the 99th percentile of fewer than 100 values). Recording is an index computation
+//! and an add; merging is an element-wise add the compiler vectorizes.
 //!
-//! Why not `hdrhistogram`: at 2 significant digits one of its histograms over the same range is ~10 KiB
-//! and a merge walks ~2,500 counters, and the stats store keeps one histogram per key per 10-second
-//! bucket and merges 90 of them per key for a 15-minute snapshot. `benches/benches/histogram.rs`
-//! measures both.
+//! Why not `hdrhistogram`: at 2 significant digits one of its histograms over the same range has
+//! ~5,000 counters (~20 KiB), which a merge walks, and the stats store keeps one histogram per key
+//! per 10-second bucket and merges 90 of them per key for a 15-minute snapshot.
+//! `benches/core/benches/histogram.rs` measures both.
 
 const SUB_BITS: u32 = 3;
 const SUB: usize = 1 << SUB_BITS;
-const MAX_EXP: u32 = 37;
+/// The highest power of two with its own sub-buckets: values up to `2^(MAX_EXP + 1)` ns.
+const MAX_EXP: u32 = 45;
+/// The counter of the values past the range.
+const OVERFLOW: usize = (MAX_EXP as usize - SUB_BITS as usize + 1) * SUB + SUB;
 /// Number of counters.
-pub(crate) const SLOTS: usize = (MAX_EXP as usize - SUB_BITS as usize + 1) * SUB + SUB;
+pub(crate) const SLOTS: usize = OVERFLOW + 1;
 
 #[inline]
 fn index(v: u64) -> usize {
@@ -24,7 +29,7 @@ fn index(v: u64) -> usize {
     }
     let e = 63 - v.leading_zeros();
     if e > MAX_EXP {
-        return SLOTS - 1;
+        return OVERFLOW;
     }
     let sub = ((v >> (e - SUB_BITS)) as usize) & (SUB - 1);
     (e - SUB_BITS + 1) as usize * SUB + sub
@@ -130,14 +135,18 @@ impl Merged {
     }
 
     /// The `q` quantile (0..=1) in nanoseconds: the midpoint of the bucket holding it, capped by
-    /// `max` (the exact maximum) so no quantile exceeds the largest value seen.
+    /// `max` (the exact maximum of the values counted) so no quantile exceeds the largest value
+    /// seen. The highest rank is the maximum itself, and so is a rank past the histogram's range.
     pub(crate) fn quantile(&self, q: f64, max: u64) -> u64 {
         if self.total == 0 {
             return 0;
         }
         let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        if rank == self.total {
+            return max;
+        }
         let mut seen = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
+        for (i, &c) in self.counts[..OVERFLOW].iter().enumerate() {
             seen += c;
             if seen >= rank {
                 let (lo, w) = slot_range(i);
@@ -154,6 +163,11 @@ mod tests {
 
     #[test]
     fn index_is_monotonic_and_in_range() {
+        // The sizes the module docs (and the stats store's memory bound) give.
+        assert_eq!(SLOTS, 353);
+        assert_eq!(std::mem::size_of::<[u32; SLOTS]>(), 1412);
+        assert_eq!(index((1 << (MAX_EXP + 1)) - 1), OVERFLOW - 1);
+        assert_eq!(index(1 << (MAX_EXP + 1)), OVERFLOW);
         let mut last = 0;
         for v in 0..5000u64 {
             assert!(index(v) >= last);
@@ -166,8 +180,10 @@ mod tests {
             let i = index(v);
             assert!(i < SLOTS);
             let (lo, w) = slot_range(i);
-            if i < SLOTS - 1 {
+            if i < OVERFLOW {
                 assert!(v >= lo && v < lo + w, "v={v} i={i} lo={lo} w={w}");
+            } else {
+                assert!(v >= 1 << (MAX_EXP + 1), "v={v}");
             }
         }
     }
@@ -188,5 +204,56 @@ mod tests {
             let got = m.quantile(q, 100_000_000) as f64;
             assert!((got - want).abs() / want < 0.0625, "q={q} got={got}");
         }
+    }
+
+    #[test]
+    fn durations_of_minutes_keep_their_percentiles() {
+        // 300 s, 600 s, 600 s: the median is 600 s. With the range ending at 275 s, every
+        // quantile read the last slot's midpoint, 266 s.
+        let mut m = Merged::new();
+        for s in [300u64, 600, 600] {
+            m.record_one(s * 1_000_000_000);
+        }
+        let max = 600_000_000_000;
+        let p50 = m.quantile(0.5, max) as f64;
+        assert!((p50 - 6e11).abs() / 6e11 < 0.0625, "p50 {p50}");
+        assert_eq!(m.quantile(0.99, max), max);
+        let p10 = m.quantile(0.1, max) as f64;
+        assert!((p10 - 3e11).abs() / 3e11 < 0.0625, "p10 {p10}");
+    }
+
+    #[test]
+    fn the_range_covers_hours_and_beyond_it_quantiles_read_the_maximum() {
+        // 19 hours is still within ±6.25 %.
+        let hour = 3_600_000_000_000u64;
+        let mut m = Merged::new();
+        for _ in 0..10 {
+            m.record_one(19 * hour);
+        }
+        let got = m.quantile(0.5, 19 * hour) as f64;
+        let want = (19 * hour) as f64;
+        assert!((got - want).abs() / want < 0.0625, "got {got}");
+        // Past the range, a quantile that falls beyond it is the maximum, not a slot's midpoint.
+        let mut m = Merged::new();
+        m.record_one(1_000);
+        for _ in 0..10 {
+            m.record_one(30 * hour);
+        }
+        assert_eq!(m.quantile(0.5, 30 * hour), 30 * hour);
+        let low = m.quantile(0.05, 30 * hour) as f64;
+        assert!((low - 1e3).abs() / 1e3 < 0.0625, "low {low}");
+    }
+
+    #[test]
+    fn the_highest_rank_is_the_exact_maximum() {
+        let mut h = Histogram::new();
+        for v in [1_000u64, 2_000, 123_456_789] {
+            h.record(v);
+        }
+        let mut m = Merged::new();
+        m.add(&h);
+        assert_eq!(m.quantile(1.0, 123_456_789), 123_456_789);
+        // Fewer than 100 values: the 99th percentile's rank is the highest.
+        assert_eq!(m.quantile(0.99, 123_456_789), 123_456_789);
     }
 }

@@ -113,7 +113,7 @@ pub struct Since {
     pub cursor: u64,
 }
 
-/// A repeated query inside one request: an N+1 pattern.
+/// A repeated query inside one request: an N+1 pattern, one per method, route and statement.
 #[derive(Debug, Clone, serde::Serialize)]
 #[non_exhaustive]
 pub struct NPlusOne {
@@ -129,7 +129,8 @@ pub struct NPlusOne {
     pub count: u64,
     /// Their total duration in that request, milliseconds.
     pub total_ms: f64,
-    /// Requests in which it was found.
+    /// Requests in which it was found since the process started (not only within the window of
+    /// the snapshot that lists it: the list holds the findings last seen in that window).
     pub occurrences: u64,
     /// Trace id of the latest such request.
     pub trace_id: TraceId,
@@ -292,7 +293,8 @@ struct State {
     /// The trace whose span came last, kept out of `pending`: a request's spans and root mostly come
     /// one after the other, and then need no map lookup at all.
     hot: Option<(TraceId, Pending)>,
-    findings: HashMap<(Name, Name), NPlusOne>,
+    /// N+1 findings per method, route and statement.
+    findings: HashMap<(&'static str, Name, Name), NPlusOne>,
     n_plus_one_threshold: u64,
     /// Arrival number of the next event ingested.
     arrived: u64,
@@ -370,7 +372,8 @@ impl Recent {
         r
     }
 
-    /// N+1 findings seen since `since_ms` (ms since the Unix epoch), most occurrences first.
+    /// N+1 findings last seen since `since_ms` (ms since the Unix epoch), most occurrences (since
+    /// start) first.
     pub fn n_plus_one(&self, since_ms: u64) -> Vec<NPlusOne> {
         let st = self.state.lock();
         let mut v: Vec<NPlusOne> = st
@@ -915,7 +918,7 @@ impl State {
             if count < threshold {
                 continue;
             }
-            let key = (route.clone(), stmt.clone());
+            let key = (method, route.clone(), stmt.clone());
             if !self.findings.contains_key(&key) && self.findings.len() >= FINDINGS {
                 continue;
             }
@@ -1429,5 +1432,42 @@ mod tests {
         assert_eq!(got.errors[0].span_id, late_span);
         assert_eq!(got.events.len(), 1);
         assert_eq!(got.events[0].span_id, late_span);
+    }
+
+    #[test]
+    fn n_plus_one_findings_are_kept_per_method() {
+        // A GET and a DELETE on one route, each running one statement 6 times: two findings, each
+        // linking to its own request.
+        let r = Recent::new(DEFAULT_N_PLUS_ONE);
+        let route = Name::from_static("/users/{id}");
+        let statement = Name::from_static("SELECT * FROM users WHERE id = ?");
+        let request = |method: &'static str, end_ns: u64| {
+            let mut root = Event::request(method, route.clone(), 200, 1_000);
+            root.ts_ns = end_ns - root.dur_ns;
+            let mut b: Vec<Event> = (0..6)
+                .map(|_| {
+                    let mut q = Event::query(statement.clone(), "sqlite", Some(1), 5);
+                    q.trace_id = root.trace_id;
+                    q.parent_span_id = Some(root.span_id);
+                    q
+                })
+                .collect();
+            b.push(root);
+            b
+        };
+        let mut get = request("GET", 1_000_000_000);
+        let mut delete = request("DELETE", 2_000_000_000);
+        let (get_span, delete_span) = (get[6].span_id, delete[6].span_id);
+        r.ingest(&mut get);
+        r.ingest(&mut delete);
+        let found = r.n_plus_one(0);
+        assert_eq!(found.len(), 2, "{found:?}");
+        let of = |method: &str| found.iter().find(|f| f.method == method);
+        let delete = of("DELETE").expect("a DELETE finding");
+        assert_eq!(delete.span_id, delete_span);
+        assert_eq!((delete.count, delete.occurrences), (6, 1));
+        let get = of("GET").expect("a GET finding");
+        assert_eq!(get.span_id, get_span);
+        assert_eq!((get.count, get.occurrences), (6, 1));
     }
 }

@@ -11,7 +11,8 @@
 //! buckets before the newest, so a full-window snapshot reads two histograms per key.
 //!
 //! Distinct keys are capped per kind (default 1000); past the cap new keys fold into `<other>`, so
-//! memory is bounded whatever the traffic: at most `cap × (90 × ~1.2 KiB + ~2.4 KiB)` per kind.
+//! memory is bounded whatever the traffic: at most `cap × (90 × ~1.5 KiB + ~2.8 KiB)` per kind (a
+//! bucket's histogram is 1.4 KiB, the running total's 2.8 KiB).
 //!
 //! # Example
 //!
@@ -711,8 +712,13 @@ impl StatsStore {
     fn snapshot_at(&self, window: Duration, now: u64) -> StatsSnapshot {
         let (epoch, nb, rate_secs) = self.window_geometry(window, now);
         let mut merged = Merged::new();
+        // The request-wide series stays locked until the routes are read, so that no batch is
+        // counted in between and the routes add up to it. The locks are taken in `record_batch`'s
+        // order: the request-wide series, then the routes' map and series (and a batch that adds
+        // a route holds the request-wide series, so no writer waits on that map meanwhile).
+        let mut overall_series = self.overall.lock();
         let overall = {
-            let c = self.overall.lock().window(epoch, nb, &mut merged);
+            let c = overall_series.window(epoch, nb, &mut merged);
             OverallStats::of(c, &merged, rate_secs)
         };
         let mut requests = Vec::new();
@@ -751,6 +757,7 @@ impl StatsStore {
                 })
             });
         }
+        drop(overall_series);
         let mut functions = Vec::new();
         let other_fn = FnKey {
             name: Name::from_static(OTHER),
@@ -848,10 +855,12 @@ impl StatsStore {
     fn timeseries_at(&self, window: Duration, top_routes: usize, now: u64) -> Timeseries {
         let (epoch, nb, _) = self.window_geometry(window, now);
         let bucket_secs = self.geo.bucket_ns as f64 / 1e9;
-        // The newest bucket is still filling: its rate divides by the time it has covered.
+        // The newest bucket is still filling: its rate divides by the time it has covered; the
+        // one the store started in, by the time since the start.
         let geo = PointGeometry {
             bucket_ns: self.geo.bucket_ns,
             newest_secs: rate_secs(1, self.geo.bucket_ns, now, self.started_ns),
+            started_ns: self.started_ns,
         };
         let overall = points(&mut self.overall.lock(), epoch, nb, geo);
         // Rank routes by their count in the window (cheap: counters only), then build points for
@@ -918,11 +927,32 @@ impl EpochCache {
     }
 }
 
-/// The buckets' length, and the seconds the newest one has covered so far (see [`rate_secs`]).
+/// The buckets' length, the seconds the newest one has covered so far (see [`rate_secs`]), and
+/// when the store started (the bucket holding that instant covered only its part after it).
 #[derive(Clone, Copy)]
 struct PointGeometry {
     bucket_ns: u64,
     newest_secs: f64,
+    started_ns: u64,
+}
+
+impl PointGeometry {
+    /// The seconds the rate of the bucket of epoch `e`, `back` buckets before the newest, divides
+    /// by: the newest one's time so far, the part of the one the store started in after the start,
+    /// else the whole bucket. At least a second (or the bucket, if shorter), as in [`rate_secs`].
+    fn secs(&self, e: u64, back: u64) -> f64 {
+        if back == 0 {
+            return self.newest_secs;
+        }
+        let start = e * self.bucket_ns;
+        let end = start.saturating_add(self.bucket_ns);
+        let covered = if self.started_ns > start && self.started_ns < end {
+            end - self.started_ns
+        } else {
+            self.bucket_ns
+        };
+        covered.max(self.bucket_ns.min(1_000_000_000)) as f64 / 1e9
+    }
 }
 
 fn points(s: &mut Series, epoch: u64, nb: u64, geo: PointGeometry) -> Vec<Point> {
@@ -930,7 +960,6 @@ fn points(s: &mut Series, epoch: u64, nb: u64, geo: PointGeometry) -> Vec<Point>
     let n = s.buckets.len() as u64;
     let mut m = Merged::new();
     let bucket_ns = geo.bucket_ns;
-    let bucket_secs = bucket_ns as f64 / 1e9;
     (0..nb)
         .rev()
         .map(|back| {
@@ -948,12 +977,7 @@ fn points(s: &mut Series, epoch: u64, nb: u64, geo: PointGeometry) -> Vec<Point>
                 let c = b.counts;
                 p.count = c.count;
                 p.errors = c.errors;
-                p.rps = c.count as f64
-                    / if back == 0 {
-                        geo.newest_secs
-                    } else {
-                        bucket_secs
-                    };
+                p.rps = c.count as f64 / geo.secs(e, back);
                 p.p50_ms = ms(m.quantile(0.50, c.max_ns));
                 p.p95_ms = ms(m.quantile(0.95, c.max_ns));
                 p.p99_ms = ms(m.quantile(0.99, c.max_ns));
@@ -1331,5 +1355,82 @@ mod tests {
         assert!(near(o.p95_ms, 1.0), "p95 {}", o.p95_ms);
         assert!(near(o.p99_ms, 100.0), "p99 {}", o.p99_ms);
         assert_eq!(o.max_ms, 100.0);
+    }
+
+    #[test]
+    fn the_bucket_a_young_process_started_in_divides_by_the_time_it_was_up() {
+        // Up for 25 s, read 4 s into the newest bucket: it started 1 s before the end of the
+        // oldest bucket with events, which holds that one second's 100 requests. Dividing by the
+        // full 10 s read 10 a second.
+        let wall = crate::clock::unix_nanos();
+        let now = (wall / (10 * SEC)) * 10 * SEC + 4 * SEC;
+        let s = store(now - 25 * SEC);
+        s.record_batch(&steady("/a", 100, 25, now));
+        let ts = s.timeseries_at(Duration::from_secs(60), 1, now);
+        for series in [&ts.overall, &ts.routes[0].points] {
+            let first = series.iter().find(|p| p.count > 0).unwrap();
+            assert_eq!(first.count, 100);
+            assert!((first.rps - 100.0).abs() < 1e-9, "{}", first.rps);
+            // Every point reads the steady rate.
+            for p in series.iter().filter(|p| p.count > 0) {
+                assert!((p.rps - 100.0).abs() < 1e-9, "{:?}", p);
+            }
+        }
+
+        // Started a tenth of a second before a bucket's end: that bucket divides by the 1 s floor.
+        let started = now - 14 * SEC - SEC / 10;
+        let s = store(started);
+        s.record_batch(&steady("/a", 100, 14, now));
+        let mut ev = Event::request("GET", "/a", 200, 1_000_000);
+        ev.ts_ns = started + SEC / 20 - ev.dur_ns;
+        s.record_batch(&[ev]);
+        let ts = s.timeseries_at(Duration::from_secs(60), 1, now);
+        let first = ts.overall.iter().find(|p| p.count > 0).unwrap();
+        assert_eq!(first.count, 1);
+        assert!((first.rps - 1.0).abs() < 1e-9, "{}", first.rps);
+    }
+
+    #[test]
+    fn routes_add_up_to_the_overall_count_while_recording() {
+        // Threads record requests on several routes while snapshots are read: every snapshot's
+        // routes add up to its overall count.
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let wall = crate::clock::unix_nanos();
+        let now = (wall / (10 * SEC)) * 10 * SEC + 5 * SEC;
+        let s = Arc::new(store(now - 3600 * SEC));
+        let stop = Arc::new(AtomicBool::new(false));
+        let routes: [&'static str; 4] = ["/a", "/b", "/c", "/d"];
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let (s, stop) = (s.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let batch: Vec<Event> = (0..8)
+                        .map(|i| {
+                            let mut ev = Event::request("GET", routes[(t + i) % 4], 200, 1_000_000);
+                            ev.ts_ns = now - SEC;
+                            ev
+                        })
+                        .collect();
+                    while !stop.load(Ordering::Relaxed) {
+                        s.record_batch(&batch);
+                    }
+                })
+            })
+            .collect();
+        let mut mismatched = 0;
+        for _ in 0..1_000 {
+            let snap = s.snapshot_at(Duration::from_secs(60), now);
+            let sum: u64 = snap.requests.iter().map(|r| r.count).sum();
+            if sum != snap.overall.count {
+                mismatched += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+        let snap = s.snapshot_at(Duration::from_secs(60), now);
+        assert!(snap.overall.count > 0);
+        assert_eq!(mismatched, 0, "of 1000 reads");
     }
 }
