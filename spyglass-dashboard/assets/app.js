@@ -32,35 +32,59 @@
   };
 
   // ---------- formatting ----------
+  // Each formatter picks its unit after rounding, so a figure never reads as 1000 of one unit
+  // (0.9996 ms is "1.00 ms", not "1000 µs"; 999999 is "1.0M", not "1000.0k").
+  // `v` with three significant digits from 1 up (304, 30.4, 3.04; 99.96 → 100, not 100.0), and two
+  // decimals below.
+  function sig3(v) {
+    var d = v >= 100 ? 0 : v >= 10 ? 1 : 2;
+    var s = v.toFixed(d);
+    return d > 0 && +s >= Math.pow(10, 3 - d) ? v.toFixed(d - 1) : s;
+  }
+  // A duration given in ms: "304 ns", "3.04 µs", "950 µs", "1.00 ms", "30.4 ms", "1.20 s".
+  var DURATION_UNITS = [[1e-6, " ns"], [1e-3, " µs"], [1, " ms"]];
   function fmtMs(v) {
     if (v == null || isNaN(v)) return "–";
-    if (v >= 1000) return (v / 1000).toFixed(2) + " s";
-    if (v >= 100) return v.toFixed(0) + " ms";
-    if (v >= 10) return v.toFixed(1) + " ms";
-    if (v >= 1) return v.toFixed(2) + " ms";
-    return (v * 1000).toFixed(0) + " µs";
+    if (v === 0) return "0 ms";
+    for (var i = 0; i < DURATION_UNITS.length; i++) {
+      var s = sig3(v / DURATION_UNITS[i][0]);
+      if (+s < 1000) return s + DURATION_UNITS[i][1];
+    }
+    return (v / 1000).toFixed(2) + " s";
   }
+  // A count: "9999", "10.0k", "1.0M", "1.0G".
   function fmtNum(v) {
     if (v == null) return "–";
-    if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
-    if (v >= 1e4) return (v / 1e3).toFixed(1) + "k";
-    return String(v);
+    if (v < 1e4) return String(v);
+    var k = (v / 1e3).toFixed(1), m = (v / 1e6).toFixed(1);
+    return +k < 1000 ? k + "k" : +m < 1000 ? m + "M" : (v / 1e9).toFixed(1) + "G";
   }
+  // Requests per second: as sig3, whole from 1000 up, and two significant digits below 0.1 (a few
+  // requests over a long window: 0.0033, not 0.00).
   function fmtRate(v) {
-    if (v == null) return "–";
-    return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+    if (v == null || isNaN(v)) return "–";
+    if (v > 0 && v < 0.1) return v.toFixed(1 - Math.floor(Math.log10(v)));
+    return v >= 1000 ? v.toFixed(0) : sig3(v);
   }
+  // A fraction as a percentage: "0%", "<0.1%", "2.5%", ">99.9%", "100%" (only when every one).
   function fmtPct(v) {
     if (v == null || isNaN(v)) return "–";
     var p = v * 100;
-    return (p === 0 ? "0" : p < 0.1 ? "<0.1" : p.toFixed(1)) + "%";
+    if (p === 0 || p === 100) return p + "%";
+    if (p < 0.1) return "<0.1%";
+    if (p > 99.9 && p < 100) return ">99.9%";
+    return p.toFixed(1) + "%";
   }
+  // A size: "1023 B", "1.5 KiB", "1.0 MiB" (1048575 bytes, not "1024.0 KiB"), "2.0 GiB".
+  var BYTE_UNITS = [[1 << 10, " KiB"], [1 << 20, " MiB"], [1 << 30, " GiB"]];
   function fmtBytes(v) {
     if (v == null) return "–";
-    if (v >= 1 << 30) return (v / (1 << 30)).toFixed(1) + " GiB";
-    if (v >= 1 << 20) return (v / (1 << 20)).toFixed(1) + " MiB";
-    if (v >= 1 << 10) return (v / (1 << 10)).toFixed(1) + " KiB";
-    return v + " B";
+    if (v < 1024) return v + " B";
+    for (var i = 0; i < BYTE_UNITS.length - 1; i++) {
+      var s = (v / BYTE_UNITS[i][0]).toFixed(1);
+      if (+s < 1024) return s + BYTE_UNITS[i][1];
+    }
+    return (v / (1 << 30)).toFixed(1) + " GiB";
   }
   function fmtTime(ms) {
     var d = new Date(ms);
@@ -142,22 +166,42 @@
     state.charts[id] = u;
     return u;
   }
-  function line(label, color, fill) {
+  // The indexes from..to of `ys` whose value stands alone between gaps (nulls or the ends): a line
+  // that does not span gaps draws nothing for them, so they are drawn as points.
+  function isolated(ys, from, to) {
+    var out = [];
+    for (var i = from; i <= to; i++) {
+      if (ys[i] != null && (i === 0 || ys[i - 1] == null) && (i === ys.length - 1 || ys[i + 1] == null)) out.push(i);
+    }
+    return out;
+  }
+  // A series of a chart. `gaps`: break the line at empty buckets (null: no request, so no latency
+  // or error share) rather than join the points across them.
+  function line(label, color, fill, fmt, gaps) {
     return {
       label: label,
       stroke: color,
       width: 1.5,
       fill: fill || undefined,
-      spanGaps: true,
-      value: function (u, v) { return v == null ? "–" : v.toFixed(2); },
+      spanGaps: !gaps,
+      points: {
+        // uPlot hides the points once they are dense: still show those with no neighbour.
+        filter: function (u, i, shown) {
+          if (shown || !gaps) return null;
+          var ids = isolated(u.data[i], u.series[i].idxs[0], u.series[i].idxs[1]);
+          return ids.length ? ids : null;
+        },
+      },
+      value: function (u, v) { return v == null ? "–" : fmt(v); },
     };
   }
+  function fmtPctOf100(v) { return fmtPct(v / 100); }
   function initCharts() {
-    makeChart("chart-rps", [line("req/s", "#4ea1ff", "rgba(78,161,255,0.12)"), line("errors/s", "#f85149")],
-      axisLabels.rate);
-    makeChart("chart-err", [line("error %", "#f85149", "rgba(248,81,73,0.12)")], axisLabels.pct);
-    makeChart("chart-lat", [line("p50", "#4ea1ff"), line("p95", "#d29922"), line("p99", "#f85149")],
-      axisLabels.ms);
+    makeChart("chart-rps", [line("req/s", "#4ea1ff", "rgba(78,161,255,0.12)", fmtRate),
+      line("errors/s", "#f85149", null, fmtRate)], axisLabels.rate);
+    makeChart("chart-err", [line("error %", "#f85149", "rgba(248,81,73,0.12)", fmtPctOf100, true)], axisLabels.pct);
+    makeChart("chart-lat", [line("p50", "#4ea1ff", null, fmtMs, true), line("p95", "#d29922", null, fmtMs, true),
+      line("p99", "#f85149", null, fmtMs, true)], axisLabels.ms);
     window.addEventListener("resize", function () {
       Object.keys(state.charts).forEach(function (id) {
         var c = state.charts[id];
@@ -167,20 +211,18 @@
   }
   function renderCharts(ts) {
     var pts = ts.overall || [];
-    var bucket = ts.bucket_secs || 10;
     // Skip the empty buckets before the first request (a young process), keeping at least 6 points.
     var first = 0;
     while (first < pts.length - 6 && pts[first].count === 0) first++;
     pts = pts.slice(first);
     var x = [], rps = [], eps = [], err = [], p50 = [], p95 = [], p99 = [];
-    var now = ts.generated_at_ms || Date.now();
     pts.forEach(function (p) {
       x.push(p.ts_ms / 1000);
-      // The newest bucket is still filling: divide by the time it has covered so far.
-      var secs = Math.min(bucket, Math.max(1, (now - p.ts_ms) / 1000));
-      rps.push(p.count / secs);
-      eps.push(p.errors / secs);
+      // The server's rate: it divides a bucket still filling, or the one the process started in, by
+      // the time it covered. Errors per second over that same time.
       var has = p.count > 0;
+      rps.push(p.rps || 0);
+      eps.push(has ? (p.errors * (p.rps || 0)) / p.count : 0);
       err.push(has ? (p.errors / p.count) * 100 : null);
       p50.push(has ? p.p50_ms : null);
       p95.push(has ? p.p95_ms : null);
@@ -313,7 +355,7 @@
       var where = (n.method ? n.method + " " : "") + (n.route || "");
       meta.appendChild(document.createTextNode(
         "in " + where + " · " + n.count + "× in one request (" + fmtMs(n.total_ms) + ")" +
-        " · seen in " + n.occurrences + (n.occurrences === 1 ? " request" : " requests") + " · "));
+        " · seen in " + n.occurrences + (n.occurrences === 1 ? " request" : " requests") + " since start · "));
       if (n.trace_id) {
         var a = el("a", "mono", "latest trace");
         a.href = "#";
@@ -631,6 +673,19 @@
     // the ticks and their step: axisLabels("ms", [0, 0.5, 1, 1.5], 0.5).
     ticks: function (id) { return state.ticks[id] ? state.ticks[id].slice() : null; },
     axisLabels: function (kind, splits, incr) { return axisLabels[kind](splits, incr); },
+    // The formatters of the tiles, tables and legends: fmtMs(0.0003) is "300 ns".
+    fmtMs: fmtMs,
+    fmtNum: fmtNum,
+    fmtRate: fmtRate,
+    fmtPct: fmtPct,
+    fmtBytes: fmtBytes,
+    // A chart's series (after the x axis): their labels and whether their lines span empty buckets.
+    series: function (id) {
+      var c = state.charts[id];
+      return c ? c.series.slice(1).map(function (s) { return { label: s.label, spanGaps: !!s.spanGaps }; }) : null;
+    },
+    // The points a gapped series draws on their own: isolated([null, 1, null], 0, 2) is [1].
+    isolated: function (ys, from, to) { return isolated(ys, from, to); },
   };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -14,6 +14,12 @@
 //   - the charts' y-axis labels have the decimals of their ticks' step (latency ticks 0.5 ms apart
 //     read 1.0, 1.5, 2.0, not 1, 2, 2; error-rate ticks 0.02% apart read 0.02%, not 0.0%), and no
 //     chart draws two ticks alike;
+//   - the formatters choose their unit after rounding and keep small figures readable (fmtMs(0.0003)
+//     is "300 ns", fmtMs(0.9996) "1.00 ms", fmtRate(0.0033) "0.0033", fmtPct(0.99999) ">99.9%",
+//     fmtNum(999999) "1.0M", fmtBytes(1048575) "1.0 MiB"), and a made-up update (a stream the check
+//     answers itself) shows them in the tiles and tables, charts the server's per-point `rps` (not
+//     count / bucket width), breaks the latency and error-% lines at empty buckets (spanGaps false;
+//     throughput spans them) and says the N+1 panel's occurrence count is since start;
 //   - choosing another window keeps the page live;
 // and no console error or HTTP error occurred other than the 502s the check itself answered.
 import { launchChromium } from "./launch.mjs";
@@ -31,11 +37,11 @@ if (!wantWindows.includes(windowSecs)) wantWindows.push(windowSecs);
 
 const problems = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-// A duration as the page prints it ("950 µs", "1.02 ms", "100 ms", "1.20 s"), in ms.
+// A duration as the page prints it ("300 ns", "950 µs", "1.02 ms", "100 ms", "1.20 s"), in ms.
 const parseMs = (t) => {
-  const m = /^([\d.]+) (µs|ms|s)$/.exec(t.trim());
+  const m = /^([\d.]+) (ns|µs|ms|s)$/.exec(t.trim());
   if (!m) throw new Error(`not a duration: '${t}'`);
-  return Number(m[1]) * { "µs": 1e-3, ms: 1, s: 1e3 }[m[2]];
+  return Number(m[1]) * { ns: 1e-6, "µs": 1e-3, ms: 1, s: 1e3 }[m[2]];
 };
 
 const { ctx, close } = await launchChromium();
@@ -179,6 +185,109 @@ try {
     if (!shown.length || new Set(shown).size !== shown.length) {
       problems.push(`${id} drew the y-axis labels ${JSON.stringify(ticks)}: none, or two alike`);
     }
+  }
+
+  // 4c. The formatters: the unit chosen after rounding, small figures kept readable.
+  const formatted = await page.evaluate(() => {
+    const d = window.spyglassDashboard;
+    const f = (name, vs) => vs.map((v) => [name, v, d[name](v)]);
+    return [].concat(
+      f("fmtMs", [0.0003, 0.000304, 0.0009996, 0.00304, 0.95, 0.9996, 9.996, 99.96, 999.6, 1234, null]),
+      f("fmtRate", [0.0033, 0.012, 0.5, 9.996, 99.96, 250]),
+      f("fmtPct", [0, 0.0004, 0.025, 0.999, 0.99999, 1]),
+      f("fmtNum", [9999, 10000, 999949, 999999, 999999999]),
+      f("fmtBytes", [1023, 1536, 1048575, 1073741823]),
+    );
+  });
+  const wantFormatted = [
+    "300 ns", "304 ns", "1.00 µs", "3.04 µs", "950 µs", "1.00 ms", "10.0 ms", "100 ms", "1.00 s", "1.23 s", "–",
+    "0.0033", "0.012", "0.50", "10.0", "100", "250",
+    "0%", "<0.1%", "2.5%", "99.9%", ">99.9%", "100%",
+    "9999", "10.0k", "999.9k", "1.0M", "1.0G",
+    "1023 B", "1.5 KiB", "1.0 MiB", "1.0 GiB",
+  ];
+  formatted.forEach(([name, v, got], i) => {
+    if (got !== wantFormatted[i]) problems.push(`${name}(${v}) is ${JSON.stringify(got)}, expected ${JSON.stringify(wantFormatted[i])}`);
+  });
+  const lone = await page.evaluate(() => window.spyglassDashboard.isolated([null, 1, null, 2, 3, null, 4], 0, 6));
+  if (JSON.stringify(lone) !== "[1,6]") problems.push(`isolated points ${JSON.stringify(lone)}, expected [1,6]`);
+
+  // 4d. A made-up update, answered on a stream of the check's own: what the page shows of it.
+  const B = 10_000;
+  const t0 = Math.floor(Date.now() / B) * B - 5 * B;
+  const lat = (p50, p95, p99) => ({ p50_ms: p50, p95_ms: p95, p99_ms: p99, max_ms: p99 });
+  const none = { count: 0, errors: 0, rps: 0, ...lat(0, 0, 0) };
+  // The first bucket is where the process started (3 requests in its last 4 s), the last is still
+  // filling (2 in 4 s): their rates are not count / 10 s.
+  const pts = [
+    { count: 3, errors: 0, rps: 0.75, ...lat(0.0003, 0.0009, 0.001) },
+    none,
+    { count: 4, errors: 1, rps: 0.4, ...lat(1, 2, 3) },
+    none,
+    none,
+    { count: 2, errors: 2, rps: 0.5, ...lat(2, 3, 4) },
+  ].map((p, i) => ({ ts_ms: t0 + i * B, ...p }));
+  const made = {
+    max_window_secs: windowSecs,
+    stats: {
+      service: "made-up-update", window_secs: windowSecs, generated_at_ms: Date.now(),
+      overall: { count: 3, errors: 0, error_rate: 0, rps: 0.0033, ...lat(0.0003, 0.9996, 999.6) },
+      requests: [{ method: "GET", route: "/made-up", count: 999999, errors: 999900, error_rate: 0.99999, rps: 0.0033,
+        ...lat(0.0003, 0.9996, 999.6), bytes_in: 1023, bytes_out: 1048575 }],
+      functions: [{ name: "fast_fn", module: "check", count: 3, errors: 0, ...lat(0.000304, 0.0009996, 0.00304) }],
+      queries: [],
+      n_plus_one: [{ method: "GET", route: "/made-up", statement: "SELECT 1", system: "sqlite", count: 5,
+        total_ms: 0.5, occurrences: 7, trace_id: "0123456789abcdef0123456789abcdef", span_id: "0123456789abcdef",
+        last_seen_ms: Date.now() }],
+      collector: { emitted: 0, exported: 0, dropped: 0, queue_depth: 0, queue_capacity: 2048, export_errors: 0 },
+    },
+    timeseries: { window_secs: windowSecs, bucket_secs: B / 1000, generated_at_ms: t0 + 5 * B + 4000, overall: pts, routes: [] },
+    events: [], errors: [], traces: [],
+  };
+  await page.route("**/api/stream**", (route) => route.fulfill({
+    status: 200, contentType: "text/event-stream",
+    body: "retry: 600000\n\nevent: update\ndata: " + JSON.stringify(made) + "\n\n",
+  }));
+  await page.click("#window button.on");
+  await page.waitForFunction(() => document.getElementById("service").textContent === "made-up-update",
+    null, { timeout: 10_000 }).catch(() => { throw new Error("the made-up update was not shown"); });
+  const shown = await page.evaluate(() => {
+    const d = window.spyglassDashboard;
+    const text = (id) => document.getElementById(id).textContent;
+    const cells = (id) => [...document.querySelectorAll(`#${id} tbody tr:first-child td`)].map((td) => td.textContent);
+    return {
+      tiles: ["kpi-rps", "kpi-count", "kpi-err", "kpi-p50", "kpi-p95", "kpi-p99"].map(text),
+      route: cells("routes").slice(1),
+      fn: cells("fns").slice(1),
+      nplus1: text("nplus1"),
+      rps: d.chartData("chart-rps").slice(1),
+      err: d.chartData("chart-err")[1],
+      p50: d.chartData("chart-lat")[1],
+      series: ["chart-rps", "chart-err", "chart-lat"].map((id) => [id, d.series(id)]),
+    };
+  });
+  await page.unroute("**/api/stream**");
+  const wantShown = {
+    tiles: ["0.0033 req/s", "3", "0%", "300 ns", "1.00 ms", "1.00 s"],
+    route: ["1.0M", "0.0033", "999.9k", ">99.9%", "300 ns", "1.00 ms", "1.00 s", "1.00 s", "1023 B", "1.0 MiB"],
+    fn: ["3", "0", "304 ns", "1.00 µs", "3.04 µs", "3.04 µs"],
+    // The server's rates, and errors per second over the same time.
+    rps: [[0.75, 0, 0.4, 0, 0, 0.5], [0, 0, 0.1, 0, 0, 0.5]],
+    err: [0, null, 25, null, null, 100],
+    p50: [0.0003, null, 1, null, null, 2],
+    series: [
+      ["chart-rps", [{ label: "req/s", spanGaps: true }, { label: "errors/s", spanGaps: true }]],
+      ["chart-err", [{ label: "error %", spanGaps: false }]],
+      ["chart-lat", ["p50", "p95", "p99"].map((label) => ({ label, spanGaps: false }))],
+    ],
+  };
+  for (const k of Object.keys(wantShown)) {
+    if (JSON.stringify(shown[k]) !== JSON.stringify(wantShown[k])) {
+      problems.push(`made-up update, ${k}: ${JSON.stringify(shown[k])}, expected ${JSON.stringify(wantShown[k])}`);
+    }
+  }
+  if (!/seen in 7 requests since start/.test(shown.nplus1)) {
+    problems.push(`N+1 panel '${shown.nplus1}': expected its count of requests said to be since start`);
   }
 
   // 5. Another window: still live.
