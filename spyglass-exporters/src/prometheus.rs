@@ -1,8 +1,8 @@
 //! Prometheus metrics, built on the [`prometheus`] crate.
 //!
-//! Every event is counted (sampling applies to traces and logs, never to metrics). Names and labels
-//! follow OpenTelemetry's semantic conventions for HTTP and databases and autometrics' names for
-//! functions, so existing dashboards work unchanged:
+//! Every event the exporter receives is counted, sampled or not (sampling applies to traces and
+//! logs, never to metrics). Names and labels follow OpenTelemetry's semantic conventions for HTTP
+//! and databases and autometrics' names for functions, so existing dashboards work unchanged:
 //!
 //! | metric | type | labels |
 //! | --- | --- | --- |
@@ -16,8 +16,25 @@
 //!
 //! Histograms use OpenTelemetry's default boundaries, 5 ms to 10 s ([`BUCKETS`]). Label values are
 //! bounded: route templates, function names and query fingerprints, never raw paths or SQL, and
-//! at most [`max_series`](PrometheusExporter::max_series) distinct keys per metric, past which new
-//! keys fold into `<other>`.
+//! at most [`max_series`](PrometheusExporter::max_series) distinct routes (method and route),
+//! functions and queries, past which new ones fold into `<other>`. A route kept has one series per
+//! status code it answers with, so its error statuses show up when they first appear; the status
+//! codes are the application's own (three-digit HTTP codes). A route folded into `<other>` keeps
+//! its method and status code.
+//!
+//! # Events dropped under overload
+//!
+//! The request, function and query metrics count the events the collector handed to the exporter:
+//! the `_count` series of the three duration histograms add up to `spyglass_events_exported_total`.
+//! An event the collector's queue turned away (the oldest one, displaced when the queue was full,
+//! or one emitted after shutdown) never reaches an exporter: it is counted in
+//! `spyglass_events_dropped_total`, not in the duration histograms, while the dashboard's
+//! `/_spyglass/api/stats` counts it (the stats are kept before the queue).
+//! `spyglass_events_emitted_total` is `exported + dropped + queue_depth` (plus a batch in flight).
+//! So when `increase(spyglass_events_dropped_total[…])` is above 0 (the `SpyglassEventsDropped`
+//! alert of `deploy/prometheus-alerts.yml`), the histograms undercount the window by that many
+//! events, of unknown kinds and routes; `dropped / emitted` is the share missing. Raise
+//! `queue_size` or find the slow exporter (`spyglass_export_errors_total`).
 //!
 //! The exposition is served at `/_spyglass/metrics` by the middlewares (through
 //! [`Exporter::metrics_renderer`]); to serve it on a `/metrics` route of your own, keep a
@@ -62,7 +79,7 @@ use ::prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::{Equivalent, HashMap, HashSet};
 use parking_lot::{Mutex, RwLock};
 use spyglass_core::event::{Event, EventKind};
 use spyglass_core::export::{Batch, ExportError, Exporter, Resource};
@@ -77,10 +94,10 @@ pub const BUCKETS: [f64; 14] = [
 /// The `Content-Type` of the text exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Default cap on distinct label sets per metric.
+/// Default cap on distinct routes (method and route), functions and queries, each kind on its own.
 pub const DEFAULT_MAX_SERIES: usize = 1000;
 
-/// The label value that keys past the cap fold into.
+/// The label value that routes, functions and queries past the cap fold into.
 pub const OTHER: &str = "<other>";
 
 /// Supplies the collector's counters to the `spyglass_*` health metrics at render time.
@@ -92,13 +109,17 @@ pub fn render() -> Option<String> {
     spyglass_core::try_global()?.render_metrics()
 }
 
-/// Counts every event into Prometheus metrics. See the [module docs](self).
+/// Counts every event it receives into Prometheus metrics. See the [module docs](self).
 pub struct PrometheusExporter {
     shared: Arc<Shared>,
     families: Families,
     max_series: usize,
     /// Label children resolved so far, by key (text); values index `locals` / `fn_slots`.
     req: HashMap<ReqKey, usize>,
+    /// The (method, route) pairs given their own series, at most `max_series`: the cap counts
+    /// routes, not (method, route, status) sets, so a kept route keeps every status it answers
+    /// with.
+    routes: HashSet<RouteKey>,
     func: HashMap<FnKey, usize>,
     db: HashMap<DbKey, usize>,
     fn_slots: Vec<FnSlot>,
@@ -138,7 +159,8 @@ impl fmt::Debug for PrometheusExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrometheusExporter")
             .field("max_series", &self.max_series)
-            .field("routes", &self.req.len())
+            .field("routes", &self.routes.len())
+            .field("request_series", &self.req.len())
             .field("functions", &self.func.len())
             .field("fast_path_entries", &self.fast.len())
             .field("queries", &self.db.len())
@@ -219,6 +241,7 @@ impl PrometheusExporter {
             families,
             max_series: DEFAULT_MAX_SERIES,
             req: HashMap::new(),
+            routes: HashSet::new(),
             func: HashMap::new(),
             db: HashMap::new(),
             fn_slots: Vec::new(),
@@ -229,8 +252,10 @@ impl PrometheusExporter {
         })
     }
 
-    /// Cap on distinct label sets per metric (default [`DEFAULT_MAX_SERIES`]); past it, new routes,
-    /// functions and queries are counted under [`OTHER`].
+    /// Cap on distinct routes (method and route), functions and queries, each kind on its own
+    /// (default [`DEFAULT_MAX_SERIES`]); past it, new ones are counted under [`OTHER`]. A route
+    /// within the cap gets one series per status code it answers with (and a function two
+    /// `function_calls_total` series, `ok` and `error`), so a series count can exceed `n`.
     pub fn max_series(mut self, n: usize) -> Self {
         self.max_series = n.max(1);
         self
@@ -267,9 +292,17 @@ impl PrometheusExporter {
         self.new_req(method, route, status)
     }
 
+    /// A new (method, route, status) set: its own series if the route is kept (or there is room
+    /// for it), else the `<other>` series of its method and status.
     #[cold]
     fn new_req(&mut self, method: &'static str, route: &Name, status: u16) -> usize {
-        let route = if self.req.len() >= self.max_series {
+        let pair = PairRef(method, route.as_str());
+        let route = if self.routes.contains(&pair) {
+            route.clone()
+        } else if self.routes.len() < self.max_series {
+            self.routes.insert(RouteKey(method, route.clone()));
+            route.clone()
+        } else {
             let other = ReqKeyRef {
                 method,
                 route: OTHER,
@@ -279,8 +312,6 @@ impl PrometheusExporter {
                 return i;
             }
             Name::from_static(OTHER)
-        } else {
-            route.clone()
         };
         let code = status.to_string();
         let h = self
@@ -697,6 +728,9 @@ impl Equivalent<ReqKey> for ReqKeyRef<'_> {
 struct FnKey(Name, Name);
 #[derive(PartialEq, Eq)]
 struct DbKey(Name, Name);
+/// (method, route).
+#[derive(PartialEq, Eq)]
+struct RouteKey(&'static str, Name);
 
 struct PairRef<'a>(&'a str, &'a str);
 
@@ -720,6 +754,12 @@ impl Hash for DbKey {
     }
 }
 
+impl Hash for RouteKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        PairRef(self.0, self.1.as_str()).hash(h)
+    }
+}
+
 impl Equivalent<FnKey> for PairRef<'_> {
     #[inline]
     fn equivalent(&self, k: &FnKey) -> bool {
@@ -731,6 +771,13 @@ impl Equivalent<DbKey> for PairRef<'_> {
     #[inline]
     fn equivalent(&self, k: &DbKey) -> bool {
         self.0 == k.0.as_str() && self.1 == k.1.as_str()
+    }
+}
+
+impl Equivalent<RouteKey> for PairRef<'_> {
+    #[inline]
+    fn equivalent(&self, k: &RouteKey) -> bool {
+        self.0 == k.0 && self.1 == k.1.as_str()
     }
 }
 
@@ -803,6 +850,42 @@ mod tests {
         assert!(text.contains(
             r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="<other>"} 3"#
         ), "{text}");
+    }
+
+    #[test]
+    fn the_cap_counts_routes_not_status_codes() {
+        let resource = Resource::new("s");
+        let mut events = Vec::new();
+        for status in [200, 404, 500, 503] {
+            events.push(Event::request("GET", "/a", status, 1_000_000));
+        }
+        // A second route takes the second place; its new statuses still get their own series.
+        events.push(Event::request("GET", "/b", 200, 1_000_000));
+        events.push(Event::request("GET", "/c", 503, 1_000_000));
+        events.push(Event::request("GET", "/b", 503, 1_000_000));
+        events.push(Event::request("POST", "/a", 503, 1_000_000));
+        let text = batch_of(&events, &resource);
+        let count = |method: &str, status: u16, route: &str| {
+            format!(
+                r#"http_server_request_duration_seconds_count{{http_request_method="{method}",http_response_status_code="{status}",http_route="{route}"}} 1"#
+            )
+        };
+        for status in [200, 404, 500, 503] {
+            assert!(text.contains(&count("GET", status, "/a")), "{text}");
+        }
+        assert!(text.contains(&count("GET", 200, "/b")), "{text}");
+        assert!(text.contains(&count("GET", 503, "/b")), "{text}");
+        // Past the cap of 2 (method, route) pairs: /c, and /a under another method, fold.
+        assert!(!text.contains(r#"http_route="/c""#), "{text}");
+        assert!(text.contains(&count("GET", 503, OTHER)), "{text}");
+        assert!(text.contains(&count("POST", 503, OTHER)), "{text}");
+        let mut e = PrometheusExporter::new().max_series(2);
+        e.export(&Batch {
+            events: &events,
+            resource: &resource,
+        })
+        .unwrap();
+        assert_eq!((e.routes.len(), e.req.len()), (2, 8));
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Prometheus exporter behaviour over a running instance: exact counts across batches with renders
-//! racing the collector, bucket boundaries, health metrics, a user's registry.
+//! racing the collector, bucket boundaries, health metrics, a user's registry, the route cap (which
+//! counts routes, not status codes; its output passes `promtool check metrics`), and events dropped
+//! under overload (in `spyglass_events_dropped_total`, not in the histograms).
 #![cfg(feature = "prometheus")]
+
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -211,5 +215,179 @@ fn a_users_registry_renders_both() {
     assert!(text.contains("http_server_request_duration_seconds_count"));
     // Registering twice in one registry is an error, not a panic.
     assert!(PrometheusExporter::with_registry(registry).is_err());
+    sg.shutdown();
+}
+
+/// `promtool check metrics` on `text`: passes and reports nothing (skipped without promtool).
+fn assert_promtool_accepts(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Some(promtool) = support::tool("SPYGLASS_TEST_PROMTOOL", "promtool") else {
+        return;
+    };
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "promtool check metrics:\n{report}");
+    assert!(
+        report.trim().is_empty(),
+        "promtool check metrics reported:\n{report}"
+    );
+}
+
+/// `routes` routes × 4 statuses, one request each, through an instance whose exporter keeps at most
+/// `cap` routes; returns the exposition and the instance's stats for `/r{last}`.
+fn routes_by_statuses(routes: usize, cap: Option<usize>) -> (String, u64, u64) {
+    let mut prom = PrometheusExporter::new();
+    if let Some(cap) = cap {
+        prom = prom.max_series(cap);
+    }
+    let handle = prom.handle();
+    let sg = Spyglass::builder()
+        .service_name("shop")
+        .queue_size(1 << 14)
+        .exporter(prom)
+        .build()
+        .unwrap();
+    // One shared name per route, as a router hands out.
+    let names: Vec<spyglass_core::Name> = (0..routes)
+        .map(|i| std::sync::Arc::<str>::from(format!("/r{i}")).into())
+        .collect();
+    for status in [200, 404, 500, 503] {
+        for route in &names {
+            sg.emitter()
+                .emit_req("GET", route.clone(), status, Duration::from_millis(1));
+        }
+    }
+    assert!(sg.flush(Duration::from_secs(30)));
+    assert_eq!(sg.collector().dropped, 0);
+    let text = handle.render();
+    let last = format!("/r{}", routes - 1);
+    let stats = sg.stats().snapshot(Duration::from_secs(900));
+    let row = stats
+        .requests
+        .iter()
+        .find(|r| r.route.as_str() == last)
+        .expect("the stats have the last route");
+    let (count, errors) = (row.count, row.errors);
+    sg.shutdown();
+    (text, count, errors)
+}
+
+#[test]
+fn a_route_under_the_cap_keeps_every_status_it_answers_with() {
+    // 300 routes × 4 statuses = 1200 label sets, but only 300 routes: far under the cap of 1000.
+    let (text, count, errors) = routes_by_statuses(300, None);
+    // The dashboard's stats have /r299 with its errors, and so do the metrics.
+    assert_eq!((count, errors), (4, 2));
+    for status in [200, 404, 500, 503] {
+        let line = format!(
+            r#"http_server_request_duration_seconds_count{{http_request_method="GET",http_response_status_code="{status}",http_route="/r299"}} 1"#
+        );
+        assert!(text.lines().any(|l| l == line), "{line} missing");
+    }
+    assert!(!text.contains("<other>"), "nothing folds under the cap");
+    let counts = samples(&text, "http_server_request_duration_seconds_count");
+    assert_eq!(counts.len(), 1200);
+    assert_promtool_accepts(&text);
+}
+
+#[test]
+fn routes_past_the_cap_fold_into_other_with_their_statuses() {
+    // A cap of 300 routes: the first 300 keep their statuses, the next 10 fold.
+    let (text, _, _) = routes_by_statuses(310, Some(300));
+    for status in [200, 404, 500, 503] {
+        let kept = format!(
+            r#"http_server_request_duration_seconds_count{{http_request_method="GET",http_response_status_code="{status}",http_route="/r299"}} 1"#
+        );
+        assert!(text.lines().any(|l| l == kept), "{kept} missing");
+        let folded = format!(
+            r#"http_server_request_duration_seconds_count{{http_request_method="GET",http_response_status_code="{status}",http_route="<other>"}} 10"#
+        );
+        assert!(text.lines().any(|l| l == folded), "{folded} missing");
+    }
+    assert!(!text.contains(r#"http_route="/r300""#));
+    let counts = samples(&text, "http_server_request_duration_seconds_count");
+    assert_eq!(counts.len(), 300 * 4 + 4);
+    assert_promtool_accepts(&text);
+}
+
+/// Blocks the collector in its first export until released, so that the queue overflows.
+struct Stall {
+    entered: std::sync::mpsc::Sender<()>,
+    release: std::sync::mpsc::Receiver<()>,
+    first: bool,
+}
+
+impl spyglass_core::export::Exporter for Stall {
+    fn export(
+        &mut self,
+        _batch: &spyglass_core::export::Batch<'_>,
+    ) -> Result<(), spyglass_core::export::ExportError> {
+        if std::mem::take(&mut self.first) {
+            self.entered.send(()).unwrap();
+            self.release.recv().unwrap();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn events_dropped_under_overload_are_in_the_dropped_counter_not_the_histograms() {
+    const QUEUE: u64 = 64;
+    const OVER: u64 = 10;
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let prom = PrometheusExporter::new();
+    let handle = prom.handle();
+    let sg = Spyglass::builder()
+        .service_name("shop")
+        .queue_size(QUEUE as usize)
+        .exporter(prom)
+        .exporter(Stall {
+            entered: entered_tx,
+            release: release_rx,
+            first: true,
+        })
+        .build()
+        .unwrap();
+    let em = sg.emitter();
+    em.emit_req("GET", "/x", 200, Duration::from_millis(1));
+    entered.recv().unwrap();
+    // The collector is stuck in its first export: the queue holds QUEUE events, the oldest OVER
+    // of these are displaced.
+    for _ in 0..QUEUE + OVER {
+        em.emit_req("GET", "/x", 200, Duration::from_millis(1));
+    }
+    release.send(()).unwrap();
+    assert!(sg.flush(Duration::from_secs(30)));
+    let text = handle.render();
+
+    // The histograms count what the exporter received: spyglass_events_exported_total.
+    let received: f64 = samples(&text, "http_server_request_duration_seconds_count")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(received as u64, 1 + QUEUE);
+    let line = |name: &str| samples(&text, name)[0].1 as u64;
+    assert_eq!(line("spyglass_events_exported_total"), 1 + QUEUE);
+    assert_eq!(line("spyglass_events_dropped_total"), OVER);
+    // emitted = exported + dropped (+ queued, none after a flush); the stats count them all.
+    assert_eq!(line("spyglass_events_emitted_total"), 1 + QUEUE + OVER);
+    let stats = sg.stats().snapshot(Duration::from_secs(900));
+    assert_eq!(stats.requests[0].count, 1 + QUEUE + OVER);
     sg.shutdown();
 }

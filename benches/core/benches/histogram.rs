@@ -40,7 +40,8 @@ fn hist(c: &mut Criterion) {
             ours[index(black_box(values[i]))] += 1;
         })
     });
-    let mut hdr = hdrhistogram::Histogram::<u32>::new_with_bounds(1, 70_368_744_177_664, 2).unwrap();
+    let mut hdr =
+        hdrhistogram::Histogram::<u32>::new_with_bounds(1, 70_368_744_177_664, 2).unwrap();
     g.bench_function("hdrhistogram record (2 sig. digits)", |b| {
         b.iter(|| {
             i = (i + 1) & 4095;
