@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use spyglass_exporters::PrometheusExporter;
@@ -73,30 +71,7 @@ fn real_prometheus_scrapes_the_exposition() {
     );
 
     // promtool's linter accepts it.
-    let mut child = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "promtool check metrics:\n{report}\n{body}"
-    );
-    assert!(
-        report.trim().is_empty(),
-        "promtool check metrics reported:\n{report}"
-    );
+    support::assert_promtool_accepts(&promtool, &body);
 
     // A real server scrapes it, with the alerting rules loaded.
     let server = support::PrometheusServer::start(

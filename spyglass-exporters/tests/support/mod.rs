@@ -37,6 +37,35 @@ pub fn tool(var: &str, name: &str) -> Option<PathBuf> {
     }
 }
 
+/// `promtool check metrics` (the binary at `promtool`) on the exposition `text`: it must pass and
+/// report nothing; the panic message carries `text`.
+pub fn assert_promtool_accepts(promtool: &std::path::Path, text: &str) {
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{report}\n{text}"
+    );
+    assert!(
+        report.trim().is_empty(),
+        "promtool check metrics reported:\n{report}"
+    );
+}
+
 /// Polls `f` until it returns `Some`, for at most `secs` seconds.
 pub fn wait_until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
