@@ -8,16 +8,14 @@
 //! Both load harnesses include this file beside the example's `store.rs` and `domain.rs`, whose
 //! schema, seed and types it uses.
 
-use std::str::FromStr;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::sqlite::SqlitePool;
+use sqlx::SqliteConnection;
 
 use crate::domain::{ShopError, User};
 use crate::store;
 
-/// The database: a plain pool over an in-memory SQLite database, set up as the example's
-/// `Store::open` sets up its own (one pooled connection, and one kept open beside it).
+/// The database: a plain pool over an in-memory SQLite database, opened as the example's
+/// `Store::open` opens its own (`store::open_memory`).
 #[derive(Debug, Clone)]
 pub(crate) struct PlainStore {
     pool: SqlitePool,
@@ -28,15 +26,7 @@ pub(crate) struct PlainStore {
 impl PlainStore {
     /// Creates the in-memory database with the example's `users` table and seed users.
     pub(crate) async fn open() -> Result<PlainStore, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let keeper = SqliteConnection::connect_with(&options).await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
+        let (pool, keeper) = store::open_memory().await?;
         sqlx::query(store::SCHEMA[0]).execute(&pool).await?;
         sqlx::query(store::SEED_USERS).execute(&pool).await?;
         Ok(PlainStore {

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use spyglass::sqlx::InstrumentedPool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Sqlite, SqliteConnection};
 
 use crate::domain::{self, NewOrder, Order, ShopError, User};
@@ -124,20 +124,27 @@ pub(crate) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// A fresh in-memory database: a one-connection pool over it, and a connection that keeps it
+/// alive whatever the pool does with its own.
+pub(crate) async fn open_memory() -> Result<(SqlitePool, SqliteConnection), sqlx::Error> {
+    // `sqlite::memory:` names a fresh shared-cache in-memory database; every connection made from
+    // these options (the keeper's and the pool's) opens that same database.
+    let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+    let keeper = SqliteConnection::connect_with(&options).await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options)
+        .await?;
+    Ok((pool, keeper))
+}
+
 impl Store {
     /// Creates the in-memory database, its schema and its seed data.
     pub(crate) async fn open() -> Result<Store, sqlx::Error> {
-        // `sqlite::memory:` names a fresh shared-cache in-memory database; every connection made
-        // from these options (the keeper's and the pool's) opens that same database.
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let keeper = SqliteConnection::connect_with(&options).await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
+        let (pool, keeper) = open_memory().await?;
         let store = Store {
             pool: InstrumentedPool::new(pool),
             _keeper: std::sync::Arc::new(tokio::sync::Mutex::new(keeper)),
