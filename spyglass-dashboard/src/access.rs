@@ -68,6 +68,29 @@ fn without_token(query: &str) -> String {
         .join("&")
 }
 
+/// Whether a proxy in front says the client used HTTPS: `X-Forwarded-Proto: https` (its first
+/// value) or a `Forwarded` header's first element with `proto=https`.
+fn forwarded_https(headers: &http::HeaderMap) -> bool {
+    let first = |name: &str, sep: char| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(sep).next())
+            .map(str::trim)
+    };
+    if let Some(p) = first("x-forwarded-proto", ',') {
+        return p.eq_ignore_ascii_case("https");
+    }
+    first("forwarded", ',').is_some_and(|element| {
+        element.split(';').any(|pair| {
+            pair.trim().split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("proto")
+                    && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+            })
+        })
+    })
+}
+
 /// The redirect that moves a valid `?token=` from the URL into an `HttpOnly` cookie.
 fn token_redirect(req: &DashboardRequest<'_>, token: &[u8]) -> Decision {
     let rest = without_token(req.query.unwrap_or(""));
@@ -82,8 +105,16 @@ fn token_redirect(req: &DashboardRequest<'_>, token: &[u8]) -> Decision {
     // redirected here, and a browser holds back `Strict` cookies for the whole navigation it
     // started, so the redirected page would be refused. The dashboard only answers GET and HEAD,
     // so `Lax` opens nothing a cross-site form could change.
+    // `Secure` when a proxy says the browser spoke HTTPS to it: the cookie then never travels in
+    // clear. (Without such a header the scheme is unknown here, and a `Secure` cookie would not
+    // come back over plain HTTP.)
+    let secure = if forwarded_https(req.headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{COOKIE_NAME}={}; Path={PREFIX}; HttpOnly; SameSite=Lax",
+        "{COOKIE_NAME}={}; Path={PREFIX}; HttpOnly; SameSite=Lax{secure}",
         form_urlencoded::byte_serialize(token).collect::<String>()
     );
     match (
@@ -373,6 +404,40 @@ mod tests {
                 "denied, not redirected: {}",
                 String::from_utf8_lossy(&r.body.into_bytes().unwrap())
             ),
+        }
+    }
+
+    #[test]
+    fn the_cookie_is_secure_when_a_proxy_says_the_browser_used_https() {
+        let s = settings(Some("s3cret"));
+        let cookie_with = |name: &str, value: &str| {
+            let mut h = HeaderMap::new();
+            if !name.is_empty() {
+                h.insert(
+                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            redirect(check(&s, &req(&h, "10.0.0.1:1", Some("token=s3cret")))).1
+        };
+        for (name, value) in [
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-proto", "HTTPS, http"),
+            ("forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43"),
+            ("forwarded", "Proto=\"https\", proto=http"),
+        ] {
+            let cookie = cookie_with(name, value);
+            assert!(cookie.ends_with("; Secure"), "{name}: {value}: {cookie}");
+        }
+        for (name, value) in [
+            ("", ""),
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-proto", "http, https"),
+            ("forwarded", "for=192.0.2.60;proto=http"),
+            ("forwarded", "for=192.0.2.60"),
+        ] {
+            let cookie = cookie_with(name, value);
+            assert!(!cookie.contains("Secure"), "{name}: {value}: {cookie}");
         }
     }
 

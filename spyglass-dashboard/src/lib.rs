@@ -36,7 +36,8 @@
 //!
 //! Access: peers on a loopback address are let in; any other peer must present
 //! `SPYGLASS_DASHBOARD_TOKEN` as `Authorization: Bearer …`, as the `spyglass_token` cookie, or once as
-//! `?token=…` (answered with a redirect that sets the cookie `HttpOnly` and drops the token from the
+//! `?token=…` (answered with a redirect that sets the cookie `HttpOnly`, and `Secure` when a proxy
+//! says the browser used HTTPS (`X-Forwarded-Proto` or `Forwarded`), and drops the token from the
 //! URL; a loopback peer's valid `?token=` is moved the same way, and a wrong one it sends is
 //! ignored). In `?token=` a `+` is a plus sign, as in a base64 token (a space is `%20`). Everything
 //! else gets 403 and no data. Tokens are compared in constant time. A request whose peer address
