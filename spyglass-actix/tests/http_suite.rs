@@ -63,6 +63,15 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(bytes)),
     )
     .route("/nested", web::get().to(work::nested))
+    .route(
+        "/stream",
+        web::get().to(|| async {
+            actix_web::HttpResponse::Ok()
+                .streaming(futures_util::stream::iter((0..work::STREAM_CHUNKS).map(
+                    |i| Ok::<_, std::io::Error>(web::Bytes::from(work::chunk(i))),
+                )))
+        }),
+    )
     .route("/health", web::get().to(|| async { "ok" }));
 }
 

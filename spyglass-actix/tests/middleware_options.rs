@@ -218,55 +218,6 @@ async fn streamed_bodies_are_timed_to_their_end_and_counted_whole() {
     );
 }
 
-/// A streamed response body runs in its request's trace context while actix polls it (after the
-/// handler returned), so the queries and `#[instrument]`ed functions that produce its chunks nest
-/// under the request.
-#[tokio::test]
-async fn a_streamed_body_is_produced_in_the_requests_context() {
-    type Seen = Arc<Mutex<Vec<Option<spyglass_core::TraceContext>>>>;
-    let seen: Seen = Arc::default();
-    let sg = Spyglass::builder().build().unwrap();
-    let (s, chunks) = (sg.clone(), seen.clone());
-    let (app, _) = serve!(1, move || {
-        let chunks = chunks.clone();
-        App::new()
-            .route(
-                "/stream",
-                web::get().to(move || {
-                    let chunks = chunks.clone();
-                    async move {
-                        HttpResponse::Ok().streaming(futures_util::stream::iter((0..3).map(
-                            move |i| {
-                                // Runs when actix polls the body for its next chunk.
-                                chunks
-                                    .lock()
-                                    .unwrap()
-                                    .push(spyglass_core::context::current());
-                                Ok::<_, std::io::Error>(web::Bytes::from(format!("chunk {i}\n")))
-                            },
-                        )))
-                    }
-                }),
-            )
-            .wrap(Middleware::with_instance(s.clone()))
-    });
-    let answer = app.get("/stream").await;
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, b"chunk 0\nchunk 1\nchunk 2\n");
-    let tp = spyglass_core::TraceContext::from_traceparent(
-        answer.header("traceparent").unwrap().as_bytes(),
-    )
-    .unwrap();
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 3);
-    for ctx in seen {
-        let ctx = ctx.expect("the body is polled in the request's context");
-        assert_eq!(ctx.trace_id(), tp.trace_id());
-        assert_eq!(ctx.span_id(), tp.span_id());
-    }
-    wait_count(&sg, "/stream", 1).await;
-}
-
 /// A client that leaves in the middle of an endless body: the request is still recorded once, with
 /// the bytes that were sent.
 #[tokio::test]

@@ -74,6 +74,15 @@ fn routes() -> Router {
             get(|Path(n): Path<usize>| async move { work::bytes(n) }),
         )
         .route("/nested", get(work::nested))
+        .route(
+            "/stream",
+            get(|| async {
+                axum::body::Body::from_stream(futures_util::stream::iter(
+                    (0..work::STREAM_CHUNKS)
+                        .map(|i| Ok::<_, std::convert::Infallible>(work::chunk(i))),
+                ))
+            }),
+        )
         .route("/health", get(|| async { "ok" }))
 }
 

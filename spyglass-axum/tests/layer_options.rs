@@ -454,53 +454,6 @@ async fn over_http2_the_authority_is_the_host_checked() {
     assert_eq!(status("evil.example:3000").await, 403);
 }
 
-/// A streamed response body runs in its request's trace context while it is polled (on the
-/// connection's task, after the handler returned), so the queries and `#[instrument]`ed functions
-/// that produce its chunks nest under the request.
-#[tokio::test]
-async fn a_streamed_body_is_produced_in_the_requests_context() {
-    type Seen = Arc<std::sync::Mutex<Vec<Option<spyglass_core::TraceContext>>>>;
-    let seen: Seen = Arc::default();
-    let sg = Spyglass::builder().build().unwrap();
-    let chunks = seen.clone();
-    let app = Router::new()
-        .route(
-            "/stream",
-            get(move || {
-                let chunks = chunks.clone();
-                async move {
-                    axum::body::Body::from_stream(futures_util::stream::iter((0..3).map(
-                        move |i| {
-                            // Runs when the server polls the body for its next chunk.
-                            chunks
-                                .lock()
-                                .unwrap()
-                                .push(spyglass_core::context::current());
-                            Ok::<_, std::convert::Infallible>(format!("chunk {i}\n"))
-                        },
-                    )))
-                }
-            }),
-        )
-        .layer(SpyglassLayer::with_instance(sg.clone()));
-    let app = serve(app).await;
-    let answer = app.get("/stream").await;
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, b"chunk 0\nchunk 1\nchunk 2\n");
-    let tp = spyglass_core::TraceContext::from_traceparent(
-        answer.header("traceparent").unwrap().as_bytes(),
-    )
-    .unwrap();
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 3);
-    for ctx in seen {
-        let ctx = ctx.expect("the body is polled in the request's context");
-        assert_eq!(ctx.trace_id(), tp.trace_id());
-        assert_eq!(ctx.span_id(), tp.span_id());
-    }
-    wait_count(&sg, "/stream", 1).await;
-}
-
 /// A service mounted with `Router::nest_service` gets no `MatchedPath` from axum: by default its
 /// requests are `<unmatched>`, and with `nested_services` they are recorded under `{prefix}/*`,
 /// its own 404s included, while the fallback stays `<unmatched>`.

@@ -32,6 +32,7 @@
 //! | `POST /echo` | 200, the request body echoed back |
 //! | `GET`, `HEAD /bytes/{n}` | 200, [`work::bytes`]`(n)`: `n` bytes (at most 1 MiB; none sent for `HEAD`) |
 //! | `GET /nested` | 200, body [`work::nested`]`()`: `outer` → `inner` twice, all `#[instrument]`ed |
+//! | `GET /stream` | 200, a streamed body of [`work::STREAM_CHUNKS`] chunks, each made by the instrumented [`work::chunk`] when the server polls the body |
 //! | `GET /health` | 200 `ok` (excluded in the exclusion case) |
 //! | anything else | the framework's default 404 (recorded as `<unmatched>`) |
 //!
@@ -311,6 +312,16 @@ pub mod work {
     /// The body of `/nested`.
     pub async fn nested() -> String {
         format!("nested {}", outer().await)
+    }
+
+    /// How many chunks `/stream` sends.
+    pub const STREAM_CHUNKS: u32 = 3;
+
+    /// Chunk `i` of `/stream`'s body, made when the server polls the body for it (after the
+    /// handler returned): instrumented, so its span shows in which context the body is polled.
+    #[spyglass::instrument]
+    pub fn chunk(i: u32) -> String {
+        format!("chunk {i}\n")
     }
 
     /// What `/slow` waits.
@@ -879,6 +890,31 @@ pub mod cases {
         }
     }
 
+    /// A streamed body is polled in its request's trace context (on the connection's task, after
+    /// the handler returned): the functions that make its chunks nest under the request.
+    pub async fn streamed_bodies_run_in_the_requests_context<H: Harness>(h: &H) {
+        let (app, _g) = start(h, AppConfig::default()).await;
+        let a = app.get("/stream").await;
+        assert_eq!(a.status, 200);
+        assert_eq!(a.text(), "chunk 0\nchunk 1\nchunk 2\n");
+        let (tid, req_span) = trace_id_of(a.header("traceparent").unwrap());
+        let n = work::STREAM_CHUNKS as usize;
+        let trace = eventually(|| async {
+            let a = app.get(&format!("/_spyglass/api/traces/{tid}")).await;
+            (a.status == 200)
+                .then(|| a.json())
+                .filter(|t| t["spans"].as_array().is_some_and(|s| s.len() == n))
+        })
+        .await
+        .expect("the trace with its chunks' spans");
+        assert_eq!(trace["root"]["span_id"], req_span);
+        for span in trace["spans"].as_array().unwrap() {
+            assert_eq!(span["name"], "chunk");
+            assert_eq!(span["trace_id"], tid);
+            assert_eq!(span["parent_span_id"], req_span);
+        }
+    }
+
     /// Excluded routes are not recorded; the others are. Requests that match no route are
     /// excluded as `<unmatched>`.
     pub async fn exclusions<H: Harness>(h: &H) {
@@ -1193,7 +1229,8 @@ macro_rules! http_suite {
             route_templates, unmatched, server_errors_not_client_errors, panics_become_500,
             bytes_in_and_out, head_requests_count_no_bytes_out, abandoned_requests_are_recorded,
             traceparent_in_and_out,
-            instrumented_functions_nest, exclusions, hook_labels_are_recorded,
+            instrumented_functions_nest, streamed_bodies_run_in_the_requests_context, exclusions,
+            hook_labels_are_recorded,
             dashboard_traffic_not_counted,
             non_loopback_needs_token, dashboard_off);
     };
