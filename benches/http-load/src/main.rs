@@ -9,8 +9,9 @@
 //! Hidden diagnostic variants: `noop` (a layer that does nothing: what `Router::layer` itself
 //! costs), `noop-header` (a layer adding a fixed `traceparent` header), `noop-traceparent` (a layer
 //! adding a fresh, validated `traceparent` per request: the least the header requirement
-//! costs, recording nothing), `spyglass-q8192` (the global instance with a queue of 8192 events,
-//! so its collector wakes a quarter as often), `spyglass-disabled`, and
+//! costs, recording nothing), `spyglass-q8192` and `spyglass-q256` (the global instance with a
+//! queue of 8192 or 256 events instead of 2048: its collector wakes a quarter as often, or the
+//! queue's ring fits in a core's L2 cache), `spyglass-disabled`, and
 //! `spyglass-layer` (the layer recording into an instance of its own while the global one is off:
 //! on `shop`, the request only, without the function and the query).
 //!
@@ -69,6 +70,7 @@ const HARNESS: Harness = Harness {
         "noop-header",
         "noop-traceparent",
         "spyglass-q8192",
+        "spyglass-q256",
     ],
     default_secs: 8,
     warmup_secs: 2,
@@ -90,7 +92,7 @@ fn plain() -> Router {
 /// The `shop` app: the example app's `GET /users/{id}`, the `#[spyglass::instrument]`ed
 /// `load_user` querying its seeded in-memory SQLite database through sqlx and
 /// `spyglass::sqlx::InstrumentedPool`, answered as JSON. Every variant but `spyglass` and
-/// `spyglass-q8192` runs with the global instance switched off ([`install_global`]), so the
+/// the [`queue_size`] ones runs with the global instance switched off ([`install_global`]), so the
 /// function and query instrumentation (compiled in, as in the example) records nothing there.
 async fn shop() -> Result<Router, String> {
     let store = store::Store::open().await.map_err(|e| e.to_string())?;
@@ -125,16 +127,26 @@ async fn shop_sqlx() -> Result<Router, String> {
         .with_state(store))
 }
 
+/// The queue size of the hidden variants that run `SpyglassLayer` on a global instance with a
+/// queue other than the default 2048 events.
+fn queue_size(variant: &str) -> Option<usize> {
+    match variant {
+        "spyglass-q8192" => Some(8192),
+        "spyglass-q256" => Some(256),
+        _ => None,
+    }
+}
+
 /// Installs the global instance, kept for the life of the server process: recording only for the
-/// variants that record through it (`spyglass`, and `spyglass-q8192` with a queue of 8192), switched
+/// variants that record through it (`spyglass`, and the [`queue_size`] variants), switched
 /// off for the others. Without it (`plain`, most variants) the layer creates the default lazily.
 fn install_global(variant: &str) -> Result<(), String> {
     let mut builder = spyglass::Spyglass::builder()
         .service_name("shop")
-        .enabled(matches!(variant, "spyglass" | "spyglass-q8192"))
+        .enabled(variant == "spyglass" || queue_size(variant).is_some())
         .flush_interval(flush_interval()?);
-    if variant == "spyglass-q8192" {
-        builder = builder.queue_size(8192);
+    if let Some(n) = queue_size(variant) {
+        builder = builder.queue_size(n);
     }
     let guard = builder.install().map_err(|e| e.to_string())?;
     // A static is never dropped.
@@ -168,8 +180,11 @@ impl IntoResponse for domain::ShopError {
 fn layered(variant: &str, routes: Router) -> Result<Router, String> {
     Ok(match variant {
         "bare" => routes,
-        // The global instance, installed by `install_global` for `spyglass-q8192` and `shop`.
-        "spyglass" | "spyglass-q8192" => routes.layer(spyglass::axum::SpyglassLayer::new()),
+        // The global instance, installed by `install_global` for the `queue_size` variants and
+        // `shop`.
+        "spyglass" | "spyglass-q8192" | "spyglass-q256" => {
+            routes.layer(spyglass::axum::SpyglassLayer::new())
+        }
         // Diagnostic, not in the default set: the layer with recording switched off.
         "spyglass-disabled" => {
             let sg = spyglass::Spyglass::builder()
@@ -239,7 +254,7 @@ fn serve(variant: &str, app: &str) -> ExitCode {
         .expect("runtime");
     // Built inside the runtime: axum-prometheus spawns its upkeep task on creation.
     let app = match rt.block_on(async {
-        if app == "shop" || variant == "spyglass-q8192" {
+        if app == "shop" || queue_size(variant).is_some() {
             install_global(variant)?;
         }
         let routes = match app {
