@@ -182,7 +182,7 @@ fn layered(variant: &str, routes: Router) -> Result<Router, String> {
         "bare" => routes,
         // The global instance, installed by `install_global` for the `queue_size` variants and
         // `shop`.
-        "spyglass" | "spyglass-q8192" | "spyglass-q256" => {
+        v if v == "spyglass" || queue_size(v).is_some() => {
             routes.layer(spyglass::axum::SpyglassLayer::new())
         }
         // Diagnostic, not in the default set: the layer with recording switched off.
