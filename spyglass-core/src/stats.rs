@@ -1267,6 +1267,13 @@ mod tests {
             .collect()
     }
 
+    /// Now's wall-clock time moved to `secs` seconds into its 10 s stats bucket, so a test knows
+    /// how much of the newest bucket has passed.
+    fn into_bucket(secs: u64) -> u64 {
+        let wall = crate::clock::unix_nanos();
+        (wall / (10 * SEC)) * 10 * SEC + secs * SEC
+    }
+
     #[test]
     fn a_rate_divides_by_the_time_its_buckets_have_covered() {
         let b = 10 * SEC;
@@ -1286,8 +1293,7 @@ mod tests {
     fn steady_traffic_reads_its_rate_just_after_a_bucket_boundary() {
         // 100 requests a second for the last 70 s, read 1 s after a bucket boundary: the 1-minute
         // window's newest bucket holds one second of them. Dividing by the full 60 s read 85.
-        let wall = crate::clock::unix_nanos();
-        let now = (wall / (10 * SEC)) * 10 * SEC + SEC;
+        let now = into_bucket(1);
         let s = store(now - 3600 * SEC);
         s.record_batch(&steady("/a", 100, 70, now));
         let snap = s.snapshot_at(Duration::from_secs(60), now);
@@ -1313,8 +1319,7 @@ mod tests {
     fn the_newest_points_rate_divides_by_the_time_it_has_covered() {
         // 100 requests a second, read 4 s into the newest bucket: it holds 400, at 100 a second;
         // the full buckets before it read 100 too.
-        let wall = crate::clock::unix_nanos();
-        let now = (wall / (10 * SEC)) * 10 * SEC + 4 * SEC;
+        let now = into_bucket(4);
         let s = store(now - 3600 * SEC);
         s.record_batch(&steady("/a", 100, 34, now));
         let ts = s.timeseries_at(Duration::from_secs(60), 1, now);
@@ -1362,8 +1367,7 @@ mod tests {
         // Up for 25 s, read 4 s into the newest bucket: it started 1 s before the end of the
         // oldest bucket with events, which holds that one second's 100 requests. Dividing by the
         // full 10 s read 10 a second.
-        let wall = crate::clock::unix_nanos();
-        let now = (wall / (10 * SEC)) * 10 * SEC + 4 * SEC;
+        let now = into_bucket(4);
         let s = store(now - 25 * SEC);
         s.record_batch(&steady("/a", 100, 25, now));
         let ts = s.timeseries_at(Duration::from_secs(60), 1, now);
@@ -1395,8 +1399,7 @@ mod tests {
         // Threads record requests on several routes while snapshots are read: every snapshot's
         // routes add up to its overall count.
         use std::sync::atomic::{AtomicBool, Ordering};
-        let wall = crate::clock::unix_nanos();
-        let now = (wall / (10 * SEC)) * 10 * SEC + 5 * SEC;
+        let now = into_bucket(5);
         let s = Arc::new(store(now - 3600 * SEC));
         let stop = Arc::new(AtomicBool::new(false));
         let routes: [&'static str; 4] = ["/a", "/b", "/c", "/d"];
