@@ -14,8 +14,9 @@ use pin_project_lite::pin_project;
 use spyglass_core::context::WithContext;
 
 use super::body::ResponseBody;
+use super::header::traceparent_value;
 use super::hooks::OnResponse;
-use super::record::{panic_message, route_name, traceparent_value, Record, Recorder};
+use super::record::{panic_message, route_name, Record, Recorder};
 use super::service::{req_path, Shared, UNMATCHED};
 
 /// The `traceparent` header name, static: looking it up by `&str` would allocate.

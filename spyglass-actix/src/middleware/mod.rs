@@ -5,6 +5,7 @@
 mod body;
 mod dashboard;
 mod future;
+mod header;
 mod hooks;
 mod payload;
 mod record;

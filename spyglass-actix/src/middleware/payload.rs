@@ -37,6 +37,11 @@ impl spyglass_dashboard::BytesIn for BytesIn {
 /// The request's bytes in; for a body of unknown length, wraps the payload in a counter (the one
 /// case that allocates: actix takes payload streams boxed).
 pub(crate) fn bytes_in(req: &mut ServiceRequest) -> BytesIn {
+    // actix-http gives an HTTP/1 request without a body (neither `Content-Length` nor
+    // `Transfer-Encoding`, or a length of 0) no payload at all: no header to look up.
+    if let (_, Payload::None) = req.parts() {
+        return BytesIn::Known(0);
+    }
     let headers = req.headers();
     if !headers.contains_key(TRANSFER_ENCODING) {
         if let Some(n) = headers
