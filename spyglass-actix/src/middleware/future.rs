@@ -57,7 +57,10 @@ pin_project! {
     enum State<F, B> {
         Recording { #[pin] fut: WithContext<F> },
         Passthrough { #[pin] fut: F },
-        Ready { out: Option<Output<B>> },
+        // Boxed: a response made without calling the app (a dashboard answer, a panic's 500) is
+        // rare, and inline it would make every request's future (which actix moves about) as
+        // large as a whole response.
+        Ready { out: Option<Box<Output<B>>> },
     }
 }
 
@@ -190,7 +193,9 @@ impl<F, B, OnReq, OnResp> ResponseFuture<F, B, OnReq, OnResp> {
 
     pub(crate) fn ready(out: Output<B>) -> Self {
         ResponseFuture {
-            state: State::Ready { out: Some(out) },
+            state: State::Ready {
+                out: Some(Box::new(out)),
+            },
             rec: None,
             path: None,
             shared: None,
@@ -213,7 +218,7 @@ where
                 return Poll::Ready(res.map(|r| r.map_body(|_, b| ResponseBody::plain(b))));
             }
             StateProj::Ready { out } => {
-                return Poll::Ready(out.take().expect("ResponseFuture polled after completion"));
+                return Poll::Ready(*out.take().expect("ResponseFuture polled after completion"));
             }
             StateProj::Recording { fut } => panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))),
         };
