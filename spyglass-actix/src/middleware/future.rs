@@ -11,7 +11,6 @@ use actix_web::http::uri::PathAndQuery;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use pin_project_lite::pin_project;
-use spyglass_core::context::WithContext;
 
 use super::body::ResponseBody;
 use super::header::traceparent_value;
@@ -55,7 +54,8 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, B> {
-        Recording { #[pin] fut: WithContext<F> },
+        // Polled in the record's trace context.
+        Recording { #[pin] fut: F },
         Passthrough { #[pin] fut: F },
         // Boxed: a response made without calling the app (a dashboard answer, a panic's 500) is
         // rare, and inline it would make every request's future (which actix moves about) as
@@ -169,7 +169,7 @@ impl std::fmt::Display for HandlerPanicked {
 
 impl<F, B, OnReq, OnResp> ResponseFuture<F, B, OnReq, OnResp> {
     pub(crate) fn recording(
-        fut: WithContext<F>,
+        fut: F,
         rec: Record,
         path: Option<PathAndQuery>,
         shared: Rc<Shared<OnReq, OnResp>>,
@@ -220,7 +220,10 @@ where
             StateProj::Ready { out } => {
                 return Poll::Ready(*out.take().expect("ResponseFuture polled after completion"));
             }
-            StateProj::Recording { fut } => panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))),
+            StateProj::Recording { fut } => {
+                let _in_ctx = this.rec.as_ref().map(|r| r.ctx.enter());
+                panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+            }
         };
         if let Ok(Poll::Pending) = polled {
             return Poll::Pending;

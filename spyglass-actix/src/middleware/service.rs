@@ -185,7 +185,7 @@ where
             })
         }));
         match called {
-            Ok(fut) => ResponseFuture::recording(ctx.scope(fut), rec, path, self.shared.clone()),
+            Ok(fut) => ResponseFuture::recording(fut, rec, path, self.shared.clone()),
             Err(p) => ResponseFuture::ready(Err(super::future::panicked(
                 rec,
                 panic_message(&*p),
