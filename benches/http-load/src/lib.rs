@@ -321,11 +321,17 @@ impl Harness {
 /// The median over rounds of `runs`' throughput over `base`'s in the same round, with the 95 %
 /// interval of that median, as `97.1 % [95.0–98.3]` (the interval left out below six rounds).
 fn paired_ratio(runs: &[Measured], base: &[Measured]) -> String {
-    let ratios: Vec<f64> = runs
-        .iter()
-        .zip(base)
-        .map(|(x, b)| 100.0 * x.rps / b.rps)
-        .collect();
+    median_with_interval(
+        runs.iter()
+            .zip(base)
+            .map(|(x, b)| 100.0 * x.rps / b.rps)
+            .collect(),
+    )
+}
+
+/// The median of `ratios` (percentages, one per round) with its 95 % interval, as
+/// `97.1 % [95.0–98.3]` (the interval left out below six rounds).
+pub fn median_with_interval(ratios: Vec<f64>) -> String {
     let m = median(ratios.clone());
     match median_interval(ratios) {
         Some((lo, hi)) => format!("{m:.1} % [{lo:.1}–{hi:.1}]"),
@@ -359,7 +365,7 @@ fn median_interval(mut xs: Vec<f64>) -> Option<(f64, f64)> {
 }
 
 /// The middle element (the upper one of an even count) of a non-empty list.
-fn median(mut xs: Vec<f64>) -> f64 {
+pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
 }
