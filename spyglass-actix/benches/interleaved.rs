@@ -21,42 +21,27 @@
 //! throughput over another's in the same round, with its 95 % interval. Results:
 //! `benches/README.md` (Middleware).
 
-use std::future::poll_fn;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::test::{init_service, TestRequest};
-use actix_web::{web, App};
+use actix_web::test::init_service;
+use actix_web::App;
 use spyglass_benches_http_load::{median, median_with_interval};
 
-fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/users/{id}",
-        web::get().to(|id: web::Path<u64>| async move {
-            let id = id.into_inner();
-            format!(r#"{{"id":{id},"name":"user-{id}"}}"#)
-        }),
-    )
-    .route("/health", web::get().to(|| async { "ok" }));
-}
+#[path = "support/app.rs"]
+mod app;
+use app::{one, routes};
 
-/// Serves `n` requests on `app`, each body sent to its end.
+/// Serves `n` requests on `app`.
 async fn serve<S, B>(app: &S, n: usize)
 where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
     for _ in 0..n {
-        let resp = app
-            .call(TestRequest::get().uri("/users/42").to_request())
-            .await
-            .expect("the app answers");
-        let mut body = std::pin::pin!(resp.into_body());
-        while let Some(chunk) = poll_fn(|cx| body.as_mut().poll_next(cx)).await {
-            std::hint::black_box(chunk.is_ok());
-        }
+        one(app).await;
     }
 }
 

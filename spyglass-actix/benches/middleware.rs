@@ -24,39 +24,14 @@
 //! thread popping on the other core), actix's `match_pattern()` `String`, the `traceparent` header
 //! (rendered and validated) and the context switch around the handler.
 
-use std::future::poll_fn;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{Service, ServiceResponse};
-use actix_web::test::{init_service, TestRequest};
-use actix_web::{web, App};
+use actix_web::dev::Service;
+use actix_web::test::init_service;
+use actix_web::App;
 use criterion::{criterion_group, criterion_main, Criterion};
 
-fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/users/{id}",
-        web::get().to(|id: web::Path<u64>| async move {
-            let id = id.into_inner();
-            format!(r#"{{"id":{id},"name":"user-{id}"}}"#)
-        }),
-    )
-    .route("/health", web::get().to(|| async { "ok" }));
-}
-
-async fn one<S, B>(app: &S)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let resp = app
-        .call(TestRequest::get().uri("/users/42").to_request())
-        .await
-        .unwrap();
-    let mut body = std::pin::pin!(resp.into_body());
-    while let Some(chunk) = poll_fn(|cx| body.as_mut().poll_next(cx)).await {
-        std::hint::black_box(chunk.is_ok());
-    }
-}
+#[path = "support/app.rs"]
+mod app;
+use app::{one, routes};
 
 fn bench(c: &mut Criterion) {
     let rt = actix_web::rt::System::new();
