@@ -34,17 +34,6 @@ use spyglass_benches_http_load::{median, median_with_interval};
 mod app;
 use app::{one, routes};
 
-/// Serves `n` requests on `app`.
-async fn serve<S, B>(app: &S, n: usize)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    for _ in 0..n {
-        one(app).await;
-    }
-}
-
 /// A variant: its name, and what times `n` of its requests.
 type Variant<'a> = (&'static str, Box<dyn Fn(usize) -> Duration + 'a>);
 
@@ -55,7 +44,11 @@ where
 {
     let time = move |n| {
         let start = Instant::now();
-        rt.block_on(serve(&app, n));
+        rt.block_on(async {
+            for _ in 0..n {
+                one(&app).await;
+            }
+        });
         start.elapsed()
     };
     (name, Box::new(time))
